@@ -1,0 +1,14 @@
+import type { RequestIdVariables } from "hono/request-id";
+import type { TimingVariables } from "hono/timing";
+import type { Config } from "../lib/config";
+import type { Logger } from "../lib/log";
+
+/** The Hono environment every route group shares: bindings from wrangler types, per-request variables. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: RequestIdVariables &
+    TimingVariables & {
+      config: Config;
+      logger: Logger;
+    };
+}

@@ -1,0 +1,41 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import pkg from "../package.json";
+import { createRouter } from "./router";
+
+const health = createRouter();
+
+const Health = z
+  .object({
+    status: z.literal("ok"),
+    name: z.string(),
+    version: z.string(),
+    features: z.object({
+      sim: z.boolean().openapi({ description: "/v1/sim/* is served (SIM_ENABLED)" }),
+      examples: z.boolean(),
+      upstreamRules: z.number().int().openapi({ description: "How many allow-list rules are configured" }),
+    }),
+  })
+  .openapi("Health");
+
+health.openapi(
+  createRoute({
+    method: "get",
+    path: "/healthz",
+    summary: "Liveness, version and enabled features",
+    responses: { 200: { description: "The gateway is up", content: { "application/json": { schema: Health } } } },
+  }),
+  (c) => {
+    const { config } = c.var;
+    return c.json(
+      {
+        status: "ok" as const,
+        name: pkg.name,
+        version: pkg.version,
+        features: { sim: config.SIM_ENABLED, examples: true, upstreamRules: config.UPSTREAM_ALLOWLIST.length },
+      },
+      200,
+    );
+  },
+);
+
+export default health;

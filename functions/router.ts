@@ -1,0 +1,44 @@
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { ZodError } from "zod";
+import { FanoutError, type InvalidParam } from "../lib/errors";
+import type { AppEnv } from "./env";
+
+/** JSON-path style name for a zod issue path: `steps[2].http.url`. */
+export function issuePath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((name, key) => (typeof key === "number" ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)), "");
+}
+
+export function validationError(error: ZodError, target: string): FanoutError {
+  const invalidParams: InvalidParam[] = error.issues.map((issue) => ({
+    name: issuePath(issue.path) || target,
+    reason: issue.message,
+  }));
+  const detail = invalidParams.map((param) => `${param.name}: ${param.reason}`).join("; ");
+  return new FanoutError("validation_failed", `invalid ${target}: ${detail}`, { invalidParams });
+}
+
+/** Every route group is built with this, so a failed validation always becomes our 400 problem. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error, result.target);
+    },
+  });
+}
+
+/** An integer path or query parameter whose every error message names the parameter and its bound. */
+export function integer(name: string, min: number, max: number) {
+  return z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be an integer`)
+    .min(min, `${name} must be >= ${min}`)
+    .max(max, `${name} must be <= ${max}`);
+}
+
+/**
+ * Streaming and bodyless answers are real Responses that the typed route helpers cannot describe;
+ * the route's OpenAPI entry still documents them.
+ */
+export function untypedResponse(response: Response): never {
+  return response as never;
+}

@@ -1,0 +1,172 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { stream } from "hono/streaming";
+import { FanoutError } from "../lib/errors";
+import { parseRetryAfter } from "../lib/retry";
+import { sleep } from "../lib/timers";
+import { problemResponses } from "./problem";
+import { markAsLiveStream } from "./streaming";
+import { createRouter, integer, untypedResponse } from "./router";
+
+/**
+ * httpbin-style simulated upstreams driven by timers: the quickstart, the tests and the benchmarks
+ * use them so nothing needs the internet. Public and read-only; SIM_ENABLED=false switches them off.
+ */
+
+export const MAX_SIM_DELAY_MS = 30_000;
+export const MAX_SIM_BYTES = 10 * 1024 * 1024;
+export const MAX_DRIP_BYTES = 1024 * 1024;
+export const ATTEMPT_HEADER = "x-fanout-attempt";
+
+const sim = createRouter();
+
+sim.use("*", async (c, next) => {
+  if (!c.var.config.SIM_ENABLED) throw new FanoutError("disabled", "the simulation endpoints are switched off (SIM_ENABLED=false)");
+  await next();
+});
+
+const Args = z.record(z.string(), z.string()).openapi({ description: "The query parameters, echoed back" });
+
+sim.openapi(
+  createRoute({
+    method: "get",
+    path: "/delay/{ms}",
+    summary: "Answer after a timer of ms milliseconds",
+    request: { params: z.object({ ms: integer("ms", 0, MAX_SIM_DELAY_MS).openapi({ param: { name: "ms", in: "path" }, example: 200 }) }) },
+    responses: {
+      200: { description: "Answered after the delay", content: { "application/json": { schema: z.object({ delayedMs: z.number(), args: Args }) } } },
+      ...problemResponses(400),
+    },
+  }),
+  async (c) => {
+    const { ms } = c.req.valid("param");
+    await sleep(ms, { signal: c.req.raw.signal });
+    return c.json({ delayedMs: ms, args: c.req.query() }, 200);
+  },
+);
+
+const RetryAfter = z
+  .string()
+  .refine((value) => parseRetryAfter(value) !== undefined, "retryAfter must be delta-seconds or an HTTP-date")
+  .optional()
+  .openapi({ description: "Sent back as the Retry-After header", example: "2" });
+
+const BODYLESS = new Set([204, 205, 304]);
+
+sim.openapi(
+  createRoute({
+    method: "get",
+    path: "/status/{code}",
+    summary: "Answer with the given HTTP status",
+    request: {
+      params: z.object({ code: integer("code", 200, 599).openapi({ param: { name: "code", in: "path" }, example: 503 }) }),
+      query: z.object({ retryAfter: RetryAfter }),
+    },
+    responses: {
+      200: { description: "Any status from 200 to 599, as asked", content: { "application/json": { schema: z.object({ status: z.number() }) } } },
+      ...problemResponses(400),
+    },
+  }),
+  (c) => {
+    const { code } = c.req.valid("param");
+    const { retryAfter } = c.req.valid("query");
+    const headers: Record<string, string> = retryAfter ? { "retry-after": retryAfter } : {};
+    if (BODYLESS.has(code)) return untypedResponse(c.body(null, code as 204, headers));
+    return c.json({ status: code }, code as 200, headers);
+  },
+);
+
+sim.openapi(
+  createRoute({
+    method: "get",
+    path: "/bytes/{n}",
+    summary: "A body of exactly n deterministic bytes",
+    request: { params: z.object({ n: integer("n", 0, MAX_SIM_BYTES).openapi({ param: { name: "n", in: "path" }, example: 1024 }) }) },
+    responses: {
+      200: { description: "n bytes", content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } } },
+      ...problemResponses(400),
+    },
+  }),
+  (c) => {
+    const { n } = c.req.valid("param");
+    const body = new Uint8Array(n);
+    for (let i = 0; i < n; i++) body[i] = 97 + (i % 26);
+    return c.body(body, 200, { "content-type": "application/octet-stream", "content-length": String(n) });
+  },
+);
+
+sim.openapi(
+  createRoute({
+    method: "get",
+    path: "/drip",
+    summary: "Stream `bytes` bytes evenly over `durationMs`",
+    request: {
+      query: z.object({
+        bytes: integer("bytes", 1, MAX_DRIP_BYTES).default(10),
+        durationMs: integer("durationMs", 0, MAX_SIM_DELAY_MS).default(1000),
+        chunks: integer("chunks", 1, 1000).optional().openapi({ description: "How many writes (default: min(bytes, 100))" }),
+      }),
+    },
+    responses: {
+      200: { description: "The bytes, written slowly", content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } } },
+      ...problemResponses(400),
+    },
+  }),
+  (c) => {
+    const { bytes, durationMs } = c.req.valid("query");
+    const chunks = Math.min(bytes, c.req.valid("query").chunks ?? 100);
+    const interval = durationMs / chunks;
+    c.header("content-type", "application/octet-stream");
+    markAsLiveStream(c);
+    return untypedResponse(stream(c, async (out) => {
+      const signal = c.req.raw.signal;
+      let written = 0;
+      for (let i = 0; i < chunks && !out.aborted; i++) {
+        const size = Math.floor((bytes * (i + 1)) / chunks) - written;
+        await out.write(new Uint8Array(size).fill(42));
+        written += size;
+        if (i < chunks - 1) await sleep(interval, { signal }).catch(() => out.abort());
+      }
+    }));
+  },
+);
+
+/** FNV-1a of `seed:attempt` scaled to [0, 1): the same seed and attempt always give the same answer. */
+export function flakyRoll(seed: string, attempt: number): number {
+  let hash = 0x811c9dc5;
+  for (const char of `${seed}:${attempt}`) {
+    hash ^= char.codePointAt(0)!;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash / 2 ** 32;
+}
+
+sim.openapi(
+  createRoute({
+    method: "get",
+    path: "/flaky",
+    summary: "Fail deterministically for a seed and attempt",
+    description: `Fails with \`status\` when flakyRoll(seed, attempt) < failRate; the attempt number is read from the ${ATTEMPT_HEADER} header (default 1).`,
+    request: {
+      query: z.object({
+        failRate: z.coerce.number().min(0, "failRate must be >= 0").max(1, "failRate must be <= 1").default(0.5),
+        seed: z.string().max(200).default("fanout"),
+        status: integer("status", 400, 599).default(503),
+        retryAfter: RetryAfter,
+      }),
+      headers: z.object({ [ATTEMPT_HEADER]: integer(ATTEMPT_HEADER, 1, 1000).optional() }),
+    },
+    responses: {
+      200: { description: "This attempt succeeded", content: { "application/json": { schema: z.object({ ok: z.boolean(), attempt: z.number(), seed: z.string() }) } } },
+      ...problemResponses(400),
+    },
+  }),
+  (c) => {
+    const { failRate, seed, status, retryAfter } = c.req.valid("query");
+    const attempt = c.req.valid("header")[ATTEMPT_HEADER] ?? 1;
+    const fails = flakyRoll(seed, attempt) < failRate;
+    if (!fails) return c.json({ ok: true, attempt, seed }, 200);
+    return c.json({ ok: false, attempt, seed }, status as 200, retryAfter ? { "retry-after": retryAfter } : {});
+  },
+);
+
+export default sim;

@@ -1,0 +1,96 @@
+/**
+ * The one error type of fanout. `code` comes from a closed set so clients can branch on it;
+ * `status` is the HTTP status a route renders it with; `detail` is safe to show to a client.
+ */
+export const ERROR_STATUS = {
+  bad_request: 400,
+  validation_failed: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unprocessable: 422,
+  forbidden_target: 403,
+  redirect_blocked: 502,
+  network: 502,
+  http_status: 502,
+  response_too_large: 502,
+  all_failed: 502,
+  budget_exhausted: 429,
+  timeout: 504,
+  deadline_exceeded: 504,
+  cancelled: 499,
+  not_configured: 503,
+  disabled: 404,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+export interface InvalidParam {
+  /** JSON path or parameter name, e.g. `ms`, `steps[2].http.url`. */
+  name: string;
+  reason: string;
+}
+
+export interface FanoutErrorOptions {
+  status?: number;
+  invalidParams?: InvalidParam[];
+  cause?: unknown;
+  /** Extra headers a route should send with the error (e.g. `Allow` on a 405). */
+  headers?: Record<string, string>;
+  /** Errors that were aggregated into this one (`any` with no success). */
+  errors?: unknown[];
+}
+
+export class FanoutError extends Error {
+  override readonly name = "FanoutError";
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string;
+  readonly invalidParams: InvalidParam[];
+  readonly headers: Record<string, string>;
+  readonly errors: unknown[];
+
+  constructor(code: ErrorCode, detail: string, options: FanoutErrorOptions = {}) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options.status ?? ERROR_STATUS[code];
+    this.detail = detail;
+    this.invalidParams = options.invalidParams ?? [];
+    this.headers = options.headers ?? {};
+    this.errors = options.errors ?? [];
+  }
+
+  get retryable(): boolean {
+    return this.code === "timeout" || this.code === "network";
+  }
+}
+
+export function isFanoutError(value: unknown): value is FanoutError {
+  return value instanceof FanoutError;
+}
+
+/** A validation failure naming the offending parameter and the rule it broke. */
+export function invalid(name: string, reason: string): FanoutError {
+  return new FanoutError("validation_failed", `${name}: ${reason}`, { invalidParams: [{ name, reason }] });
+}
+
+/**
+ * Normalises anything thrown by an operation into a FanoutError. An aborted signal's reason wins
+ * over the error it caused, so a timeout is reported as a timeout and not as "The operation was aborted".
+ */
+export function toFanoutError(error: unknown, signal?: AbortSignal): FanoutError {
+  if (signal?.aborted && isFanoutError(signal.reason)) return signal.reason;
+  if (isFanoutError(error)) return error;
+  if (isAbortError(error)) return new FanoutError("cancelled", "the operation was cancelled", { cause: error });
+  return new FanoutError("internal", "internal error", { cause: error });
+}
+
+export function isAbortError(error: unknown): boolean {
+  return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
+}

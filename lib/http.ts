@@ -1,0 +1,126 @@
+import { FanoutError, isFanoutError } from "./errors";
+import { checkTarget, type AllowList } from "./policy";
+import { abortReason } from "./timers";
+
+/**
+ * Upstream HTTP under the allow-list: redirects are followed by hand so that every hop is checked
+ * again, and credentials never cross to another origin. Bodies are read under a byte limit.
+ */
+
+export type Fetcher = (request: Request) => Promise<Response>;
+
+export interface UpstreamFetchOptions {
+  allowList: AllowList;
+  signal?: AbortSignal;
+  maxRedirects?: number;
+  /** Defaults to the global fetch; injectable for in-process upstreams and tests. */
+  fetcher?: Fetcher;
+}
+
+export interface UpstreamResponse {
+  response: Response;
+  /** The URL that finally answered. */
+  url: URL;
+  redirects: number;
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
+export const MAX_REDIRECTS = 5;
+
+export interface UpstreamRequest {
+  url: string;
+  method?: string;
+  headers?: HeadersInit;
+  body?: BodyInit | null;
+}
+
+export async function fetchUpstream(request: UpstreamRequest, options: UpstreamFetchOptions): Promise<UpstreamResponse> {
+  const { allowList, signal, maxRedirects = MAX_REDIRECTS, fetcher = (r) => fetch(r) } = options;
+  // Checked before a Request exists, so a refused target is never even constructed.
+  let url = checkTarget(request.url, allowList);
+  let current = new Request(url, { method: request.method ?? "GET", headers: request.headers, body: request.body ?? null, redirect: "manual", signal });
+
+  for (let redirects = 0; ; redirects++) {
+    const response = await send(fetcher, current, signal);
+    const location = response.headers.get("location");
+    if (!REDIRECT_STATUSES.has(response.status) || !location) return { response, url, redirects };
+    await response.body?.cancel();
+    if (redirects >= maxRedirects) throw new FanoutError("redirect_blocked", `more than ${maxRedirects} redirects`);
+
+    let next: URL;
+    try {
+      next = checkTarget(location, allowList, url.href);
+    } catch (error) {
+      const reason = isFanoutError(error) ? error.detail : "invalid Location";
+      throw new FanoutError("redirect_blocked", `redirect refused: ${reason}`);
+    }
+    current = redirectRequest(current, response.status, url, next, signal);
+    url = next;
+  }
+}
+
+/** The request for the next hop, as a browser would make it, minus credentials on a new origin. */
+function redirectRequest(previous: Request, status: number, from: URL, to: URL, signal: AbortSignal | undefined): Request {
+  const headers = new Headers(previous.headers);
+  if (from.origin !== to.origin) for (const name of CREDENTIAL_HEADERS) headers.delete(name);
+  const becomesGet = status === 303 ? previous.method !== "HEAD" : (status === 301 || status === 302) && previous.method === "POST";
+  if (becomesGet) {
+    headers.delete("content-type");
+    headers.delete("content-length");
+    return new Request(to, { method: "GET", headers, redirect: "manual", signal });
+  }
+  if (previous.body) throw new FanoutError("redirect_blocked", `a ${status} redirect of a request with a body cannot be replayed`);
+  return new Request(to, { method: previous.method, headers, redirect: "manual", signal });
+}
+
+async function send(fetcher: Fetcher, request: Request, signal: AbortSignal | undefined): Promise<Response> {
+  try {
+    return await fetcher(request);
+  } catch (error) {
+    if (signal?.aborted) throw abortReason(signal);
+    if (isFanoutError(error)) throw error;
+    throw new FanoutError("network", "could not reach the upstream", { cause: error });
+  }
+}
+
+/**
+ * Reads a body, refusing (and cancelling the stream) once it passes `maxBytes`: a large upstream
+ * answer is never buffered beyond the limit.
+ */
+export async function readBodyLimited(response: Response, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array> {
+  const tooLarge = () => new FanoutError("response_too_large", `the upstream body exceeds the limit of ${maxBytes} bytes`);
+  const declared = Number(response.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (!response.body) return new Uint8Array();
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      if (signal?.aborted) throw abortReason(signal);
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) throw tooLarge();
+      chunks.push(value);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    if (signal?.aborted) throw abortReason(signal);
+    if (isFanoutError(error)) throw error;
+    throw new FanoutError("network", "the upstream connection failed while reading the body", { cause: error });
+  } finally {
+    reader.releaseLock();
+  }
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}

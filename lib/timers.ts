@@ -1,0 +1,132 @@
+import { FanoutError, type ErrorCode } from "./errors";
+
+/**
+ * Timers and deadlines. Everything here bounds work with real timers (setTimeout + AbortController),
+ * never AbortSignal.timeout, so fake timers can drive it in tests. In Workers the clock only moves
+ * across I/O, so elapsed time is measured with Date.now() but bounds are enforced by timers.
+ */
+
+export interface SignalOption {
+  signal?: AbortSignal;
+}
+
+export function checkMs(name: string, ms: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isFinite(ms) || ms < 0 || ms > max) {
+    throw new RangeError(`${name} must be a finite number of milliseconds between 0 and ${max}, got ${ms}`);
+  }
+}
+
+/** The reason to reject with when `signal` is aborted, normalised to a FanoutError. */
+export function abortReason(signal: AbortSignal): FanoutError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof FanoutError) return reason;
+  return new FanoutError("cancelled", "the operation was cancelled", { cause: reason });
+}
+
+/** asyncio.sleep: resolves after `ms`; on abort clears its timer and rejects with the abort reason. */
+export function sleep(ms: number, { signal }: SignalOption = {}): Promise<void> {
+  checkMs("ms", ms);
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * Settles with `promise`, or rejects as soon as `signal` aborts, whichever comes first. Used so that
+ * a caller is released promptly even when the work underneath ignores its signal.
+ */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(abortReason(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortReason(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
+ * A point in time after which work must stop. Its `signal` aborts with a typed error when the time
+ * is up or when the parent signal aborts. `child(ms)` gives an operation min(ms, what is left).
+ * Dispose a deadline when the work it bounds has settled, so its timer does not outlive it.
+ */
+export class Deadline {
+  readonly expiresAt: number;
+  readonly signal: AbortSignal;
+  readonly #controller = new AbortController();
+  readonly #timer: ReturnType<typeof setTimeout>;
+
+  private constructor(ms: number, code: ErrorCode, parent: AbortSignal | undefined, label: string) {
+    this.expiresAt = Date.now() + ms;
+    this.signal = parent ? AbortSignal.any([parent, this.#controller.signal]) : this.#controller.signal;
+    this.#timer = setTimeout(() => {
+      this.#controller.abort(new FanoutError(code, `${label} of ${ms} ms exceeded`));
+    }, ms);
+    if (this.signal.aborted) clearTimeout(this.#timer);
+    else this.signal.addEventListener("abort", () => clearTimeout(this.#timer), { once: true });
+  }
+
+  /** A deadline `ms` from now; `code` is `deadline_exceeded` for whole-request budgets. */
+  static after(ms: number, { signal, code = "deadline_exceeded", label = "deadline" }: SignalOption & { code?: ErrorCode; label?: string } = {}): Deadline {
+    checkMs("ms", ms);
+    return new Deadline(ms, code, signal, label);
+  }
+
+  remaining(now = Date.now()): number {
+    if (this.signal.aborted) return 0;
+    return Math.max(0, this.expiresAt - now);
+  }
+
+  get expired(): boolean {
+    return this.signal.aborted;
+  }
+
+  /**
+   * A deadline for one operation: the earlier of this deadline and `ms`. When `ms` is the binding
+   * limit it aborts with `timeout`; when this deadline is, with this deadline's own error.
+   */
+  child(ms: number, label = "timeout"): Deadline {
+    checkMs("ms", ms);
+    const left = this.remaining();
+    if (ms < left) return new Deadline(ms, "timeout", this.signal, label);
+    // The parent fires first; the child's own timer is a backstop one tick later.
+    return new Deadline(left + 1, "deadline_exceeded", this.signal, "deadline");
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * asyncio.wait_for: runs `task` with a signal that aborts after `ms` (or when the caller's signal
+ * aborts) and rejects promptly with a typed `timeout` error even if the task ignores its signal.
+ */
+export async function withTimeout<T>(
+  task: (signal: AbortSignal) => Promise<T>,
+  { ms, signal, label = "timeout" }: SignalOption & { ms: number; label?: string },
+): Promise<T> {
+  checkMs("ms", ms);
+  const deadline = Deadline.after(ms, { signal, code: "timeout", label });
+  try {
+    return await abortable(Promise.resolve().then(() => task(deadline.signal)), deadline.signal);
+  } finally {
+    deadline.dispose();
+  }
+}
+
+/** Milliseconds since `start`, by the clock (which in Workers advances only across I/O). */
+export function elapsedSince(start: number): number {
+  return Math.max(0, Date.now() - start);
+}

@@ -1,0 +1,44 @@
+import { spawn, type ChildProcess } from "node:child_process";
+
+/** Runs `npm start` as a user would, on its own port, and stops the whole process group afterwards. */
+export interface RunningServer {
+  origin: string;
+  port: number;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+export async function startServer(port: number, timeoutMs = 150_000): Promise<RunningServer> {
+  const origin = `http://localhost:${port}`;
+  let output = "";
+  const child: ChildProcess = spawn(
+    "npm",
+    ["start", "--", "--var", `UPSTREAM_ALLOWLIST:http://localhost:${port},http://127.0.0.1:${port}`],
+    { env: { ...process.env, PORT: String(port), CI: "true", NO_COLOR: "1" }, detached: true, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+
+  const stop = async () => {
+    if (child.exitCode !== null || child.pid === undefined) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    process.kill(-child.pid, "SIGTERM");
+    const timer = setTimeout(() => child.pid && process.kill(-child.pid, "SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${output}`);
+    try {
+      const res = await fetch(`${origin}/healthz`);
+      if (res.ok) return { origin, port, output: () => output, stop };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  await stop();
+  throw new Error(`npm start did not serve ${origin}/healthz within ${timeoutMs} ms:\n${output}`);
+}

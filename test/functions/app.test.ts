@@ -1,0 +1,62 @@
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../functions/index";
+import { call, expectProblem } from "./helpers";
+
+describe("shared HTTP behaviour", () => {
+  it("gives every response a request id, secure headers and Server-Timing", async () => {
+    const res = await call("/healthz");
+    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("strict-transport-security")).toContain("max-age=");
+    expect(res.headers.get("server-timing")).toContain("total");
+  });
+
+  it("keeps a caller's well-formed request id", async () => {
+    const res = await call("/healthz", { headers: { "x-request-id": "client-abc-123" } });
+    expect(res.headers.get("x-request-id")).toBe("client-abc-123");
+  });
+
+  it("answers an unknown path with a 404 problem", async () => {
+    const body = await expectProblem(await call("/v1/nothing-here"), 404, "not_found");
+    expect(body.detail).toBe("no route for GET /v1/nothing-here");
+  });
+
+  it("answers a wrong method with a 405 problem and an Allow header", async () => {
+    const res = await call("/v1/sim/delay/1", { method: "POST" });
+    await expectProblem(res, 405, "method_not_allowed");
+    expect(res.headers.get("allow")).toBe("GET, HEAD");
+  });
+
+  it("serves the OpenAPI document built from the validating schemas", async () => {
+    const res = await call("/openapi.json");
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
+    expect(doc.openapi).toBe("3.1.0");
+    for (const path of ["/healthz", "/v1/sim/delay/{ms}", "/v1/sim/status/{code}", "/v1/sim/drip", "/v1/sim/bytes/{n}", "/v1/sim/flaky", "/v1/examples/coroutine", "/v1/examples/gather", "/v1/examples/callback", "/v1/examples/callback/{id}", "/v1/examples/fetch"]) {
+      expect(doc.paths, path).toHaveProperty([path]);
+    }
+    expect(doc.components.schemas).toHaveProperty("Problem");
+    const delay = doc.paths["/v1/sim/delay/{ms}"] as { get: { parameters: Array<{ name: string; schema: { maximum: number } }> } };
+    expect(delay.get.parameters[0]).toMatchObject({ name: "ms", schema: { maximum: 30000 } });
+  });
+});
+
+describe("configuration", () => {
+  it("answers 503 not_configured for a bad var, without echoing which or why", async () => {
+    const res = await worker.fetch(new Request("http://fanout.test/healthz"), { ...env, UPSTREAM_ALLOWLIST: "ftp://secret-internal.example.com" }, createExecutionContext());
+    const body = await expectProblem(res, 503, "not_configured");
+    expect(body.detail).not.toContain("UPSTREAM_ALLOWLIST");
+    expect(body.detail).not.toContain("secret-internal");
+    expect(body.detail).toContain(body.requestId!);
+    expect(body.invalidParams).toBeUndefined();
+  });
+
+  it("switches the simulation endpoints off with SIM_ENABLED=false", async () => {
+    const off = { ...env, SIM_ENABLED: "false" };
+    await expectProblem(await worker.fetch(new Request("http://fanout.test/v1/sim/delay/1"), off, createExecutionContext()), 404, "disabled");
+    const health = await worker.fetch(new Request("http://fanout.test/healthz"), off, createExecutionContext());
+    expect(await health.json()).toMatchObject({ features: { sim: false } });
+  });
+});

@@ -1,0 +1,15 @@
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../functions/index";
+
+describe("queue consumer", () => {
+  it("never acknowledges a message it cannot handle: it is retried (and ends in the DLQ)", async () => {
+    const batch = createMessageBatch("fanout-jobs", [{ id: "m1", timestamp: new Date(), attempts: 1, body: { kind: "unknown" } }]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toEqual([]);
+    expect(result.retryMessages.map((message: { msgId: string }) => message.msgId)).toEqual(["m1"]);
+  });
+});

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { FanoutError } from "../../lib/errors";
+import { Pool } from "../../lib/pool";
+import { controllable, flush, trackListeners } from "./helpers";
+
+describe("Pool", () => {
+  it("never runs more than its concurrency at once and runs tasks in FIFO order", async () => {
+    const pool = new Pool(3);
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const order: number[] = [];
+    const tasks = Array.from({ length: 10 }, (_, i) =>
+      pool.run(async () => {
+        order.push(i);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5 + (i % 3)));
+        inFlight--;
+        return i;
+      }),
+    );
+    expect(pool.pending).toBe(3);
+    expect(pool.size).toBe(7);
+    expect(await Promise.all(tasks)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(maxInFlight).toBe(3);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(pool.pending).toBe(0);
+    expect(pool.size).toBe(0);
+  });
+
+  it("a task aborted while queued never starts and frees its place", async () => {
+    const pool = new Pool(1);
+    const blocker = controllable<string>();
+    const running = pool.run((signal) => blocker.task(signal));
+    const controller = new AbortController();
+    const listeners = trackListeners(controller.signal);
+    let started = false;
+    const queued = pool.run(async () => {
+      started = true;
+    }, { signal: controller.signal });
+    expect(pool.size).toBe(1);
+    controller.abort(new FanoutError("cancelled", "no longer needed"));
+    await expect(queued).rejects.toMatchObject({ code: "cancelled" });
+    expect(pool.size).toBe(0);
+    expect(listeners.live).toBe(0);
+    blocker.resolve("done");
+    await expect(running).resolves.toBe("done");
+    await flush();
+    expect(started).toBe(false);
+  });
+
+  it("passes the signal to a running task, which can stop promptly", async () => {
+    const pool = new Pool(2);
+    const controller = new AbortController();
+    const task = controllable<string>();
+    const running = pool.run((signal) => task.task(signal!), { signal: controller.signal });
+    controller.abort(new FanoutError("cancelled", "stop"));
+    await expect(running).rejects.toMatchObject({ code: "cancelled" });
+    expect(pool.pending).toBe(0);
+  });
+
+  it("starts the next waiter when a task fails", async () => {
+    const pool = new Pool(1);
+    const failing = pool.run(() => Promise.reject(new Error("x")));
+    const next = pool.run(async () => "next");
+    await expect(failing).rejects.toThrow("x");
+    await expect(next).resolves.toBe("next");
+  });
+
+  it("removes the queued task's listener once it starts", async () => {
+    const pool = new Pool(1);
+    const controller = new AbortController();
+    const listeners = trackListeners(controller.signal);
+    const first = pool.run(() => new Promise((resolve) => setTimeout(resolve, 1)));
+    const second = pool.run(async () => "ok", { signal: controller.signal });
+    expect(listeners.live).toBe(1);
+    await first;
+    await expect(second).resolves.toBe("ok");
+    expect(listeners.live).toBe(0);
+  });
+
+  it("checks its concurrency eagerly", () => {
+    expect(() => new Pool(0)).toThrow(RangeError);
+    expect(() => new Pool(1.5)).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,142 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { FanoutError } from "../../lib/errors";
+import { abortable, Deadline, sleep, withTimeout } from "../../lib/timers";
+import { flush, trackListeners } from "./helpers";
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("sleep", () => {
+  it("resolves after the given time and not before", async () => {
+    let done = false;
+    const sleeping = sleep(1000).then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(999);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await sleeping;
+    expect(done).toBe(true);
+  });
+
+  it("rejects promptly with the abort reason, clears its timer and removes its listener", async () => {
+    const controller = new AbortController();
+    const listeners = trackListeners(controller.signal);
+    const sleeping = sleep(10_000, { signal: controller.signal });
+    expect(listeners.live).toBe(1);
+    controller.abort(new FanoutError("cancelled", "stop"));
+    await expect(sleeping).rejects.toMatchObject({ code: "cancelled", detail: "stop" });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("removes its abort listener when it resolves", async () => {
+    const controller = new AbortController();
+    const listeners = trackListeners(controller.signal);
+    const sleeping = sleep(50, { signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(50);
+    await sleeping;
+    expect(listeners.live).toBe(0);
+  });
+
+  it("rejects at once for an already aborted signal, with a typed error for a plain abort", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(sleep(10, { signal: controller.signal })).rejects.toMatchObject({ code: "cancelled" });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("checks its argument eagerly", () => {
+    expect(() => sleep(-1)).toThrow(RangeError);
+    expect(() => sleep(Number.NaN)).toThrow(RangeError);
+  });
+});
+
+describe("withTimeout (wait_for)", () => {
+  it("returns the task's value when it finishes in time and leaves no timer", async () => {
+    const result = withTimeout(async (signal) => {
+      await sleep(100, { signal });
+      return "ok";
+    }, { ms: 500 });
+    await vi.advanceTimersByTimeAsync(100);
+    await expect(result).resolves.toBe("ok");
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("rejects with a typed timeout and aborts the task's signal", async () => {
+    let seen: AbortSignal | undefined;
+    const result = withTimeout(
+      (signal) => {
+        seen = signal;
+        return new Promise(() => {}); // ignores its signal on purpose
+      },
+      { ms: 200 },
+    );
+    const assertion = expect(result).rejects.toMatchObject({ code: "timeout", status: 504 });
+    await vi.advanceTimersByTimeAsync(200);
+    await assertion;
+    expect(seen?.aborted).toBe(true);
+  });
+
+  it("follows the caller's signal and removes its listener from it afterwards", async () => {
+    const controller = new AbortController();
+    const listeners = trackListeners(controller.signal);
+    const result = withTimeout((signal) => sleep(1000, { signal }), { ms: 5000, signal: controller.signal });
+    await flush();
+    controller.abort(new FanoutError("cancelled", "client went away"));
+    await expect(result).rejects.toMatchObject({ code: "cancelled", detail: "client went away" });
+    expect(listeners.live).toBe(0);
+  });
+});
+
+describe("Deadline", () => {
+  it("aborts its signal with deadline_exceeded when the time is up", async () => {
+    const deadline = Deadline.after(1000);
+    expect(deadline.remaining()).toBe(1000);
+    await vi.advanceTimersByTimeAsync(400);
+    expect(deadline.remaining()).toBe(600);
+    await vi.advanceTimersByTimeAsync(600);
+    expect(deadline.expired).toBe(true);
+    expect(deadline.signal.reason).toMatchObject({ code: "deadline_exceeded" });
+    expect(deadline.remaining()).toBe(0);
+  });
+
+  it("gives a child the earlier of its own timeout and what is left", async () => {
+    const deadline = Deadline.after(1000);
+    const short = deadline.child(300);
+    const long = deadline.child(5000);
+    expect(short.remaining()).toBe(300);
+    expect(long.remaining()).toBeLessThanOrEqual(1001);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(short.signal.reason).toMatchObject({ code: "timeout" });
+    expect(long.expired).toBe(false);
+    await vi.advanceTimersByTimeAsync(700);
+    expect(long.signal.reason).toMatchObject({ code: "deadline_exceeded" });
+  });
+
+  it("aborts every child when the parent signal aborts", async () => {
+    const controller = new AbortController();
+    const deadline = Deadline.after(1000, { signal: controller.signal });
+    const child = deadline.child(500);
+    controller.abort(new FanoutError("cancelled", "client disconnected"));
+    expect(child.signal.aborted).toBe(true);
+    expect(child.signal.reason).toMatchObject({ code: "cancelled" });
+  });
+
+  it("dispose clears its timer", () => {
+    const deadline = Deadline.after(1000);
+    expect(vi.getTimerCount()).toBe(1);
+    deadline.dispose();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("abortable", () => {
+  it("releases the caller when the signal aborts even if the work never settles", async () => {
+    const controller = new AbortController();
+    const released = abortable(new Promise(() => {}), controller.signal);
+    controller.abort(new FanoutError("timeout", "too slow"));
+    await expect(released).rejects.toMatchObject({ code: "timeout" });
+  });
+});
