@@ -20,6 +20,14 @@ export default defineConfig(async () => {
                     UPSTREAM_PORT: String(port),
                     // 127.0.0.1:9 (discard) is listed but closed: an allowed upstream that cannot be reached.
                     UPSTREAM_ALLOWLIST: `http://127.0.0.1:${port}, http://localhost:${port}, http://127.0.0.1:9`,
+                    API_KEYS: "test:test-key-0123456789, other:other-key-0123456789",
+                    KV_PREFIXES: "flags:, test:",
+                    R2_PREFIXES: "avatars/, test/",
+                    D1_QUERIES: JSON.stringify({
+                      userById: "SELECT id, name, email FROM users WHERE id = ?1",
+                      ordersByUser: "SELECT id, total_cents, created_at FROM orders WHERE user_id = ?1 ORDER BY id",
+                    }),
+                    UPSTREAM_CREDENTIALS: JSON.stringify({ [`http://127.0.0.1:${port}`]: { "x-upstream-key": "upstream-secret-value" } }),
                   },
                 },
               };

@@ -10,5 +10,7 @@ export interface AppEnv {
     TimingVariables & {
       config: Config;
       logger: Logger;
+      /** The id (never the key) of the API key that authenticated the request. */
+      apiKeyId?: string;
     };
 }

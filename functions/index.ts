@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
@@ -9,6 +10,7 @@ import { parseConfig } from "../lib/config";
 import { FanoutError, isFanoutError } from "../lib/errors";
 import { createLogger, describeError } from "../lib/log";
 import type { AppEnv } from "./env";
+import { createBatchRoutes } from "./batch";
 import examples from "./examples";
 import health from "./health";
 import { PROBLEM_CONTENT_TYPE, toProblem } from "./problem";
@@ -50,6 +52,10 @@ app.use(async (c, next) => {
 app.route("/", health);
 app.route("/v1/sim", sim);
 app.route("/v1/examples", examples);
+// Relative /v1/sim/ step URLs are answered by this same app, in-process.
+app.route("/v1/batch", createBatchRoutes((request, env, ctx) => app.fetch(request, env, ctx)));
+
+app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "An API key from API_KEYS" });
 
 app.doc31("/openapi.json", {
   openapi: "3.1.0",
@@ -62,8 +68,31 @@ app.doc31("/openapi.json", {
 
 app.notFound((c) => problem(c, new FanoutError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
+/** Hono's own middleware (bearer-auth, validators) throws HTTPExceptions; they become our problems too. */
+function fromHttpException(error: HTTPException): FanoutError {
+  const challenge = error.res?.headers.get("www-authenticate");
+  const headers: Record<string, string> = challenge ? { "www-authenticate": challenge } : {};
+  switch (error.status) {
+    case 401:
+      return new FanoutError("unauthorized", "a valid API key is required: Authorization: Bearer <key>", { headers });
+    case 400:
+      return new FanoutError("validation_failed", error.message || "malformed request", {
+        headers,
+        invalidParams: [{ name: challenge ? "Authorization" : "body", reason: error.message || "malformed" }],
+      });
+    case 413:
+      return new FanoutError("payload_too_large", "the request body is too large");
+    default:
+      return new FanoutError("internal", "internal error", { cause: error });
+  }
+}
+
 app.onError((error, c) => {
-  const fanoutError = isFanoutError(error) ? error : new FanoutError("internal", "internal error", { cause: error });
+  const fanoutError = isFanoutError(error)
+    ? error
+    : error instanceof HTTPException
+      ? fromHttpException(error)
+      : new FanoutError("internal", "internal error", { cause: error });
   if (fanoutError.status >= 500 && !["timeout", "deadline_exceeded", "network", "http_status"].includes(fanoutError.code)) {
     const logger = c.var.logger ?? createLogger("error", { requestId: c.var.requestId });
     logger.log("error", "request failed", { code: fanoutError.code, ...describeError(fanoutError.cause ?? error), detail: fanoutError.detail });

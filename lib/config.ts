@@ -4,28 +4,74 @@ import { parseAllowList } from "./policy";
 
 /**
  * Configuration vars and secrets, validated in one place. A bad value fails with a message that
- * names the var, rendered as a 503 `not_configured` (the operator's fault, not the client's).
+ * names the var, rendered as a 503 `not_configured` (the operator's fault, not the client's); the
+ * message is logged, never shown to the client.
  */
 
 const flag = z.enum(["true", "false"]).transform((value) => value === "true");
-const ms = (max: number) => z.coerce.number().int().min(1).max(max);
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+function parsed<T>(parse: (text: string) => T) {
+  return z.string().transform((text, ctx) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+}
+
+const list = (text: string) => text.split(/[\s,]+/).filter(Boolean);
+
+/** `id:key` pairs, comma-separated. The id is what logs and audit records show; the key never is. */
+export function parseApiKeys(text: string): Array<{ id: string; key: string }> {
+  return list(text).map((entry) => {
+    const colon = entry.indexOf(":");
+    const id = entry.slice(0, colon);
+    const key = entry.slice(colon + 1);
+    if (colon < 1 || !/^[\w.-]{1,64}$/.test(id) || key.length < 16) {
+      throw new Error("each API key must be written id:key with a key of at least 16 characters");
+    }
+    return { id, key };
+  });
+}
+
+const READ_ONLY_SQL = /^\s*(select|with)\b[^;]*;?\s*$/is;
+
+/** Named read-only D1 queries: a JSON object of name -> one SELECT statement. */
+export function parseD1Queries(text: string): Record<string, string> {
+  const queries = z.record(z.string().regex(/^\w{1,64}$/, "query names are word characters"), z.string()).parse(JSON.parse(text || "{}"));
+  for (const [name, sql] of Object.entries(queries)) {
+    if (!READ_ONLY_SQL.test(sql)) throw new Error(`query ${name} must be a single SELECT (or WITH ... SELECT) statement`);
+  }
+  return queries;
+}
+
+/** Per-origin credentials: a JSON object of origin -> headers, added only to requests to that origin. */
+export function parseCredentials(text: string): Record<string, Record<string, string>> {
+  const credentials = z.record(z.string(), z.record(z.string(), z.string())).parse(JSON.parse(text || "{}"));
+  return Object.fromEntries(Object.entries(credentials).map(([origin, headers]) => [new URL(origin).origin, headers]));
+}
 
 const ConfigSchema = z.object({
   SIM_ENABLED: flag.default(true),
-  UPSTREAM_ALLOWLIST: z
-    .string()
-    .default("")
-    .transform((text, ctx) => {
-      try {
-        return parseAllowList(text);
-      } catch (error) {
-        ctx.addIssue({ code: "custom", message: (error as Error).message });
-        return z.NEVER;
-      }
-    }),
-  DEFAULT_TIMEOUT_MS: ms(300_000).default(10_000),
-  MAX_DEADLINE_MS: ms(300_000).default(30_000),
+  UPSTREAM_ALLOWLIST: parsed(parseAllowList).default([]),
+  DEFAULT_TIMEOUT_MS: int(1, 300_000).default(10_000),
+  MAX_DEADLINE_MS: int(1, 300_000).default(30_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  API_KEYS: parsed(parseApiKeys).default([]),
+  MAX_STEPS: int(1, 1000).default(100),
+  DEFAULT_CONCURRENCY: int(1, 1000).default(6),
+  MAX_CONCURRENCY: int(1, 1000).default(50),
+  MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(256 * 1024),
+  MAX_STEP_RESPONSE_BYTES: int(1, 100 * 1024 * 1024).default(1024 * 1024),
+  MAX_BATCH_RESPONSE_BYTES: int(1, 100 * 1024 * 1024).default(8 * 1024 * 1024),
+  SUBREQUEST_BUDGET: int(1, 100_000).default(1000),
+  KV_PREFIXES: parsed(list).default([]),
+  R2_PREFIXES: parsed(list).default([]),
+  D1_QUERIES: parsed(parseD1Queries).default({}),
+  UPSTREAM_CREDENTIALS: parsed(parseCredentials).default({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

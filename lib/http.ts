@@ -15,6 +15,8 @@ export interface UpstreamFetchOptions {
   maxRedirects?: number;
   /** Defaults to the global fetch; injectable for in-process upstreams and tests. */
   fetcher?: Fetcher;
+  /** Headers that belong to one origin only (per-upstream credentials); re-applied on every hop. */
+  credentialsFor?: (origin: string) => Record<string, string> | undefined;
 }
 
 export interface UpstreamResponse {
@@ -36,10 +38,11 @@ export interface UpstreamRequest {
 }
 
 export async function fetchUpstream(request: UpstreamRequest, options: UpstreamFetchOptions): Promise<UpstreamResponse> {
-  const { allowList, signal, maxRedirects = MAX_REDIRECTS, fetcher = (r) => fetch(r) } = options;
+  const { allowList, signal, maxRedirects = MAX_REDIRECTS, fetcher = (r) => fetch(r), credentialsFor = () => undefined } = options;
   // Checked before a Request exists, so a refused target is never even constructed.
   let url = checkTarget(request.url, allowList);
-  let current = new Request(url, { method: request.method ?? "GET", headers: request.headers, body: request.body ?? null, redirect: "manual", signal });
+  const headers = withCredentials(new Headers(request.headers), undefined, credentialsFor(url.origin));
+  let current = new Request(url, { method: request.method ?? "GET", headers, body: request.body ?? null, redirect: "manual", signal });
 
   for (let redirects = 0; ; redirects++) {
     const response = await send(fetcher, current, signal);
@@ -56,8 +59,18 @@ export async function fetchUpstream(request: UpstreamRequest, options: UpstreamF
       throw new FanoutError("redirect_blocked", `redirect refused: ${reason}`);
     }
     current = redirectRequest(current, response.status, url, next, signal);
+    if (next.origin !== url.origin) {
+      const moved = withCredentials(new Headers(current.headers), credentialsFor(url.origin), credentialsFor(next.origin));
+      current = new Request(current, { headers: moved });
+    }
     url = next;
   }
+}
+
+function withCredentials(headers: Headers, previous: Record<string, string> | undefined, next: Record<string, string> | undefined): Headers {
+  for (const name of Object.keys(previous ?? {})) headers.delete(name);
+  for (const [name, value] of Object.entries(next ?? {})) headers.set(name, value);
+  return headers;
 }
 
 /** The request for the next hop, as a browser would make it, minus credentials on a new origin. */

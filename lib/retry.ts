@@ -99,7 +99,7 @@ export function isIdempotent(method: string, idempotencyKey?: string | null): bo
  */
 export function httpRetryPolicy(method: string, idempotencyKey?: string | null) {
   const allowed = isIdempotent(method, idempotencyKey);
-  return (outcome: Outcome<Response>): RetryDecision => {
+  return (outcome: Outcome<{ status: number; headers: Headers }>): RetryDecision => {
     if (!allowed) return { retry: false };
     if (!outcome.ok) return { retry: outcome.error.code === "network" || outcome.error.code === "timeout" };
     if (!RETRYABLE_STATUSES.has(outcome.value.status)) return { retry: false };

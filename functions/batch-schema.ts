@@ -1,0 +1,144 @@
+import { z } from "@hono/zod-openapi";
+import { BATCH_MODES } from "../lib/batch";
+import type { CacheSpec, D1Spec, HttpSpec, KvSpec, R2Spec, WaitSpec } from "../lib/steps/types";
+import { STEP_KINDS } from "../lib/steps/types";
+
+/**
+ * The request and response of POST /v1/batch. Each step schema `satisfies` the executor's type in
+ * lib/steps/types.ts, so what is validated here is exactly what the executors accept.
+ */
+
+const ms = (max: number) => z.number().int().min(0).max(max);
+
+export const StepId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "a step id is 1-64 letters, digits, _ or -");
+
+const StepUrl = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((url) => url.startsWith("/v1/sim/") || /^[a-z][a-z0-9+.-]*:/i.test(url), "an absolute URL, or a relative /v1/sim/... path served in-process")
+  .openapi({ example: "https://api.example.com/users/{{user.body.id}}" });
+
+/** Headers a step may not set: hop-by-hop, routing, Cloudflare's and fanout's own. */
+export const FORBIDDEN_STEP_HEADER = /^(host|connection|keep-alive|proxy-.*|te|trailer|transfer-encoding|upgrade|content-length|cf-.*|x-fanout-.*|traceparent|tracestate|x-forwarded-.*|forwarded)$/i;
+
+const StepHeaders = z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid header name"), z.string().max(8192)).superRefine((headers, ctx) => {
+  for (const name of Object.keys(headers)) {
+    if (FORBIDDEN_STEP_HEADER.test(name)) ctx.addIssue({ code: "custom", path: [name], message: `header ${name} cannot be set by a step` });
+  }
+});
+
+export const HttpStep = z
+  .object({
+    url: StepUrl,
+    method: z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]).default("GET"),
+    headers: StepHeaders.optional(),
+    body: z.unknown().optional().openapi({ description: "A string is sent as text, anything else as JSON" }),
+    timeoutMs: ms(300_000).min(1).optional().openapi({ description: "Per attempt; default DEFAULT_TIMEOUT_MS, never past the deadline" }),
+    retry: z
+      .object({ attempts: z.number().int().min(1).max(5), baseDelayMs: ms(10_000).optional(), maxDelayMs: ms(60_000).optional() })
+      .strict()
+      .optional(),
+    hedge: z.object({ afterMs: ms(60_000).min(1) }).strict().optional().openapi({ description: "GET/HEAD only" }),
+    pick: z.array(z.string().min(1).max(256)).max(50).optional().openapi({ description: "Keep only these dot paths of a JSON body" }),
+    idempotencyKey: z.string().min(1).max(256).optional().openapi({ description: "Sent as Idempotency-Key; makes a non-idempotent method retryable" }),
+    maxRedirects: z.number().int().min(0).max(5).default(5),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.hedge && spec.method !== "GET" && spec.method !== "HEAD") ctx.addIssue({ code: "custom", path: ["hedge"], message: "hedging is only for GET and HEAD" });
+  })
+  .openapi("HttpStep") satisfies z.ZodType<HttpSpec>;
+
+const KvKey = z.string().min(1).max(512);
+
+export const KvStep = z
+  .object({ key: KvKey.optional(), keys: z.array(KvKey).min(1).max(100).optional(), type: z.enum(["text", "json"]).default("text") })
+  .strict()
+  .refine((spec) => (spec.key === undefined) !== (spec.keys === undefined), "give exactly one of key or keys")
+  .openapi("KvStep") satisfies z.ZodType<KvSpec>;
+
+export const R2Step = z
+  .object({
+    key: z.string().min(1).max(1024),
+    head: z.boolean().optional(),
+    range: z.object({ offset: z.number().int().min(0), length: z.number().int().min(1).optional() }).strict().optional(),
+    as: z.enum(["text", "json", "base64", "metadata"]).default("text"),
+  })
+  .strict()
+  .openapi("R2Step") satisfies z.ZodType<R2Spec>;
+
+export const D1Step = z
+  .object({
+    query: z.string().regex(/^\w{1,64}$/, "a query name from D1_QUERIES"),
+    params: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).max(100).optional(),
+  })
+  .strict()
+  .openapi("D1Step") satisfies z.ZodType<D1Spec>;
+
+export const CacheStep = z.object({ url: StepUrl, as: z.enum(["text", "json"]).optional() }).strict().openapi("CacheStep") satisfies z.ZodType<CacheSpec>;
+
+export const WaitStep = z.object({ ms: ms(300_000) }).strict().openapi("WaitStep") satisfies z.ZodType<WaitSpec>;
+
+export const Step = z
+  .object({
+    id: StepId,
+    dependsOn: z.array(StepId).max(100).optional(),
+    forEach: z
+      .union([z.string(), z.array(z.unknown()).max(1000)])
+      .optional()
+      .openapi({ description: "A reference to an array ({{posts.body[*].id}}) or a literal array; {{item}} and {{index}} name each element" }),
+    http: HttpStep.optional(),
+    kv: KvStep.optional(),
+    r2: R2Step.optional(),
+    d1: D1Step.optional(),
+    cache: CacheStep.optional(),
+    wait: WaitStep.optional(),
+  })
+  .strict()
+  .superRefine((step, ctx) => {
+    const kinds = STEP_KINDS.filter((kind) => step[kind] !== undefined);
+    if (kinds.length !== 1) ctx.addIssue({ code: "custom", message: `a step has exactly one of ${STEP_KINDS.join(", ")} (found ${kinds.length === 0 ? "none" : kinds.join(", ")})` });
+  })
+  .openapi("Step");
+
+export const BatchRequest = z
+  .object({
+    steps: z.array(Step).min(1, "a batch has at least one step"),
+    mode: z.enum(BATCH_MODES).default("allSettled"),
+    concurrency: z.number().int().min(1).optional().openapi({ description: "Default DEFAULT_CONCURRENCY (6); at most MAX_CONCURRENCY" }),
+    deadlineMs: z.number().int().min(1).optional().openapi({ description: "Default and maximum MAX_DEADLINE_MS" }),
+  })
+  .strict()
+  .openapi("BatchRequest");
+
+export type BatchRequestBody = z.output<typeof BatchRequest>;
+
+const StepErrorSchema = z.object({ code: z.string(), message: z.string(), dependency: z.string().optional() });
+
+export const StepResultSchema = z
+  .object({
+    ok: z.boolean(),
+    status: z.number().int().optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    body: z.unknown().optional(),
+    error: StepErrorSchema.optional(),
+    startMs: z.number(),
+    durationMs: z.number(),
+    attempts: z.number().int().optional(),
+    hedged: z.boolean().optional(),
+    coalesced: z.boolean().optional(),
+    bytes: z.number().int().optional(),
+    items: z.array(z.object({ ok: z.boolean(), status: z.number().int().optional(), error: StepErrorSchema.optional() })).optional(),
+  })
+  .openapi("StepResult");
+
+export const BatchResponse = z
+  .object({
+    completed: z.boolean(),
+    mode: z.enum(BATCH_MODES),
+    durationMs: z.number(),
+    counts: z.object({ ok: z.number(), failed: z.number(), skipped: z.number(), cancelled: z.number() }),
+    results: z.record(z.string(), StepResultSchema),
+  })
+  .openapi("BatchResponse");

@@ -1,0 +1,144 @@
+import { FanoutError, type InvalidParam } from "./errors";
+import { collectReferences, SCOPE_NAMES, STEP_FIELDS, type LocatedReference } from "./template";
+import { stepKind, type StepInput, type StepKind } from "./steps/types";
+
+/**
+ * The batch plan: a DAG of steps, checked before anything runs. Dependencies come from references
+ * (`{{id...}}`) and from `dependsOn`; unknown ids, bad references and cycles are reported with the
+ * JSON path where they stand, and the worst-case subrequest count is checked against the budget.
+ */
+
+export interface PlannedStep {
+  id: string;
+  index: number;
+  kind: StepKind;
+  input: StepInput;
+  /** Ids this step waits for (references and dependsOn), without duplicates. */
+  dependsOn: string[];
+  /** Worst-case subrequests of one execution (x items for forEach, counted when expanded). */
+  cost: number;
+}
+
+export interface Plan {
+  steps: PlannedStep[];
+  byId: Map<string, PlannedStep>;
+  dependents: Map<string, string[]>;
+  /** Worst-case subrequests of the steps as written (forEach counted once). */
+  subrequests: number;
+}
+
+export interface PlanLimits {
+  maxSteps: number;
+  subrequestBudget: number;
+  /** Whether an http step's URL is served in-process (costs no subrequest). */
+  isInProcess: (url: string) => boolean;
+}
+
+export function stepCost(kind: StepKind, input: StepInput, isInProcess: (url: string) => boolean): number {
+  if (kind === "wait") return 0;
+  if (kind !== "http") return 1;
+  const http = input.http!;
+  if (isInProcess(http.url)) return 0;
+  const attempts = http.retry?.attempts ?? 1;
+  const hedges = http.hedge ? 2 : 1;
+  return attempts * hedges * (1 + http.maxRedirects);
+}
+
+export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Plan {
+  const problems: InvalidParam[] = [];
+  if (inputs.length > limits.maxSteps) {
+    throw new FanoutError("limit_exceeded", `${inputs.length} steps exceed the limit of ${limits.maxSteps} (MAX_STEPS)`, {
+      invalidParams: [{ name: "steps", reason: `at most ${limits.maxSteps} steps` }],
+    });
+  }
+
+  const indexById = new Map<string, number>();
+  inputs.forEach((input, index) => {
+    if (SCOPE_NAMES.has(input.id)) problems.push({ name: `steps[${index}].id`, reason: `"${input.id}" is reserved for forEach` });
+    if (indexById.has(input.id)) problems.push({ name: `steps[${index}].id`, reason: `duplicate id "${input.id}" (first at steps[${indexById.get(input.id)}])` });
+    else indexById.set(input.id, index);
+  });
+
+  const steps = inputs.map((input, index): PlannedStep => {
+    const kind = stepKind(input);
+    const references: LocatedReference[] = [];
+    try {
+      references.push(...collectReferences(input[kind], `steps[${index}].${kind}`));
+      if (typeof input.forEach === "string") references.push(...collectReferences(input.forEach, `steps[${index}].forEach`));
+    } catch (error) {
+      problems.push({ name: `steps[${index}]`, reason: (error as Error).message });
+    }
+    const dependsOn = new Set<string>();
+    for (const reference of references) {
+      if (SCOPE_NAMES.has(reference.root)) {
+        if (input.forEach === undefined) problems.push({ name: reference.at, reason: `{{${reference.text}}} is only defined inside a forEach step` });
+        else if (reference.at.endsWith(".forEach")) problems.push({ name: reference.at, reason: "forEach cannot refer to its own item" });
+        continue;
+      }
+      if (!indexById.has(reference.root)) problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to unknown step "${reference.root}"` });
+      else if (reference.root === input.id) problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to its own step` });
+      else if (!STEP_FIELDS.has(String(reference.path[0]))) {
+        problems.push({ name: reference.at, reason: `{{${reference.text}}} must continue with .status, .headers or .body` });
+      } else dependsOn.add(reference.root);
+    }
+    (input.dependsOn ?? []).forEach((id, position) => {
+      if (!indexById.has(id)) problems.push({ name: `steps[${index}].dependsOn[${position}]`, reason: `unknown step "${id}"` });
+      else if (id === input.id) problems.push({ name: `steps[${index}].dependsOn[${position}]`, reason: "a step cannot depend on itself" });
+      else dependsOn.add(id);
+    });
+    return { id: input.id, index, kind, input, dependsOn: [...dependsOn], cost: stepCost(kind, input, limits.isInProcess) };
+  });
+
+  if (problems.length > 0) throw invalidPlan(problems);
+
+  const byId = new Map(steps.map((step) => [step.id, step]));
+  const dependents = new Map<string, string[]>(steps.map((step) => [step.id, []]));
+  for (const step of steps) for (const dependency of step.dependsOn) dependents.get(dependency)!.push(step.id);
+
+  const cycle = findCycle(steps, byId);
+  if (cycle) {
+    throw invalidPlan([{ name: "steps", reason: `dependency cycle: ${[...cycle, cycle[0]].join(" -> ")}` }], `dependency cycle between ${cycle.join(", ")}`);
+  }
+
+  const subrequests = steps.reduce((sum, step) => sum + step.cost, 0);
+  if (subrequests > limits.subrequestBudget) {
+    throw new FanoutError(
+      "limit_exceeded",
+      `the batch may need ${subrequests} subrequests (steps x attempts x hedges x redirect hops), over the budget of ${limits.subrequestBudget} (SUBREQUEST_BUDGET)`,
+      { invalidParams: [{ name: "steps", reason: `at most ${limits.subrequestBudget} subrequests` }] },
+    );
+  }
+  return { steps, byId, dependents, subrequests };
+}
+
+function invalidPlan(problems: InvalidParam[], summary?: string): FanoutError {
+  const detail = summary ?? problems.map((problem) => `${problem.name}: ${problem.reason}`).join("; ");
+  return new FanoutError("validation_failed", `invalid batch: ${detail}`, { invalidParams: problems });
+}
+
+/** A cycle's members in order, or undefined. Depth-first with colours. */
+function findCycle(steps: readonly PlannedStep[], byId: Map<string, PlannedStep>): string[] | undefined {
+  const colour = new Map<string, "grey" | "black">();
+  const stack: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    colour.set(id, "grey");
+    stack.push(id);
+    for (const dependency of byId.get(id)!.dependsOn) {
+      const seen = colour.get(dependency);
+      if (seen === "grey") return stack.slice(stack.indexOf(dependency));
+      if (seen === undefined) {
+        const found = visit(dependency);
+        if (found) return found;
+      }
+    }
+    stack.pop();
+    colour.set(id, "black");
+    return undefined;
+  };
+  for (const step of steps) {
+    if (colour.has(step.id)) continue;
+    const found = visit(step.id);
+    if (found) return found;
+  }
+  return undefined;
+}

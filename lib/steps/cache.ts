@@ -1,0 +1,28 @@
+import { readBodyLimited } from "../http";
+import { checkTarget } from "../policy";
+import { abortable } from "../timers";
+import type { StepRun } from "./context";
+import { absoluteUrl } from "./http";
+import type { CacheSpec, StepOutput } from "./types";
+
+/** A Cache API lookup by URL; the URL must pass the same allow-list as an upstream call. A miss is a 404. */
+export async function runCache(spec: CacheSpec, { batch, signal }: StepRun): Promise<StepOutput> {
+  const url = checkTarget(absoluteUrl(spec.url, batch.inProcessOrigin), batch.allowList);
+  const cached = await abortable(batch.bindings.cache.match(new Request(url)), signal);
+  if (!cached) return { ok: false, status: 404, body: null, error: { code: "not_found", message: `cache miss for ${url.href}` } };
+  const limit = Math.min(batch.maxStepResponseBytes, batch.budgets.responseBytes.remaining);
+  const bytes = await readBodyLimited(cached, limit, signal);
+  batch.budgets.responseBytes.tryTake(bytes.byteLength);
+  const text = new TextDecoder().decode(bytes);
+  let body: unknown = text;
+  if (spec.as === "json" || (spec.as === undefined && /json/.test(cached.headers.get("content-type") ?? ""))) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+  }
+  const headers: Record<string, string> = {};
+  cached.headers.forEach((value, name) => (headers[name] = value));
+  return { ok: cached.ok, status: cached.status, headers, body, bytes: bytes.byteLength };
+}

@@ -1,0 +1,33 @@
+import type { Budget } from "../budget";
+import type { Fetcher } from "../http";
+import type { AllowList } from "../policy";
+import type { Singleflight } from "../singleflight";
+import type { Deadline } from "../timers";
+import type { Trace } from "../trace";
+import type { KvReader } from "./kv";
+import type { StepOutput } from "./types";
+
+/** Everything one batch's steps share: bindings, policy, limits, budgets and coalescing. Built per request. */
+export interface BatchContext {
+  deadline: Deadline;
+  bindings: { kv: KVNamespace; bucket: R2Bucket; db: D1Database; cache: Cache };
+  allowList: AllowList;
+  fetcher: Fetcher;
+  /** Relative `/v1/sim/...` URLs become this origin, served in-process by the fetcher. */
+  inProcessOrigin: string;
+  credentials: Record<string, Record<string, string>>;
+  kvPrefixes: readonly string[];
+  r2Prefixes: readonly string[];
+  d1Queries: Record<string, string>;
+  defaultTimeoutMs: number;
+  maxStepResponseBytes: number;
+  budgets: { responseBytes: Budget; retries: Budget; subrequests: Budget };
+  coalesce: { http: Singleflight<StepOutput>; kv: KvReader };
+  trace: Trace;
+}
+
+/** What one execution gets: the batch context and a signal that aborts on deadline or cancellation. */
+export interface StepRun {
+  batch: BatchContext;
+  signal: AbortSignal;
+}

@@ -1,0 +1,158 @@
+import { toBase64 } from "../bytes";
+import { FanoutError, isFanoutError } from "../errors";
+import { hedge } from "../hedge";
+import { fetchUpstream, readBodyLimited } from "../http";
+import { httpRetryPolicy, retry } from "../retry";
+import { followPath, parseReference } from "../template";
+import { abortable, withTimeout } from "../timers";
+import type { StepRun } from "./context";
+import type { HttpSpec, StepOutput } from "./types";
+
+/** The http step: allow-listed fetch with per-attempt timeout, retries, hedging, coalescing and limits. */
+
+export const ATTEMPT_HEADER = "x-fanout-attempt";
+const STRIPPED_RESPONSE_HEADERS = new Set(["set-cookie", "connection", "keep-alive", "transfer-encoding", "proxy-authenticate"]);
+
+interface Fetched {
+  status: number;
+  headers: Headers;
+  body: Uint8Array;
+  hedged: boolean;
+}
+
+export function absoluteUrl(url: string, inProcessOrigin: string): string {
+  return url.startsWith("/") ? inProcessOrigin + url : url;
+}
+
+export async function runHttp(spec: HttpSpec, run: StepRun): Promise<StepOutput> {
+  const { batch } = run;
+  const url = absoluteUrl(spec.url, batch.inProcessOrigin);
+  const coalescible = (spec.method === "GET" || spec.method === "HEAD") && spec.body === undefined;
+  if (!coalescible) return execute(spec, url, run);
+  const key = JSON.stringify([spec.method, url, spec.headers ?? {}, spec.pick ?? null, spec.timeoutMs ?? null, spec.retry ?? null, spec.hedge ?? null]);
+  const { value, shared } = await batch.coalesce.http.do(key, () => execute(spec, url, run));
+  return shared ? { ...value, coalesced: true } : value;
+}
+
+async function execute(spec: HttpSpec, url: string, run: StepRun): Promise<StepOutput> {
+  const { batch, signal } = run;
+  const attempted = await retry<Fetched>((attempt) => attemptOnce(spec, url, attempt, run), {
+    attempts: spec.retry?.attempts ?? 1,
+    baseDelayMs: spec.retry?.baseDelayMs,
+    maxDelayMs: spec.retry?.maxDelayMs,
+    deadline: batch.deadline,
+    signal,
+    decide: httpRetryPolicy(spec.method, spec.idempotencyKey),
+    beforeRetry: () => batch.budgets.retries.tryTake(),
+  });
+  if (signal.aborted && !attempted.ok) throw attempted.error;
+  if (!attempted.ok) return { ok: false, error: { code: attempted.error.code, message: attempted.error.detail }, attempts: attempted.attempts };
+  const fetched = attempted.value;
+  const ok = fetched.status >= 200 && fetched.status < 300;
+  return {
+    ok,
+    status: fetched.status,
+    headers: visibleHeaders(fetched.headers),
+    body: decodeBody(fetched, spec),
+    bytes: fetched.body.byteLength,
+    attempts: attempted.attempts,
+    hedged: fetched.hedged,
+    ...(ok ? {} : { error: { code: "http_status", message: `the upstream answered ${fetched.status}` } }),
+  };
+}
+
+/** One attempt: hedged when asked and when a hedge could still finish in time. */
+function attemptOnce(spec: HttpSpec, url: string, attempt: number, run: StepRun): Promise<Fetched> {
+  const { batch, signal } = run;
+  const call = (callSignal: AbortSignal) => timedCall(spec, url, attempt, run, callSignal);
+  if (!spec.hedge || spec.hedge.afterMs >= batch.deadline.remaining()) return call(signal).then((fetched) => ({ ...fetched, hedged: false }));
+  return hedge(call, { afterMs: spec.hedge.afterMs, signal }).then(({ value, hedged }) => ({ ...value, hedged }));
+}
+
+/** One upstream call bounded by min(timeoutMs, what is left of the deadline). */
+function timedCall(spec: HttpSpec, url: string, attempt: number, run: StepRun, signal: AbortSignal): Promise<Fetched> {
+  const { batch } = run;
+  const timeoutMs = spec.timeoutMs ?? batch.defaultTimeoutMs;
+  const call = (callSignal: AbortSignal) => fetchOnce(spec, url, attempt, run, callSignal);
+  // When the deadline is the tighter bound, let it fire (deadline_exceeded) rather than a timeout.
+  if (timeoutMs < batch.deadline.remaining()) return withTimeout(call, { ms: timeoutMs, signal, label: `timeoutMs` });
+  return abortable(call(signal), signal);
+}
+
+async function fetchOnce(spec: HttpSpec, url: string, attempt: number, run: StepRun, signal: AbortSignal): Promise<Fetched> {
+  const { batch } = run;
+  const headers = new Headers(spec.headers);
+  headers.set("traceparent", batch.trace.child());
+  headers.set(ATTEMPT_HEADER, String(attempt));
+  if (spec.idempotencyKey) headers.set("idempotency-key", spec.idempotencyKey);
+  let body: string | undefined;
+  if (spec.body !== undefined) {
+    body = typeof spec.body === "string" ? spec.body : JSON.stringify(spec.body);
+    if (!headers.has("content-type")) headers.set("content-type", typeof spec.body === "string" ? "text/plain; charset=utf-8" : "application/json");
+  }
+  const { response } = await fetchUpstream(
+    { url, method: spec.method, headers, body },
+    {
+      allowList: batch.allowList,
+      signal,
+      fetcher: batch.fetcher,
+      maxRedirects: spec.maxRedirects,
+      credentialsFor: (origin) => batch.credentials[origin],
+    },
+  );
+  const limit = Math.min(batch.maxStepResponseBytes, batch.budgets.responseBytes.remaining);
+  let bytes: Uint8Array;
+  try {
+    bytes = spec.method === "HEAD" ? new Uint8Array() : await readBodyLimited(response, limit, signal);
+  } catch (error) {
+    if (isFanoutError(error) && error.code === "response_too_large" && limit < batch.maxStepResponseBytes) {
+      throw new FanoutError("response_too_large", `the batch's responses together exceed MAX_BATCH_RESPONSE_BYTES (${batch.budgets.responseBytes.limit} bytes)`);
+    }
+    throw error;
+  }
+  batch.budgets.responseBytes.tryTake(bytes.byteLength);
+  return { status: response.status, headers: response.headers, body: bytes, hedged: false };
+}
+
+function visibleHeaders(headers: Headers): Record<string, string> {
+  const visible: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    if (!STRIPPED_RESPONSE_HEADERS.has(name)) visible[name] = value;
+  });
+  return visible;
+}
+
+const TEXTUAL = /^(text\/|application\/(xml|javascript|x-www-form-urlencoded))|\+xml/;
+
+function decodeBody(fetched: Fetched, spec: HttpSpec): unknown {
+  if (fetched.body.byteLength === 0) return null;
+  const type = fetched.headers.get("content-type") ?? "";
+  const text = () => new TextDecoder().decode(fetched.body);
+  if (/json/.test(type)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text());
+    } catch {
+      return text();
+    }
+    return spec.pick ? pick(parsed, spec.pick) : parsed;
+  }
+  if (TEXTUAL.test(type) || type === "") return text();
+  return { base64: toBase64(fetched.body) };
+}
+
+/** Keeps only the given dot paths of a JSON value; paths that are absent are left out. */
+export function pick(value: unknown, paths: readonly string[]): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const path of paths) {
+    const reference = parseReference(`_${path.startsWith("[") ? "" : "."}${path}`);
+    try {
+      picked[path] = followPath(value, reference.path, () => {
+        throw new Error("absent");
+      });
+    } catch {
+      // absent fields are simply not picked
+    }
+  }
+  return picked;
+}

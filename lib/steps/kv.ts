@@ -1,0 +1,57 @@
+import { FanoutError } from "../errors";
+import { abortable } from "../timers";
+import type { StepRun } from "./context";
+import type { KvSpec, StepOutput } from "./types";
+
+/**
+ * KV reads for one batch: each step's keys are read with one bulk get, and a key another step of
+ * the same batch has already asked for is shared, not read again.
+ */
+export class KvReader {
+  readonly #kv: KVNamespace;
+  readonly #inFlight = new Map<string, Promise<unknown>>();
+
+  constructor(kv: KVNamespace) {
+    this.#kv = kv;
+  }
+
+  /** Values by key (null when absent) and whether any key was shared with an earlier read. */
+  read(keys: readonly string[], type: KvSpec["type"]): { values: Promise<unknown[]>; coalesced: boolean } {
+    const unique = [...new Set(keys)];
+    const fresh = unique.filter((key) => !this.#inFlight.has(`${type}:${key}`));
+    if (fresh.length > 0) {
+      const bulk: Promise<Map<string, unknown>> =
+        fresh.length === 1
+          ? this.#kv.get(fresh[0]!, type as "text").then((value) => new Map([[fresh[0]!, value]]))
+          : (this.#kv.get(fresh, type as "text") as Promise<Map<string, unknown>>);
+      for (const key of fresh) this.#inFlight.set(`${type}:${key}`, bulk.then((values) => values.get(key) ?? null));
+    }
+    const values = Promise.all(keys.map((key) => this.#inFlight.get(`${type}:${key}`)!));
+    return { values, coalesced: fresh.length < unique.length || unique.length < keys.length };
+  }
+}
+
+export function checkPrefix(key: string, prefixes: readonly string[], what: string, setting: string): void {
+  if (!prefixes.some((prefix) => key.startsWith(prefix))) {
+    throw new FanoutError("forbidden_target", `${what} "${key}" is not under an allowed prefix (${setting})`);
+  }
+}
+
+export async function runKv(spec: KvSpec, { batch, signal }: StepRun): Promise<StepOutput> {
+  const keys = spec.keys ?? [spec.key!];
+  for (const key of keys) checkPrefix(key, batch.kvPrefixes, "KV key", "KV_PREFIXES");
+  const { values, coalesced } = batch.coalesce.kv.read(keys, spec.type);
+  let read: unknown[];
+  try {
+    read = await abortable(values, signal);
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw new FanoutError("storage_error", "the KV read failed", { cause: error });
+  }
+  if (spec.key !== undefined) {
+    const value = read[0];
+    if (value === null) return { ok: false, status: 404, body: null, coalesced, error: { code: "not_found", message: `no KV value for "${spec.key}"` } };
+    return { ok: true, status: 200, body: value, coalesced };
+  }
+  return { ok: true, status: 200, body: Object.fromEntries(keys.map((key, index) => [key, read[index]])), coalesced };
+}

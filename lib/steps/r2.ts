@@ -1,0 +1,57 @@
+import { toBase64 } from "../bytes";
+import { FanoutError } from "../errors";
+import { abortable } from "../timers";
+import type { StepRun } from "./context";
+import { checkPrefix } from "./kv";
+import type { R2Spec, StepOutput } from "./types";
+
+function metadata(object: R2Object) {
+  return {
+    key: object.key,
+    size: object.size,
+    etag: object.etag,
+    uploaded: object.uploaded.toISOString(),
+    contentType: object.httpMetadata?.contentType ?? null,
+    customMetadata: object.customMetadata ?? {},
+  };
+}
+
+/** R2 get / head / byte range, with the body as text, JSON, base64 or metadata only. */
+export async function runR2(spec: R2Spec, { batch, signal }: StepRun): Promise<StepOutput> {
+  checkPrefix(spec.key, batch.r2Prefixes, "R2 key", "R2_PREFIXES");
+  const headOnly = spec.head || spec.as === "metadata";
+  let object: R2Object | R2ObjectBody | null;
+  try {
+    object = await abortable(
+      headOnly ? batch.bindings.bucket.head(spec.key) : batch.bindings.bucket.get(spec.key, spec.range ? { range: spec.range } : undefined),
+      signal,
+    );
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw new FanoutError("storage_error", "the R2 read failed", { cause: error });
+  }
+  if (!object) return { ok: false, status: 404, body: null, error: { code: "not_found", message: `no R2 object "${spec.key}"` } };
+  if (headOnly) return { ok: true, status: 200, body: metadata(object) };
+  const withBody = object as R2ObjectBody;
+
+  const limit = Math.min(batch.maxStepResponseBytes, batch.budgets.responseBytes.remaining);
+  const length = spec.range ? Math.min(spec.range.length ?? object.size, object.size - spec.range.offset) : object.size;
+  if (length > limit) {
+    await withBody.body.cancel();
+    throw new FanoutError("response_too_large", `the R2 object is ${length} bytes, over the limit of ${limit} bytes`);
+  }
+  const bytes = new Uint8Array(await abortable(withBody.arrayBuffer(), signal));
+  batch.budgets.responseBytes.tryTake(bytes.byteLength);
+  const status = spec.range ? 206 : 200;
+  const text = () => new TextDecoder().decode(bytes);
+  let body: unknown;
+  if (spec.as === "base64") body = { base64: toBase64(bytes) };
+  else if (spec.as === "json") {
+    try {
+      body = JSON.parse(text());
+    } catch {
+      return { ok: false, status, error: { code: "http_status", message: `R2 object "${spec.key}" is not valid JSON` }, bytes: bytes.byteLength };
+    }
+  } else body = text();
+  return { ok: true, status, headers: { "content-type": object.httpMetadata?.contentType ?? "application/octet-stream", etag: object.httpEtag }, body, bytes: bytes.byteLength };
+}

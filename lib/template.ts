@@ -1,0 +1,145 @@
+import { FanoutError } from "./errors";
+
+/**
+ * References between steps: `{{id.body.items[0].name}}`, `{{id.body[*].id}}`, `{{item}}`, `{{index}}`.
+ * A string that is exactly one reference takes the referenced JSON value; a reference inside a
+ * longer string is interpolated (URL-encoded where the caller asks, e.g. inside URLs).
+ */
+
+export type PathSegment = string | number | "*";
+
+export interface Reference {
+  /** The text between the braces, for messages. */
+  text: string;
+  /** A step id, or `item` / `index` inside a forEach step. */
+  root: string;
+  path: PathSegment[];
+}
+
+/** Where a reference was found, as a JSON path into the request (`steps[2].http.url`). */
+export interface LocatedReference extends Reference {
+  at: string;
+}
+
+export const SCOPE_NAMES = new Set(["item", "index"]);
+export const STEP_FIELDS = new Set(["status", "headers", "body"]);
+
+const REFERENCE = /\{\{\s*([^{}]*?)\s*\}\}/g;
+const SEGMENT = /^(?:\.([A-Za-z0-9_$-]+)|\[(\d+|\*)\])/;
+
+/** Parses `id.a[0].b[*]`; throws a message saying what is wrong. */
+export function parseReference(text: string): Reference {
+  const head = /^[A-Za-z0-9_-]{1,64}/.exec(text);
+  if (!head) throw new Error(`"{{${text}}}" does not start with a step id`);
+  const path: PathSegment[] = [];
+  let rest = text.slice(head[0].length);
+  while (rest.length > 0) {
+    const match = SEGMENT.exec(rest);
+    if (!match) throw new Error(`"{{${text}}}" has an invalid path near "${rest}"`);
+    if (match[1] !== undefined) path.push(match[1]);
+    else path.push(match[2] === "*" ? "*" : Number(match[2]));
+    rest = rest.slice(match[0].length);
+  }
+  return { text, root: head[0], path };
+}
+
+export function referencesIn(text: string): Reference[] {
+  return [...text.matchAll(REFERENCE)].map((match) => parseReference(match[1]!));
+}
+
+/** Every reference in a JSON value, with the JSON path where it stands. */
+export function collectReferences(value: unknown, at: string): LocatedReference[] {
+  if (typeof value === "string") return referencesIn(value).map((reference) => ({ ...reference, at }));
+  if (Array.isArray(value)) return value.flatMap((item, index) => collectReferences(item, `${at}[${index}]`));
+  if (value && typeof value === "object") {
+    return Object.entries(value).flatMap(([key, item]) => collectReferences(item, `${at}.${key}`));
+  }
+  return [];
+}
+
+/** What references resolve against: settled steps' values, and the forEach item. */
+export interface Scope {
+  step(id: string): unknown;
+  item?: unknown;
+  index?: number;
+}
+
+function missing(reference: Reference, why: string): FanoutError {
+  return new FanoutError("reference_missing", `{{${reference.text}}}: ${why}`);
+}
+
+/** Follows `path` into `value`; `[*]` maps over an array. */
+export function followPath(value: unknown, path: readonly PathSegment[], onMissing: (why: string) => never): unknown {
+  let current = value;
+  for (let i = 0; i < path.length; i++) {
+    const segment = path[i]!;
+    if (segment === "*") {
+      if (!Array.isArray(current)) onMissing(`[*] needs an array, found ${describe(current)}`);
+      const rest = path.slice(i + 1);
+      return (current as unknown[]).map((element) => followPath(element, rest, onMissing));
+    }
+    if (typeof segment === "number") {
+      if (!Array.isArray(current) || segment >= current.length) onMissing(`no element [${segment}] in ${describe(current)}`);
+      current = (current as unknown[])[segment];
+    } else {
+      if (!current || typeof current !== "object" || Array.isArray(current) || !Object.hasOwn(current, segment)) {
+        onMissing(`no field "${segment}" in ${describe(current)}`);
+      }
+      current = (current as Record<string, unknown>)[segment];
+    }
+  }
+  return current;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+export function resolveReference(reference: Reference, scope: Scope): unknown {
+  const fail = (why: string): never => {
+    throw missing(reference, why);
+  };
+  if (reference.root === "item") {
+    if (!("item" in scope)) fail("{{item}} is only defined inside a forEach step");
+    return followPath(scope.item, reference.path, fail);
+  }
+  if (reference.root === "index") {
+    if (scope.index === undefined) fail("{{index}} is only defined inside a forEach step");
+    return scope.index;
+  }
+  return followPath(scope.step(reference.root), reference.path, fail);
+}
+
+function stringify(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value === undefined) return "";
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+export interface RenderOptions {
+  /** URL-encode interpolated values (not whole-string references). */
+  encode?: boolean;
+}
+
+/** Renders one string: a lone reference keeps the referenced value's JSON type. */
+export function renderString(text: string, scope: Scope, { encode = false }: RenderOptions = {}): unknown {
+  const references = [...text.matchAll(REFERENCE)];
+  if (references.length === 0) return text;
+  if (references.length === 1 && references[0]![0] === text) return resolveReference(parseReference(references[0]![1]!), scope);
+  return text.replace(REFERENCE, (_, inner: string) => {
+    const value = stringify(resolveReference(parseReference(inner), scope));
+    return encode ? encodeURIComponent(value) : value;
+  });
+}
+
+/** Renders every string in a JSON value; `encodeAt` says which keys hold URLs. */
+export function renderValue(value: unknown, scope: Scope, encodeAt: (key: string) => boolean = () => false, key = ""): unknown {
+  if (typeof value === "string") return renderString(value, scope, { encode: encodeAt(key) });
+  if (Array.isArray(value)) return value.map((item) => renderValue(item, scope, encodeAt, key));
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, renderValue(item, scope, encodeAt, name)]));
+  }
+  return value;
+}
