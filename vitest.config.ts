@@ -19,7 +19,8 @@ export default defineConfig(async () => {
                     TEST_MIGRATIONS: migrations,
                     UPSTREAM_PORT: String(port),
                     // 127.0.0.1:9 (discard) is listed but closed: an allowed upstream that cannot be reached.
-                    UPSTREAM_ALLOWLIST: `http://127.0.0.1:${port}, http://localhost:${port}, http://127.0.0.1:9`,
+                    // localhost:<port> reaches the same server but is NOT listed: the SSRF tests' forbidden target.
+                    UPSTREAM_ALLOWLIST: `http://127.0.0.1:${port}, http://127.0.0.1:9`,
                     API_KEYS: "test:test-key-0123456789, other:other-key-0123456789",
                     KV_PREFIXES: "flags:, test:",
                     R2_PREFIXES: "avatars/, test/",

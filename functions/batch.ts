@@ -34,27 +34,32 @@ const IN_PROCESS_RULE = parseAllowRule(IN_PROCESS_ORIGIN);
 
 export type InProcessHandler = (request: Request, env: Env, ctx: Context<AppEnv>["executionCtx"]) => Response | Promise<Response>;
 
-/** Limits that depend on configuration, each named in its error. */
-function checkLimits(body: BatchRequestBody, config: Config): void {
-  const problems: InvalidParam[] = [];
+/** Checks that depend on configuration: limits (each named in its error) and what the config offers. */
+function checkAgainstConfig(body: BatchRequestBody, config: Config): void {
+  const limits: InvalidParam[] = [];
   if (body.concurrency !== undefined && body.concurrency > config.MAX_CONCURRENCY) {
-    problems.push({ name: "concurrency", reason: `at most ${config.MAX_CONCURRENCY} (MAX_CONCURRENCY)` });
+    limits.push({ name: "concurrency", reason: `at most ${config.MAX_CONCURRENCY} (MAX_CONCURRENCY)` });
   }
   if (body.deadlineMs !== undefined && body.deadlineMs > config.MAX_DEADLINE_MS) {
-    problems.push({ name: "deadlineMs", reason: `at most ${config.MAX_DEADLINE_MS} ms (MAX_DEADLINE_MS)` });
+    limits.push({ name: "deadlineMs", reason: `at most ${config.MAX_DEADLINE_MS} ms (MAX_DEADLINE_MS)` });
   }
+  if (limits.length > 0) throw new FanoutError("limit_exceeded", describeParams(limits), { invalidParams: limits });
+
+  const problems: InvalidParam[] = [];
   body.steps.forEach((step, index) => {
     const url = step.http?.url ?? step.cache?.url;
     if (url?.startsWith("/") && !config.SIM_ENABLED) {
       problems.push({ name: `steps[${index}].${step.http ? "http" : "cache"}.url`, reason: "relative /v1/sim/ URLs need SIM_ENABLED=true" });
     }
-    if (step.d1 && !(step.d1.query in config.D1_QUERIES)) {
+    if (step.d1 && !Object.hasOwn(config.D1_QUERIES, step.d1.query)) {
       problems.push({ name: `steps[${index}].d1.query`, reason: `no named query "${step.d1.query}" (D1_QUERIES)` });
     }
   });
-  if (problems.length > 0) {
-    throw new FanoutError("limit_exceeded", problems.map((problem) => `${problem.name}: ${problem.reason}`).join("; "), { invalidParams: problems });
-  }
+  if (problems.length > 0) throw new FanoutError("validation_failed", `invalid batch: ${describeParams(problems)}`, { invalidParams: problems });
+}
+
+function describeParams(params: InvalidParam[]): string {
+  return params.map((param) => `${param.name}: ${param.reason}`).join("; ");
 }
 
 function inProcessFetcher(c: Context<AppEnv>, handler: InProcessHandler): Fetcher {
@@ -134,7 +139,7 @@ export function createBatchRoutes(inProcess: InProcessHandler) {
     async (c) => {
       const body = c.req.valid("json");
       const { config } = c.var;
-      checkLimits(body, config);
+      checkAgainstConfig(body, config);
       const plan = buildPlan(body.steps, {
         maxSteps: config.MAX_STEPS,
         subrequestBudget: config.SUBREQUEST_BUDGET,

@@ -12,6 +12,7 @@ const Health = z
     features: z.object({
       sim: z.boolean().openapi({ description: "/v1/sim/* is served (SIM_ENABLED)" }),
       examples: z.boolean(),
+      batch: z.boolean().openapi({ description: "POST /v1/batch is usable: API keys are configured" }),
       upstreamRules: z.number().int().openapi({ description: "How many allow-list rules are configured" }),
     }),
   })
@@ -31,7 +32,7 @@ health.openapi(
         status: "ok" as const,
         name: pkg.name,
         version: pkg.version,
-        features: { sim: config.SIM_ENABLED, examples: true, upstreamRules: config.UPSTREAM_ALLOWLIST.length },
+        features: { sim: config.SIM_ENABLED, examples: true, batch: config.API_KEYS.length > 0, upstreamRules: config.UPSTREAM_ALLOWLIST.length },
       },
       200,
     );

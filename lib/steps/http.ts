@@ -28,10 +28,10 @@ export async function runHttp(spec: HttpSpec, run: StepRun): Promise<StepOutput>
   const { batch } = run;
   const url = absoluteUrl(spec.url, batch.inProcessOrigin);
   const coalescible = (spec.method === "GET" || spec.method === "HEAD") && spec.body === undefined;
-  if (!coalescible) return execute(spec, url, run);
+  if (!coalescible) return { ...(await execute(spec, url, run)), coalesced: false };
   const key = JSON.stringify([spec.method, url, spec.headers ?? {}, spec.pick ?? null, spec.timeoutMs ?? null, spec.retry ?? null, spec.hedge ?? null]);
   const { value, shared } = await batch.coalesce.http.do(key, () => execute(spec, url, run));
-  return shared ? { ...value, coalesced: true } : value;
+  return { ...value, coalesced: shared };
 }
 
 async function execute(spec: HttpSpec, url: string, run: StepRun): Promise<StepOutput> {

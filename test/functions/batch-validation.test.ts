@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { expectProblem } from "./helpers";
+import { postBatch, postBatchWithEnv, UPSTREAM } from "./batch-helpers";
+
+const oneWait = { steps: [{ id: "w", wait: { ms: 1 } }] };
+
+describe("POST /v1/batch authentication", () => {
+  it("answers 401 with a Bearer challenge without a key", async () => {
+    const res = await postBatch(oneWait, { authorization: "" });
+    await expectProblem(res, 401, "unauthorized");
+    expect(res.headers.get("www-authenticate")).toContain("Bearer");
+  });
+
+  it("answers 401 for a wrong key and accepts every configured key", async () => {
+    await expectProblem(await postBatch(oneWait, { authorization: "Bearer test-key-0123456780" }), 401, "unauthorized");
+    expect((await postBatch(oneWait, { authorization: "Bearer other-key-0123456789" })).status).toBe(200);
+  });
+
+  it("answers 503 not_configured when no keys are configured: never open by accident", async () => {
+    await expectProblem(await postBatchWithEnv({ API_KEYS: "" }, oneWait), 503, "not_configured");
+  });
+});
+
+describe("POST /v1/batch validation names the JSON path", () => {
+  it.each([
+    ["malformed JSON", "{ not json", "body"],
+    ["no steps", { steps: [] }, "steps"],
+    ["a step with two kinds", { steps: [{ id: "a", wait: { ms: 1 }, kv: { key: "flags:x" } }] }, "steps[0]"],
+    ["a step with no kind", { steps: [{ id: "a" }] }, "steps[0]"],
+    ["a bad id", { steps: [{ id: "no spaces", wait: { ms: 1 } }] }, "steps[0].id"],
+    ["an unknown field", { steps: [{ id: "a", wait: { ms: 1 }, extra: 1 }] }, "steps[0]"],
+    ["a hedge on POST", { steps: [{ id: "a", http: { url: `${UPSTREAM}/echo`, method: "POST", hedge: { afterMs: 10 } } }] }, "steps[0].http.hedge"],
+    ["a forbidden header", { steps: [{ id: "a", http: { url: `${UPSTREAM}/echo`, headers: { Host: "evil.example" } } }] }, "steps[0].http.headers.Host"],
+    ["a relative URL outside the sim", { steps: [{ id: "a", http: { url: "/v1/batch" } }] }, "steps[0].http.url"],
+    ["an unknown mode", { ...oneWait, mode: "some" }, "mode"],
+    ["an unknown reference", { steps: [{ id: "a", wait: { ms: 1 } }, { id: "b", http: { url: `${UPSTREAM}/x/{{c.body.id}}` } }] }, "steps[1].http.url"],
+    ["an unknown dependsOn", { steps: [{ id: "a", wait: { ms: 1 }, dependsOn: ["zz"] }] }, "steps[0].dependsOn[0]"],
+    ["a duplicate id", { steps: [{ id: "a", wait: { ms: 1 } }, { id: "a", wait: { ms: 1 } }] }, "steps[1].id"],
+    ["an unknown D1 query", { steps: [{ id: "a", d1: { query: "dropEverything" } }] }, "steps[0].d1.query"],
+    ["kv with key and keys", { steps: [{ id: "a", kv: { key: "flags:a", keys: ["flags:b"] } }] }, "steps[0].kv"],
+  ])("refuses %s", async (_, body, name) => {
+    const problem = await expectProblem(await postBatch(body), 400, "validation_failed");
+    expect(problem.invalidParams?.map((param) => param.name)).toContain(name);
+  });
+
+  it("names the members of a dependency cycle", async () => {
+    const problem = await expectProblem(
+      await postBatch({ steps: [{ id: "a", wait: { ms: 1 }, dependsOn: ["b"] }, { id: "b", wait: { ms: 1 }, dependsOn: ["a"] }] }),
+      400,
+      "validation_failed",
+    );
+    expect(problem.detail).toBe("invalid batch: dependency cycle between a, b");
+  });
+});
+
+describe("POST /v1/batch limits are enforced and named", () => {
+  it("refuses a body over MAX_BODY_BYTES with 413", async () => {
+    const big = { steps: [{ id: "a", http: { url: `${UPSTREAM}/echo`, method: "POST", body: "x".repeat(300 * 1024) } }] };
+    const problem = await expectProblem(await postBatch(big), 413, "payload_too_large");
+    expect(problem.detail).toContain("MAX_BODY_BYTES");
+  });
+
+  it("counts a chunked body on the stream, without a Content-Length", async () => {
+    const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 8) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const res = await postBatch(body as unknown as string, {}, { body, duplex: "half" } as RequestInit);
+    expect(res.headers.get("content-length")).not.toBe("0");
+    await expectProblem(res, 413, "payload_too_large");
+  });
+
+  it("refuses more steps than MAX_STEPS", async () => {
+    const steps = Array.from({ length: 101 }, (_, i) => ({ id: `w${i}`, wait: { ms: 1 } }));
+    const problem = await expectProblem(await postBatch({ steps }), 400, "limit_exceeded");
+    expect(problem.detail).toContain("MAX_STEPS");
+  });
+
+  it("refuses a concurrency over MAX_CONCURRENCY and a deadline over MAX_DEADLINE_MS", async () => {
+    const problem = await expectProblem(await postBatch({ ...oneWait, concurrency: 51, deadlineMs: 30_001 }), 400, "limit_exceeded");
+    expect(problem.invalidParams).toEqual([
+      { name: "concurrency", reason: "at most 50 (MAX_CONCURRENCY)" },
+      { name: "deadlineMs", reason: "at most 30000 ms (MAX_DEADLINE_MS)" },
+    ]);
+  });
+
+  it("refuses a plan whose worst-case subrequests exceed SUBREQUEST_BUDGET, before running anything", async () => {
+    const steps = Array.from({ length: 100 }, (_, i) => ({ id: `s${i}`, http: { url: `${UPSTREAM}/echo`, retry: { attempts: 2 } } }));
+    const problem = await expectProblem(await postBatch({ steps }), 400, "limit_exceeded");
+    expect(problem.detail).toContain("1200 subrequests");
+    expect(problem.detail).toContain("SUBREQUEST_BUDGET");
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { collectReferences, parseReference, renderString, renderValue, type Scope } from "../../lib/template";
+
+const steps: Record<string, unknown> = {
+  user: { status: 200, headers: { "content-type": "application/json" }, body: { id: 7, name: "Ada L", tags: ["a", "b"] } },
+  posts: { status: 200, headers: {}, body: [{ id: 1 }, { id: 2 }, { id: 3 }] },
+};
+const scope: Scope = { step: (id) => steps[id] };
+
+describe("parseReference", () => {
+  it("reads dot paths, [n] and [*]", () => {
+    expect(parseReference("posts.body[*].id")).toEqual({ text: "posts.body[*].id", root: "posts", path: ["body", "*", "id"] });
+    expect(parseReference("user.headers.content-type").path).toEqual(["headers", "content-type"]);
+    expect(parseReference("user.body.tags[1]").path).toEqual(["body", "tags", 1]);
+  });
+
+  it("rejects malformed paths", () => {
+    expect(() => parseReference("user..body")).toThrow(/invalid path/);
+    expect(() => parseReference("user.body[x]")).toThrow(/invalid path/);
+    expect(() => parseReference(".body")).toThrow(/step id/);
+  });
+});
+
+describe("renderString", () => {
+  it("gives a lone reference its JSON value", () => {
+    expect(renderString("{{user.body.id}}", scope)).toBe(7);
+    expect(renderString("{{ posts.body[*].id }}", scope)).toEqual([1, 2, 3]);
+    expect(renderString("{{user.status}}", scope)).toBe(200);
+  });
+
+  it("interpolates inside a longer string, URL-encoding when asked", () => {
+    expect(renderString("/users/{{user.body.id}}/posts", scope)).toBe("/users/7/posts");
+    expect(renderString("q={{user.body.name}}", scope, { encode: true })).toBe("q=Ada%20L");
+    expect(renderString("tags: {{user.body.tags}}", scope)).toBe('tags: ["a","b"]');
+  });
+
+  it("resolves item and index inside forEach", () => {
+    const each: Scope = { ...scope, item: { id: 9 }, index: 2 };
+    expect(renderString("/posts/{{item.id}}?n={{index}}", each)).toBe("/posts/9?n=2");
+  });
+
+  it("reports a missing path precisely", () => {
+    expect(() => renderString("{{user.body.email}}", scope)).toThrow(expect.objectContaining({ code: "reference_missing", detail: '{{user.body.email}}: no field "email" in an object' }));
+    expect(() => renderString("{{posts.body[5].id}}", scope)).toThrow(/no element \[5\] in an array of 3/);
+    expect(() => renderString("{{user.body[*]}}", scope)).toThrow(/\[\*\] needs an array/);
+    expect(() => renderString("{{item}}", scope)).toThrow(/only defined inside a forEach/);
+  });
+});
+
+describe("renderValue and collectReferences", () => {
+  it("renders nested values and encodes only URL fields", () => {
+    const spec = { url: "https://x.example/{{user.body.name}}", headers: { "x-name": "{{user.body.name}}" }, body: { ids: "{{posts.body[*].id}}" } };
+    expect(renderValue(spec, scope, (key) => key === "url")).toEqual({
+      url: "https://x.example/Ada%20L",
+      headers: { "x-name": "Ada L" },
+      body: { ids: [1, 2, 3] },
+    });
+  });
+
+  it("finds every reference with its JSON path", () => {
+    const found = collectReferences({ url: "/a/{{user.body.id}}", params: ["{{posts.status}}"] }, "steps[1].http");
+    expect(found.map((reference) => [reference.at, reference.root])).toEqual([
+      ["steps[1].http.url", "user"],
+      ["steps[1].http.params[0]", "posts"],
+    ]);
+  });
+});
