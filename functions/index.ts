@@ -82,7 +82,12 @@ function fromHttpException(error: HTTPException): FanoutError {
       });
     case 413:
       return new FanoutError("payload_too_large", "the request body is too large");
+    case 415:
+      return new FanoutError("unsupported_media_type", "send the body as JSON with Content-Type: application/json", {
+        invalidParams: [{ name: "Content-Type", reason: "must be application/json" }],
+      });
     default:
+      if (error.status < 500) return new FanoutError("bad_request", error.message || "bad request", { status: error.status });
       return new FanoutError("internal", "internal error", { cause: error });
   }
 }

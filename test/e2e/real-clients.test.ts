@@ -29,7 +29,7 @@ function quickstartCommands(): Array<{ line: string; args: string[]; status: num
   const section = readme.split("## Quickstart")[1]!.split("\n## ")[0]!;
   return [...section.matchAll(/^curl (.+?)\s+# (\d{3})$/gm)].map((match) => {
     const line = match[0];
-    const args = [...match[1]!.matchAll(/"([^"]*)"|(\S+)/g)].map((arg) => (arg[1] ?? arg[2]!).replaceAll("localhost:8787", `localhost:${PORT}`));
+    const args = [...match[1]!.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((arg) => (arg[1] ?? arg[2] ?? arg[3]!).replaceAll("localhost:8787", `localhost:${PORT}`));
     return { line, args, status: Number(match[2]) };
   });
 }
@@ -38,7 +38,7 @@ describe("the README quickstart, run with curl", () => {
   const commands = quickstartCommands();
 
   it("lists the documented commands", () => {
-    expect(commands.length).toBeGreaterThanOrEqual(8);
+    expect(commands.length).toBeGreaterThanOrEqual(14);
   });
 
   it.each(commands)("$line", async ({ args, status }) => {
@@ -134,6 +134,32 @@ describe("a streamed body reaches a gzip-accepting client early", () => {
       expect(body.sequentialMs).toBe(2000);
       expect(body.concurrentMs).toBeLessThan(1000);
     });
+  });
+});
+
+describe("a streamed batch reaches a gzip-accepting client early", () => {
+  it("NDJSON lines arrive as steps settle, with Node's fetch", async () => {
+    const started = performance.now();
+    const res = await fetch(`${server.origin}/v1/batch`, {
+      method: "POST",
+      headers: { authorization: "Bearer fanout-local-demo-key", accept: "application/x-ndjson", "accept-encoding": "gzip, deflate, br", "content-type": "application/json" },
+      body: JSON.stringify({ steps: [{ id: "slow", wait: { ms: 1500 } }, { id: "fast", http: { url: "/v1/sim/delay/10" } }] }),
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    let firstLineMs = -1;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += value;
+      if (firstLineMs < 0 && text.includes("\n")) firstLineMs = performance.now() - started;
+    }
+    const endMs = performance.now() - started;
+    const lines = text.trim().split("\n").map((line) => JSON.parse(line) as { type: string; id?: string });
+    expect(lines.map((line) => line.id ?? line.type)).toEqual(["fast", "slow", "summary"]);
+    expect(firstLineMs).toBeLessThan(1000);
+    expect(endMs - firstLineMs).toBeGreaterThanOrEqual(1000);
   });
 });
 

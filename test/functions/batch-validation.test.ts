@@ -53,6 +53,13 @@ describe("POST /v1/batch validation names the JSON path", () => {
   });
 });
 
+describe("POST /v1/batch content type", () => {
+  it("answers 415 naming Content-Type for a non-JSON body, never a 500", async () => {
+    const problem = await expectProblem(await postBatch(oneWait, { "content-type": "application/x-www-form-urlencoded" }), 415, "unsupported_media_type");
+    expect(problem.invalidParams).toEqual([{ name: "Content-Type", reason: "must be application/json" }]);
+  });
+});
+
 describe("POST /v1/batch limits are enforced and named", () => {
   it("refuses a body over MAX_BODY_BYTES with 413", async () => {
     const big = { steps: [{ id: "a", http: { url: `${UPSTREAM}/echo`, method: "POST", body: "x".repeat(300 * 1024) } }] };
@@ -93,5 +100,29 @@ describe("POST /v1/batch limits are enforced and named", () => {
     const problem = await expectProblem(await postBatch({ steps }), 400, "limit_exceeded");
     expect(problem.detail).toContain("1200 subrequests");
     expect(problem.detail).toContain("SUBREQUEST_BUDGET");
+  });
+});
+
+describe("POST /v1/batch never answers 5xx to bad input", () => {
+  it.each([
+    ["null", "null"],
+    ["an array", "[]"],
+    ["a string", '"steps"'],
+    ["steps: null", { steps: null }],
+    ["a null step", { steps: [null] }],
+    ["a numeric url", { steps: [{ id: "a", http: { url: 5 } }] }],
+    ["a negative wait", { steps: [{ id: "a", wait: { ms: -1 } }] }],
+    ["a huge wait", { steps: [{ id: "a", wait: { ms: 1e12 } }] }],
+    ["a malformed reference", { steps: [{ id: "a", wait: { ms: 1 } }, { id: "b", http: { url: "https://x.example/{{a..body}}" } }] }],
+    ["an unclosed reference", { steps: [{ id: "a", wait: { ms: 1 }, forEach: "{{" }] }],
+    ["forEach over a non-array", { steps: [{ id: "a", wait: { ms: 1 } }, { id: "b", forEach: "{{a.body.waitedMs}}", wait: { ms: 1 } }] }],
+    ["a reference to a non-string url", { steps: [{ id: "a", wait: { ms: 1 } }, { id: "b", http: { url: "{{a.body}}" } }] }],
+    ["retry attempts over 5", { steps: [{ id: "a", http: { url: "/v1/sim/delay/1", retry: { attempts: 50 } } }] }],
+    ["a 101-key bulk read", { steps: [{ id: "a", kv: { keys: Array.from({ length: 101 }, (_, i) => `flags:${i}`) } }] }],
+    ["a deeply nested body", { steps: [{ id: "a", http: { url: "/v1/sim/delay/1", method: "POST", body: JSON.parse("[".repeat(200) + "]".repeat(200)) } }] }],
+  ])("%s", async (_, body) => {
+    const res = await postBatch(body);
+    expect(res.status).toBeLessThan(500);
+    if (res.status >= 400) expect(res.headers.get("content-type")).toBe("application/problem+json");
   });
 });
