@@ -54,6 +54,20 @@ interface StreamTiming {
   text: string;
 }
 
+/** Reads a streamed body, noting when `arrived(text so far)` first holds and when the body ends. */
+async function timeStream(res: Response, started: number, arrived: (text: string) => boolean): Promise<StreamTiming> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const timing: StreamTiming = { firstMs: -1, endMs: -1, text: "" };
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    timing.text += value;
+    if (timing.firstMs < 0 && arrived(timing.text)) timing.firstMs = performance.now() - started;
+  }
+  timing.endMs = performance.now() - started;
+  return timing;
+}
+
 describe("a streamed body reaches a gzip-accepting client early", () => {
   const url = () => `${server.origin}/v1/examples/coroutine?ms=1500`;
 
@@ -61,15 +75,7 @@ describe("a streamed body reaches a gzip-accepting client early", () => {
     const started = performance.now();
     const res = await fetch(url(), { headers: { "accept-encoding": "gzip, deflate, br" } });
     expect(res.headers.get("content-encoding")).not.toBe("gzip");
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    const timing: StreamTiming = { firstMs: -1, endMs: -1, text: "" };
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      timing.text += value;
-      if (timing.firstMs < 0 && timing.text.includes("Start")) timing.firstMs = performance.now() - started;
-    }
-    timing.endMs = performance.now() - started;
+    const timing = await timeStream(res, started, (text) => text.includes("Start"));
     expect(timing.text).toBe("Start\nEnd\n");
     expect(timing.firstMs).toBeLessThan(1000);
     expect(timing.endMs - timing.firstMs).toBeGreaterThanOrEqual(1000);
@@ -146,16 +152,7 @@ describe("a streamed batch reaches a gzip-accepting client early", () => {
       body: JSON.stringify({ steps: [{ id: "slow", wait: { ms: 1500 } }, { id: "fast", http: { url: "/v1/sim/delay/10" } }] }),
     });
     expect(res.status).toBe(200);
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    let firstLineMs = -1;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += value;
-      if (firstLineMs < 0 && text.includes("\n")) firstLineMs = performance.now() - started;
-    }
-    const endMs = performance.now() - started;
+    const { text, firstMs: firstLineMs, endMs } = await timeStream(res, started, (soFar) => soFar.includes("\n"));
     const lines = text.trim().split("\n").map((line) => JSON.parse(line) as { type: string; id?: string });
     expect(lines.map((line) => line.id ?? line.type)).toEqual(["fast", "slow", "summary"]);
     expect(firstLineMs).toBeLessThan(1000);
