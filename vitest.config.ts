@@ -21,7 +21,9 @@ export default defineConfig(async () => {
                     // 127.0.0.1:9 (discard) is listed but closed: an allowed upstream that cannot be reached.
                     // localhost:<port> reaches the same server but is NOT listed: the SSRF tests' forbidden target.
                     UPSTREAM_ALLOWLIST: `http://127.0.0.1:${port}, http://127.0.0.1:9`,
-                    API_KEYS: "test:test-key-0123456789, other:other-key-0123456789",
+                    API_KEYS: "test:test-key-0123456789, other:other-key-0123456789, admin:admin-key-0123456789",
+                    ADMIN_KEY_IDS: "admin",
+                    WEBHOOK_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                     KV_PREFIXES: "flags:, test:",
                     R2_PREFIXES: "avatars/, test/",
                     D1_QUERIES: JSON.stringify({

@@ -102,12 +102,21 @@ export const Step = z
   })
   .openapi("Step");
 
+export const Callback = z
+  .object({
+    url: z.string().url("callback.url must be an absolute URL").max(4096),
+    secret: z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "a Standard Webhooks secret: whsec_<base64>").optional(),
+  })
+  .strict()
+  .openapi("Callback", { description: "Run the batch after the response (202) and POST the signed result here" });
+
 export const BatchRequest = z
   .object({
     steps: z.array(Step).min(1, "a batch has at least one step"),
+    callback: Callback.optional(),
     mode: z.enum(BATCH_MODES).default("allSettled"),
     concurrency: z.number().int().min(1).optional().openapi({ description: "Default DEFAULT_CONCURRENCY (6); at most MAX_CONCURRENCY" }),
-    deadlineMs: z.number().int().min(1).optional().openapi({ description: "Default and maximum MAX_DEADLINE_MS" }),
+    deadlineMs: z.number().int().min(1).optional().openapi({ description: "Default DEFAULT_DEADLINE_MS (10 s); at most MAX_DEADLINE_MS (30 s)" }),
   })
   .strict()
   .openapi("BatchRequest");
@@ -142,3 +151,7 @@ export const BatchResponse = z
     results: z.record(z.string(), StepResultSchema),
   })
   .openapi("BatchResponse");
+
+export const JobAccepted = z
+  .object({ id: z.string(), state: z.literal("queued"), statusUrl: z.string() })
+  .openapi("JobAccepted");

@@ -3,106 +3,48 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { stream, streamSSE } from "hono/streaming";
 import { setMetric } from "hono/timing";
-import { runBatch, type BatchOutcome, type StepResult } from "../lib/batch";
-import { Budget, retryAllowance } from "../lib/budget";
-import type { Config } from "../lib/config";
-import { FanoutError, type InvalidParam } from "../lib/errors";
-import type { Fetcher } from "../lib/http";
-import { buildPlan, type Plan } from "../lib/plan";
-import { parseAllowRule } from "../lib/policy";
-import { Singleflight } from "../lib/singleflight";
-import type { BatchContext } from "../lib/steps/context";
-import { KvReader } from "../lib/steps/kv";
-import type { StepOutput } from "../lib/steps/types";
-import { Deadline } from "../lib/timers";
-import { continueTrace } from "../lib/trace";
+import { runAfterResponse } from "../lib/after";
+import type { BatchOutcome, StepResult } from "../lib/batch";
+import { FanoutError } from "../lib/errors";
+import { sha256Hex, type StoredJob } from "../lib/jobs";
+import type { Plan } from "../lib/plan";
+import { checkTarget } from "../lib/policy";
 import { requireApiKey } from "./auth";
-import { BatchRequest, BatchResponse, type BatchRequestBody } from "./batch-schema";
+import { deadlineOf, executeBatch, planBatch, type BatchHost, type InProcessHandler } from "./batch-runtime";
+import { BatchRequest, BatchResponse, JobAccepted, type BatchRequestBody } from "./batch-schema";
 import type { AppEnv } from "./env";
+import { auditBatch, deliverAfterJob, jobStore, runJob, type JobMessage } from "./job-runner";
 import { problemResponses } from "./problem";
 import { createRouter, untypedResponse } from "./router";
 import { markAsLiveStream } from "./streaming";
 
 /**
  * POST /v1/batch: one request describing many I/O steps, run with the highest safe concurrency,
- * answered with every step's outcome, or streamed (NDJSON or SSE) as each step settles.
+ * answered with every step's outcome, streamed (NDJSON or SSE) as each step settles, or accepted
+ * (202) and run after the response with a signed callback.
  */
 
-/** Relative `/v1/sim/...` step URLs are served in-process under this origin: no network, no subrequest. */
-export const IN_PROCESS_ORIGIN = "http://fanout.internal";
-const IN_PROCESS_RULE = parseAllowRule(IN_PROCESS_ORIGIN);
-
-export type InProcessHandler = (request: Request, env: Env, ctx: Context<AppEnv>["executionCtx"]) => Response | Promise<Response>;
-
-/** Checks that depend on configuration: limits (each named in its error) and what the config offers. */
-function checkAgainstConfig(body: BatchRequestBody, config: Config): void {
-  const limits: InvalidParam[] = [];
-  if (body.concurrency !== undefined && body.concurrency > config.MAX_CONCURRENCY) {
-    limits.push({ name: "concurrency", reason: `at most ${config.MAX_CONCURRENCY} (MAX_CONCURRENCY)` });
-  }
-  if (body.deadlineMs !== undefined && body.deadlineMs > config.MAX_DEADLINE_MS) {
-    limits.push({ name: "deadlineMs", reason: `at most ${config.MAX_DEADLINE_MS} ms (MAX_DEADLINE_MS)` });
-  }
-  if (limits.length > 0) throw new FanoutError("limit_exceeded", describeParams(limits), { invalidParams: limits });
-
-  const problems: InvalidParam[] = [];
-  body.steps.forEach((step, index) => {
-    const url = step.http?.url ?? step.cache?.url;
-    if (url?.startsWith("/") && !config.SIM_ENABLED) {
-      problems.push({ name: `steps[${index}].${step.http ? "http" : "cache"}.url`, reason: "relative /v1/sim/ URLs need SIM_ENABLED=true" });
-    }
-    if (step.d1 && !Object.hasOwn(config.D1_QUERIES, step.d1.query)) {
-      problems.push({ name: `steps[${index}].d1.query`, reason: `no named query "${step.d1.query}" (D1_QUERIES)` });
-    }
-  });
-  if (problems.length > 0) throw new FanoutError("validation_failed", `invalid batch: ${describeParams(problems)}`, { invalidParams: problems });
-}
-
-function describeParams(params: InvalidParam[]): string {
-  return params.map((param) => `${param.name}: ${param.reason}`).join("; ");
-}
-
-function inProcessFetcher(c: Context<AppEnv>, handler: InProcessHandler): Fetcher {
-  return (request) => {
-    const url = new URL(request.url);
-    if (url.origin !== IN_PROCESS_ORIGIN) return fetch(request);
-    if (!url.pathname.startsWith("/v1/sim/")) throw new FanoutError("forbidden_target", "only /v1/sim/ is served in-process");
-    return Promise.resolve(handler(request, c.env, c.executionCtx));
-  };
-}
-
-function createContext(c: Context<AppEnv>, plan: Plan, deadline: Deadline, handler: InProcessHandler): BatchContext {
-  const { config } = c.var;
-  const httpCalls = plan.steps.filter((step) => step.kind === "http").length;
-  return {
-    deadline,
-    bindings: { kv: c.env.KV, bucket: c.env.BUCKET, db: c.env.DB, cache: caches.default },
-    allowList: config.SIM_ENABLED ? [...config.UPSTREAM_ALLOWLIST, IN_PROCESS_RULE] : config.UPSTREAM_ALLOWLIST,
-    fetcher: inProcessFetcher(c, handler),
-    inProcessOrigin: IN_PROCESS_ORIGIN,
-    credentials: config.UPSTREAM_CREDENTIALS,
-    kvPrefixes: config.KV_PREFIXES,
-    r2Prefixes: config.R2_PREFIXES,
-    d1Queries: config.D1_QUERIES,
-    defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
-    maxStepResponseBytes: config.MAX_STEP_RESPONSE_BYTES,
-    budgets: {
-      responseBytes: new Budget(config.MAX_BATCH_RESPONSE_BYTES),
-      retries: new Budget(retryAllowance(httpCalls)),
-      subrequests: new Budget(config.SUBREQUEST_BUDGET),
-    },
-    coalesce: { http: new Singleflight<StepOutput>(), kv: new KvReader(c.env.KV) },
-    trace: continueTrace(c.req.header("traceparent")),
-  };
-}
+/** How long after a response waitUntil work may still run; a job's first callback must fit in it. */
+const WAIT_UNTIL_WINDOW_MS = 28_000;
 
 const summaryOf = ({ completed, mode, durationMs, counts }: BatchOutcome) => ({ completed, mode, durationMs, counts });
 
 function streamFormat(accept: string | undefined): "ndjson" | "sse" | undefined {
-  if (!accept) return undefined;
-  if (accept.includes("application/x-ndjson")) return "ndjson";
-  if (accept.includes("text/event-stream")) return "sse";
+  if (accept?.includes("application/x-ndjson")) return "ndjson";
+  if (accept?.includes("text/event-stream")) return "sse";
   return undefined;
+}
+
+function prefersAsync(prefer: string | undefined): boolean {
+  return (prefer ?? "").split(",").some((token) => token.trim().toLowerCase() === "respond-async");
+}
+
+function hostOf(c: Context<AppEnv>, inProcess: InProcessHandler, signal?: AbortSignal): BatchHost {
+  return { env: c.env, config: c.var.config, executionCtx: c.executionCtx, inProcess, traceparent: c.req.header("traceparent"), signal };
+}
+
+function describe(result: StepResult): string {
+  return result.ok ? `ok ${result.status ?? ""}`.trim() : (result.error?.code ?? "failed");
 }
 
 export function createBatchRoutes(inProcess: InProcessHandler) {
@@ -127,83 +69,142 @@ export function createBatchRoutes(inProcess: InProcessHandler) {
       path: "/",
       summary: "Run many I/O steps concurrently and answer with every outcome",
       description:
-        "Answers JSON by default (200 when the batch ran; 502 when the mode's condition failed). With `Accept: application/x-ndjson` each result is one line the moment its step settles, then a summary line; with `Accept: text/event-stream` the same as SSE events `result` and `summary`.",
+        "Answers JSON by default (200 when the batch ran; 502 when the mode's condition failed). With `Accept: application/x-ndjson` each result is one line the moment its step settles, then a summary line; with `Accept: text/event-stream` the same as SSE events `result` and `summary`. With a `callback` or `Prefer: respond-async` it answers 202 at once and runs the batch after the response; `Idempotency-Key` makes that submission safe to repeat.",
       security: [{ bearer: [] }],
       request: { body: { required: true, content: { "application/json": { schema: BatchRequest } } } },
       responses: {
         200: { description: "The batch ran (some steps may have failed)", content: { "application/json": { schema: BatchResponse } } },
+        202: { description: "Accepted: the batch runs after the response; poll statusUrl or await the callback", content: { "application/json": { schema: JobAccepted } } },
         502: { description: "The mode's condition failed (all: a step failed; any/race: no success)", content: { "application/json": { schema: BatchResponse } } },
-        ...problemResponses(400, 401, 413, 503),
+        ...problemResponses(400, 401, 413, 415, 422, 503),
       },
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const { config } = c.var;
-      checkAgainstConfig(body, config);
-      const plan = buildPlan(body.steps, {
-        maxSteps: config.MAX_STEPS,
-        subrequestBudget: config.SUBREQUEST_BUDGET,
-        isInProcess: (url) => url.startsWith("/") || url.startsWith(`${IN_PROCESS_ORIGIN}/`),
-      });
-      // A client disconnect (request signal) aborts the deadline, and with it every step.
-      const deadline = Deadline.after(body.deadlineMs ?? config.MAX_DEADLINE_MS, { signal: c.req.raw.signal, label: "batch deadline" });
-      const options = {
-        mode: body.mode,
-        concurrency: body.concurrency ?? config.DEFAULT_CONCURRENCY,
-        maxSteps: config.MAX_STEPS,
-        batch: createContext(c, plan, deadline, inProcess),
-      };
-      const format = streamFormat(c.req.header("accept"));
-      if (format) return untypedResponse(streamBatch(c, format, plan, options, deadline));
+      const plan = planBatch(body, c.var.config);
+      if (body.callback || prefersAsync(c.req.header("prefer"))) return untypedResponse(await submitJob(c, body, inProcess));
 
-      try {
-        const outcome = await runBatch(plan, options);
-        for (const [id, result] of Object.entries(outcome.results)) setMetric(c, `step-${id}`, result.durationMs, describe(result));
-        return c.json({ ...summaryOf(outcome), results: outcome.results }, outcome.conditionMet ? 200 : 502);
-      } finally {
-        deadline.dispose();
-      }
+      // A client disconnect (the request's signal) aborts the deadline, and with it every step.
+      const host = hostOf(c, inProcess, c.req.raw.signal);
+      const format = streamFormat(c.req.header("accept"));
+      if (format) return untypedResponse(streamBatch(c, format, body, plan, host));
+      const outcome = await executeBatch(body, plan, host);
+      scheduleAudit(c, host, plan, outcome);
+      for (const [id, result] of Object.entries(outcome.results)) setMetric(c, `step-${id}`, result.durationMs, describe(result));
+      return c.json({ ...summaryOf(outcome), results: outcome.results }, outcome.conditionMet ? 200 : 502);
     },
   );
 
   return batch;
 }
 
-function describe(result: StepResult): string {
-  return result.ok ? `ok ${result.status ?? ""}`.trim() : (result.error?.code ?? "failed");
+function scheduleAudit(c: Context<AppEnv>, host: BatchHost, plan: Plan, outcome: BatchOutcome): void {
+  runAfterResponse(
+    c.executionCtx,
+    () => auditBatch(host, { requestId: c.var.requestId, keyId: c.var.apiKeyId!, jobId: null, steps: plan.steps.length, outcome }),
+    { task: "audit", requestId: c.var.requestId, logger: c.var.logger },
+  );
 }
 
-type RunOptions = Parameters<typeof runBatch>[1];
-
-function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", plan: Plan, options: RunOptions, deadline: Deadline): Response {
+function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRequestBody, plan: Plan, host: BatchHost): Response {
   markAsLiveStream(c);
-  if (format === "ndjson") {
-    c.header("content-type", "application/x-ndjson; charset=utf-8");
-    return stream(c, async (out) => {
-      let writing = Promise.resolve();
-      const write = (line: unknown) => {
-        writing = writing.then(() => out.write(`${JSON.stringify(line)}\n`)).then(() => undefined);
-      };
-      try {
-        const outcome = await runBatch(plan, { ...options, onSettle: (id, result) => write({ type: "result", id, ...result }) });
-        write({ type: "summary", ...summaryOf(outcome) });
-        await writing;
-      } finally {
-        deadline.dispose();
-      }
-    });
-  }
-  return streamSSE(c, async (out) => {
+  // Writes are chained so lines keep settlement order even though onSettle cannot await.
+  const run = async (write: (kind: "result" | "summary", data: Record<string, unknown>, id?: string) => Promise<void>) => {
     let writing = Promise.resolve();
-    const write = (event: string, data: unknown, id?: string) => {
-      writing = writing.then(() => out.writeSSE({ event, data: JSON.stringify(data), ...(id ? { id } : {}) }));
-    };
+    const outcome = await executeBatch(body, plan, host, (id, result) => {
+      writing = writing.then(() => write("result", { id, ...result }, id));
+    });
+    await writing;
+    await write("summary", summaryOf(outcome));
+    scheduleAudit(c, host, plan, outcome);
+  };
+  if (format === "sse") {
+    return streamSSE(c, (out) => run((event, data, id) => out.writeSSE({ event, data: JSON.stringify(data), ...(id ? { id } : {}) })));
+  }
+  c.header("content-type", "application/x-ndjson; charset=utf-8");
+  return stream(c, (out) =>
+    run(async (type, data) => {
+      await out.write(`${JSON.stringify({ type, ...data })}\n`);
+    }),
+  );
+}
+
+function accepted(c: Context<AppEnv>, job: StoredJob): Response {
+  const { id, statusUrl } = job.record;
+  return c.json({ id, state: "queued" as const, statusUrl }, 202, { location: statusUrl });
+}
+
+/** 202 now; the batch runs in waitUntil when it can finish well inside that window, else in the Queue consumer. */
+async function submitJob(c: Context<AppEnv>, body: BatchRequestBody, inProcess: InProcessHandler): Promise<Response> {
+  const { config } = c.var;
+  const keyId = c.var.apiKeyId!;
+  const { callback, ...request } = body;
+  const webhookSecret = callback ? (callback.secret ?? config.WEBHOOK_SECRET) : undefined;
+  if (callback) {
     try {
-      const outcome = await runBatch(plan, { ...options, onSettle: (id, result) => write("result", { id, ...result }, id) });
-      write("summary", summaryOf(outcome));
-      await writing;
-    } finally {
-      deadline.dispose();
+      checkTarget(callback.url, config.UPSTREAM_ALLOWLIST);
+    } catch (error) {
+      throw new FanoutError("validation_failed", `callback.url: ${(error as FanoutError).detail}`, { invalidParams: [{ name: "callback.url", reason: (error as FanoutError).detail }] });
     }
-  });
+    if (!webhookSecret) {
+      throw new FanoutError("validation_failed", "callback.secret: required when WEBHOOK_SECRET is not configured", {
+        invalidParams: [{ name: "callback.secret", reason: "required when WEBHOOK_SECRET is not configured" }],
+      });
+    }
+  }
+
+  const host = hostOf(c, inProcess);
+  const store = jobStore(host);
+  const idempotencyKey = c.req.header("idempotency-key");
+  let idempotency: Awaited<ReturnType<typeof store.idempotency>> | undefined;
+  const bodyHash = await sha256Hex(JSON.stringify(body));
+  if (idempotencyKey !== undefined) {
+    if (idempotencyKey.length === 0 || idempotencyKey.length > 255) {
+      throw new FanoutError("validation_failed", "Idempotency-Key: 1 to 255 characters", { invalidParams: [{ name: "Idempotency-Key", reason: "1 to 255 characters" }] });
+    }
+    idempotency = await store.idempotency(keyId, idempotencyKey);
+    if (idempotency.record) {
+      if (idempotency.record.bodyHash !== bodyHash) {
+        throw new FanoutError("unprocessable", "this Idempotency-Key was used with a different request body", {
+          invalidParams: [{ name: "Idempotency-Key", reason: "reused with a different body" }],
+        });
+      }
+      const existing = await store.get(idempotency.record.jobId);
+      if (existing) return accepted(c, existing);
+    }
+  }
+
+  const id = crypto.randomUUID();
+  const deadlineMs = deadlineOf(body, config);
+  const job: StoredJob = {
+    record: {
+      id,
+      keyId,
+      requestId: c.var.requestId,
+      state: "queued",
+      runner: deadlineMs <= config.ASYNC_WAITUNTIL_LIMIT_MS ? "waitUntil" : "queue",
+      statusUrl: new URL(`/v1/jobs/${id}`, c.req.url).href,
+      createdAt: new Date().toISOString(),
+      ...(callback ? { callback: { url: callback.url, state: "pending" as const, attempts: [] } } : {}),
+    },
+    request,
+    ...(webhookSecret ? { webhookSecret } : {}),
+  };
+  await store.put(job);
+  if (idempotency) await store.putIdempotency(idempotency.key, { jobId: id, bodyHash });
+
+  if (job.record.runner === "queue") {
+    await c.env.JOBS.send({ kind: "run", jobId: id } satisfies JobMessage);
+  } else {
+    const started = Date.now();
+    runAfterResponse(
+      c.executionCtx,
+      async () => {
+        await runJob(id, host);
+        if (callback) await deliverAfterJob(id, host, WAIT_UNTIL_WINDOW_MS - (Date.now() - started));
+      },
+      { task: "job", requestId: c.var.requestId, logger: c.var.logger, timeoutMs: WAIT_UNTIL_WINDOW_MS },
+    );
+  }
+  return accepted(c, job);
 }

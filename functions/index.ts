@@ -11,7 +11,10 @@ import { FanoutError, isFanoutError } from "../lib/errors";
 import { createLogger, describeError } from "../lib/log";
 import type { AppEnv } from "./env";
 import { createBatchRoutes } from "./batch";
+import type { InProcessHandler } from "./batch-runtime";
+import audit from "./audit";
 import examples from "./examples";
+import jobs from "./jobs";
 import health from "./health";
 import { PROBLEM_CONTENT_TYPE, toProblem } from "./problem";
 import { handleQueue } from "./queue";
@@ -53,7 +56,10 @@ app.route("/", health);
 app.route("/v1/sim", sim);
 app.route("/v1/examples", examples);
 // Relative /v1/sim/ step URLs are answered by this same app, in-process.
-app.route("/v1/batch", createBatchRoutes((request, env, ctx) => app.fetch(request, env, ctx)));
+const inProcess: InProcessHandler = (request, env, ctx) => app.fetch(request, env, ctx);
+app.route("/v1/batch", createBatchRoutes(inProcess));
+app.route("/v1/jobs", jobs);
+app.route("/v1/audit", audit);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "An API key from API_KEYS" });
 
@@ -107,7 +113,7 @@ app.onError((error, c) => {
 
 export default {
   fetch: app.fetch,
-  queue: handleQueue,
+  queue: (batch, env, ctx) => handleQueue(batch, env, ctx, inProcess),
 } satisfies ExportedHandler<Env>;
 
 export { app };

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { FanoutError } from "./errors";
 import { parseAllowList } from "./policy";
+import { SECRET_PATTERN } from "./webhooks";
 
 /**
  * Configuration vars and secrets, validated in one place. A bad value fails with a message that
@@ -54,10 +55,14 @@ export function parseCredentials(text: string): Record<string, Record<string, st
   return Object.fromEntries(Object.entries(credentials).map(([origin, headers]) => [new URL(origin).origin, headers]));
 }
 
-const ConfigSchema = z.object({
+// Empty strings (an unset secret in a .env file) count as unset.
+const ConfigSchema = z.preprocess(
+  (vars) => Object.fromEntries(Object.entries(vars as Record<string, unknown>).filter(([, value]) => value !== "")),
+  z.object({
   SIM_ENABLED: flag.default(true),
   UPSTREAM_ALLOWLIST: parsed(parseAllowList).default([]),
   DEFAULT_TIMEOUT_MS: int(1, 300_000).default(10_000),
+  DEFAULT_DEADLINE_MS: int(1, 300_000).default(10_000),
   MAX_DEADLINE_MS: int(1, 300_000).default(30_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   API_KEYS: parsed(parseApiKeys).default([]),
@@ -72,7 +77,16 @@ const ConfigSchema = z.object({
   R2_PREFIXES: parsed(list).default([]),
   D1_QUERIES: parsed(parseD1Queries).default({}),
   UPSTREAM_CREDENTIALS: parsed(parseCredentials).default({}),
-});
+  ADMIN_KEY_IDS: parsed(list).default([]),
+  WEBHOOK_SECRET: z.string().regex(SECRET_PATTERN, "must look like whsec_<base64>").optional(),
+  ASYNC_WAITUNTIL_LIMIT_MS: int(1, 30_000).default(20_000),
+  JOB_TTL_SECONDS: int(60, 30 * 86400).default(86400),
+  CALLBACK_TIMEOUT_MS: int(100, 60_000).default(15_000),
+  CALLBACK_MAX_ATTEMPTS: int(1, 20).default(8),
+  CALLBACK_MAX_DELAY_SECONDS: int(1, 43_200).default(43_200),
+  CALLBACK_MAX_BYTES: int(1024, 1024 * 1024).default(64 * 1024),
+  }),
+);
 
 export type Config = z.output<typeof ConfigSchema>;
 export type LogLevel = Config["LOG_LEVEL"];

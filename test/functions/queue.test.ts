@@ -7,7 +7,7 @@ describe("queue consumer", () => {
   it("never acknowledges a message it cannot handle: it is retried (and ends in the DLQ)", async () => {
     const batch = createMessageBatch("fanout-jobs", [{ id: "m1", timestamp: new Date(), attempts: 1, body: { kind: "unknown" } }]);
     const ctx = createExecutionContext();
-    await worker.queue(batch, env);
+    await worker.queue(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks).toEqual([]);
     expect(result.retryMessages.map((message: { msgId: string }) => message.msgId)).toEqual(["m1"]);

@@ -1,0 +1,55 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { listAudit } from "../lib/audit";
+import { FanoutError } from "../lib/errors";
+import { requireApiKey } from "./auth";
+import { problemResponses } from "./problem";
+import { createRouter, integer } from "./router";
+
+const audit = createRouter();
+audit.use("*", requireApiKey);
+audit.use("*", async (c, next) => {
+  if (!c.var.config.ADMIN_KEY_IDS.includes(c.var.apiKeyId!)) throw new FanoutError("forbidden", "the audit log needs an admin key (ADMIN_KEY_IDS)");
+  await next();
+});
+
+const AuditRecord = z
+  .object({
+    id: z.number(),
+    createdAt: z.string(),
+    requestId: z.string(),
+    keyId: z.string(),
+    jobId: z.string().nullable(),
+    async: z.boolean(),
+    mode: z.string(),
+    steps: z.number(),
+    counts: z.object({ ok: z.number(), failed: z.number(), skipped: z.number(), cancelled: z.number() }),
+    durationMs: z.number(),
+    bytes: z.number(),
+  })
+  .openapi("AuditRecord");
+
+audit.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    summary: "Page through audit records (admin keys only)",
+    security: [{ bearer: [] }],
+    request: {
+      query: z.object({
+        since: z.iso.datetime({ error: "since must be an ISO 8601 date-time" }).default("1970-01-01T00:00:00.000Z"),
+        limit: integer("limit", 1, 500).default(100),
+        cursor: integer("cursor", 0, Number.MAX_SAFE_INTEGER).default(0).openapi({ description: "nextCursor of the previous page" }),
+      }),
+    },
+    responses: {
+      200: { description: "A page of records, oldest first", content: { "application/json": { schema: z.object({ records: z.array(AuditRecord), nextCursor: z.number().nullable() }) } } },
+      ...problemResponses(400, 401, 403),
+    },
+  }),
+  async (c) => {
+    const { since, limit, cursor } = c.req.valid("query");
+    return c.json(await listAudit(c.env.DB, { since, limit, cursor }), 200);
+  },
+);
+
+export default audit;

@@ -1,0 +1,135 @@
+import type { BatchOutcome } from "../lib/batch";
+import { writeAudit } from "../lib/audit";
+import { toFanoutError } from "../lib/errors";
+import { JobStore, type StoredJob } from "../lib/jobs";
+import { createLogger, describeError } from "../lib/log";
+import { deliverWebhook, nextDelaySeconds } from "../lib/webhooks";
+import { BatchRequest } from "./batch-schema";
+import { executeBatch, outcomeBytes, planBatch, type BatchHost } from "./batch-runtime";
+
+/**
+ * Async jobs end to end: run the batch, record the result, write the audit record, and deliver the
+ * signed callback. The same functions serve waitUntil (short jobs) and the Queue consumer (long
+ * jobs and callback retries), so the caller cannot tell which ran its job except by speed.
+ */
+
+export type JobMessage = { kind: "run"; jobId: string } | { kind: "deliver"; jobId: string };
+
+/** How a delivery attempt left the callback: done (delivered or failed for good), retry later, or dead-lettered. */
+export type DeliveryStep = { next: "done" } | { next: "retry"; delaySeconds: number } | { next: "dead" };
+
+export function jobStore(host: BatchHost): JobStore {
+  return new JobStore(host.env.KV, host.config.JOB_TTL_SECONDS);
+}
+
+export function publicResult(outcome: BatchOutcome) {
+  const { completed, mode, durationMs, counts, results } = outcome;
+  return { completed, mode, durationMs, counts, results };
+}
+
+export async function auditBatch(host: BatchHost, entry: { requestId: string; keyId: string; jobId: string | null; steps: number; outcome: BatchOutcome }) {
+  const { outcome } = entry;
+  await writeAudit(host.env.DB, {
+    createdAt: new Date().toISOString(),
+    requestId: entry.requestId,
+    keyId: entry.keyId,
+    jobId: entry.jobId,
+    async: entry.jobId !== null,
+    mode: outcome.mode,
+    steps: entry.steps,
+    counts: outcome.counts,
+    durationMs: outcome.durationMs,
+    bytes: outcomeBytes(outcome),
+  });
+}
+
+/** Runs a queued job once; a job that already started is left alone (a redelivered message). */
+export async function runJob(jobId: string, host: BatchHost): Promise<StoredJob | null> {
+  const store = jobStore(host);
+  const job = await store.get(jobId);
+  if (!job || job.record.state !== "queued") return job;
+  const { record } = job;
+  record.state = "running";
+  record.startedAt = new Date().toISOString();
+  await store.put(job);
+
+  const logger = createLogger(host.config.LOG_LEVEL, { requestId: record.requestId, jobId });
+  try {
+    const body = BatchRequest.parse(job.request);
+    const plan = planBatch(body, host.config);
+    const outcome = await executeBatch(body, plan, host);
+    record.state = outcome.conditionMet ? "succeeded" : "failed";
+    record.result = publicResult(outcome);
+    await auditBatch(host, { requestId: record.requestId, keyId: record.keyId, jobId, steps: plan.steps.length, outcome }).catch((error: unknown) =>
+      logger.log("error", "post-response task failed", { task: "audit", ...describeError(error) }),
+    );
+  } catch (error) {
+    const failure = toFanoutError(error);
+    record.state = "failed";
+    record.error = { code: failure.code, message: failure.status >= 500 && failure.code === "internal" ? "internal error" : failure.detail };
+    logger.log("error", "job failed", { ...describeError(error) });
+  }
+  record.finishedAt = new Date().toISOString();
+  await store.put(job);
+  return job;
+}
+
+function callbackPayload(job: StoredJob, maxBytes: number): string {
+  const { record } = job;
+  const data = { jobId: record.id, state: record.state, statusUrl: record.statusUrl, finishedAt: record.finishedAt, error: record.error };
+  const full = JSON.stringify({ type: "batch.completed", timestamp: new Date().toISOString(), data: { ...data, result: record.result } });
+  if (new TextEncoder().encode(full).byteLength <= maxBytes) return full;
+  const summary = record.result as { completed?: boolean; counts?: unknown; durationMs?: number } | undefined;
+  return JSON.stringify({
+    type: "batch.completed",
+    timestamp: new Date().toISOString(),
+    data: { ...data, truncated: true, summary: { completed: summary?.completed, counts: summary?.counts, durationMs: summary?.durationMs } },
+  });
+}
+
+/** One delivery attempt of a finished job's callback, recorded on the job. */
+export async function deliverCallback(jobId: string, host: BatchHost): Promise<DeliveryStep> {
+  const store = jobStore(host);
+  const job = await store.get(jobId);
+  const callback = job?.record.callback;
+  if (!job || !callback || callback.state !== "pending" || !job.webhookSecret) return { next: "done" };
+  const { config } = host;
+  const attempt = callback.attempts.length + 1;
+  const result = await deliverWebhook({
+    url: callback.url,
+    id: `msg_${jobId}`,
+    body: callbackPayload(job, config.CALLBACK_MAX_BYTES),
+    secret: job.webhookSecret,
+    allowList: config.UPSTREAM_ALLOWLIST,
+    timeoutMs: config.CALLBACK_TIMEOUT_MS,
+  });
+  const exhausted = result.outcome === "retry" && attempt >= config.CALLBACK_MAX_ATTEMPTS;
+  const delaySeconds =
+    result.outcome === "retry" && !exhausted
+      ? nextDelaySeconds(attempt, { maxDelaySeconds: config.CALLBACK_MAX_DELAY_SECONDS, retryAfterSeconds: result.retryAfterSeconds })
+      : undefined;
+  callback.attempts.push({
+    attempt,
+    at: new Date().toISOString(),
+    outcome: exhausted ? "failed" : result.outcome,
+    ...(result.status !== undefined ? { status: result.status } : {}),
+    ...(result.error ? { error: exhausted ? `${result.error}; gave up after ${attempt} attempts` : result.error } : {}),
+    ...(delaySeconds !== undefined ? { nextDelaySeconds: delaySeconds } : {}),
+  });
+  if (result.outcome === "delivered") callback.state = "delivered";
+  else if (result.outcome === "failed" || exhausted) callback.state = "failed";
+  await store.put(job);
+  if (exhausted) return { next: "dead" };
+  return delaySeconds !== undefined ? { next: "retry", delaySeconds } : { next: "done" };
+}
+
+/** After a job ends in waitUntil: the first delivery now if the window allows, else from the queue. */
+export async function deliverAfterJob(jobId: string, host: BatchHost, windowLeftMs: number): Promise<void> {
+  if (windowLeftMs < host.config.CALLBACK_TIMEOUT_MS) {
+    await host.env.JOBS.send({ kind: "deliver", jobId } satisfies JobMessage);
+    return;
+  }
+  const step = await deliverCallback(jobId, host);
+  if (step.next === "retry") await host.env.JOBS.send({ kind: "deliver", jobId } satisfies JobMessage, { delaySeconds: step.delaySeconds });
+  if (step.next === "dead") await host.env.JOBS_DLQ.send({ kind: "deliver", jobId } satisfies JobMessage);
+}

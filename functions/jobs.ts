@@ -1,0 +1,54 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { FanoutError } from "../lib/errors";
+import { JobStore } from "../lib/jobs";
+import { requireApiKey } from "./auth";
+import { problemResponses } from "./problem";
+import { createRouter } from "./router";
+
+const jobs = createRouter();
+jobs.use("*", requireApiKey);
+
+const Job = z
+  .object({
+    id: z.string(),
+    state: z.enum(["queued", "running", "succeeded", "failed"]),
+    runner: z.enum(["waitUntil", "queue"]),
+    statusUrl: z.string(),
+    createdAt: z.string(),
+    startedAt: z.string().optional(),
+    finishedAt: z.string().optional(),
+    result: z.unknown().optional().openapi({ description: "The batch result (as POST /v1/batch answers it) once the job is done" }),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    callback: z
+      .object({
+        url: z.string(),
+        state: z.enum(["pending", "delivered", "failed"]),
+        attempts: z.array(z.object({ attempt: z.number(), at: z.string(), outcome: z.string(), status: z.number().optional(), error: z.string().optional(), nextDelaySeconds: z.number().optional() })),
+      })
+      .optional(),
+  })
+  .openapi("Job");
+
+jobs.openapi(
+  createRoute({
+    method: "get",
+    path: "/{id}",
+    summary: "An async batch job: its state, result and callback deliveries",
+    security: [{ bearer: [] }],
+    request: { params: z.object({ id: z.uuid("id must be a job id (UUID)").openapi({ param: { name: "id", in: "path" } }) }) },
+    responses: {
+      200: { description: "The job", content: { "application/json": { schema: Job } } },
+      ...problemResponses(400, 401, 404),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const job = await new JobStore(c.env.KV, c.var.config.JOB_TTL_SECONDS).get(id);
+    // Another key's job is indistinguishable from no job: 404, not 403.
+    if (!job || job.record.keyId !== c.var.apiKeyId) throw new FanoutError("not_found", `no job ${id} for this API key (or it has expired)`);
+    const { keyId: _keyId, requestId: _requestId, ...visible } = job.record;
+    return c.json(visible, 200);
+  },
+);
+
+export default jobs;
