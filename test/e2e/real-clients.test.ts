@@ -12,12 +12,13 @@ import { startServer, type RunningServer } from "./server";
  */
 
 const PORT = 8799;
+const RECEIVER_PORT = 8798;
 const CHROMIUM = "/usr/bin/chromium";
 const run = promisify(execFile);
 let server: RunningServer;
 
 beforeAll(async () => {
-  server = await startServer(PORT);
+  server = await startServer(PORT, { extraAllowed: [`http://127.0.0.1:${RECEIVER_PORT}`] });
 });
 afterAll(async () => {
   await server?.stop();
@@ -171,5 +172,31 @@ describe("local storage is seeded by npm start", () => {
       status = (await fetch(recordUrl)).status;
     }
     expect(status).toBe(200);
+  });
+});
+
+describe("the README's async example, end to end", () => {
+  it("a 202 job's signed webhook reaches the local receiver, which verifies it", async () => {
+    const receiver = spawn("node", ["test/fixtures/webhook-receiver.mjs", String(RECEIVER_PORT)], { stdio: ["ignore", "pipe", "pipe"] });
+    let printed = "";
+    receiver.stdout.on("data", (chunk: Buffer) => (printed += chunk.toString()));
+    try {
+      while (!printed.includes("listening")) await new Promise((resolve) => setTimeout(resolve, 50));
+      const res = await fetch(`${server.origin}/v1/batch`, {
+        method: "POST",
+        headers: { authorization: "Bearer fanout-local-demo-key", "content-type": "application/json" },
+        body: JSON.stringify({ steps: [{ id: "a", http: { url: "/v1/sim/delay/50" } }], callback: { url: `http://127.0.0.1:${RECEIVER_PORT}/hook` } }),
+      });
+      expect(res.status).toBe(202);
+      const { id, statusUrl } = (await res.json()) as { id: string; statusUrl: string };
+      for (let i = 0; i < 100 && !printed.includes(`msg_${id}`); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      const line = printed.split("\n").find((text) => text.includes(`msg_${id}`));
+      expect(line).toBeDefined();
+      expect(JSON.parse(line!)).toMatchObject({ verdict: "signature verified", answered: 200, body: { type: "batch.completed", data: { jobId: id, state: "succeeded" } } });
+      const job = (await (await fetch(statusUrl, { headers: { authorization: "Bearer fanout-local-demo-key" } })).json()) as { state: string; callback: { state: string } };
+      expect(job).toMatchObject({ state: "succeeded", callback: { state: "delivered" } });
+    } finally {
+      receiver.kill();
+    }
   });
 });

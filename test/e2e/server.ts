@@ -8,12 +8,12 @@ export interface RunningServer {
   stop: () => Promise<void>;
 }
 
-export async function startServer(port: number, timeoutMs = 150_000): Promise<RunningServer> {
+export async function startServer(port: number, { extraAllowed = [] as string[], timeoutMs = 150_000 } = {}): Promise<RunningServer> {
   const origin = `http://localhost:${port}`;
   let output = "";
   const child: ChildProcess = spawn(
     "npm",
-    ["start", "--", "--var", `UPSTREAM_ALLOWLIST:http://localhost:${port},http://127.0.0.1:${port}`],
+    ["start", "--", "--var", `UPSTREAM_ALLOWLIST:${[`http://localhost:${port}`, `http://127.0.0.1:${port}`, ...extraAllowed].join(",")}`],
     { env: { ...process.env, PORT: String(port), CI: "true", NO_COLOR: "1" }, detached: true, stdio: ["ignore", "pipe", "pipe"] },
   );
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));

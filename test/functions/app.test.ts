@@ -34,7 +34,7 @@ describe("shared HTTP behaviour", () => {
     expect(res.status).toBe(200);
     const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     expect(doc.openapi).toBe("3.1.0");
-    for (const path of ["/healthz", "/v1/sim/delay/{ms}", "/v1/sim/status/{code}", "/v1/sim/drip", "/v1/sim/bytes/{n}", "/v1/sim/flaky", "/v1/examples/coroutine", "/v1/examples/gather", "/v1/examples/callback", "/v1/examples/callback/{id}", "/v1/examples/fetch", "/v1/batch"]) {
+    for (const path of ["/healthz", "/v1/sim/delay/{ms}", "/v1/sim/status/{code}", "/v1/sim/drip", "/v1/sim/bytes/{n}", "/v1/sim/flaky", "/v1/examples/coroutine", "/v1/examples/gather", "/v1/examples/callback", "/v1/examples/callback/{id}", "/v1/examples/fetch", "/v1/batch", "/v1/jobs/{id}", "/v1/audit"]) {
       expect(doc.paths, path).toHaveProperty([path]);
     }
     for (const schema of ["Problem", "BatchRequest", "BatchResponse", "Step", "StepResult", "HttpStep", "KvStep", "R2Step", "D1Step", "CacheStep", "WaitStep"]) {
