@@ -13,6 +13,7 @@ const Health = z
       sim: z.boolean().openapi({ description: "/v1/sim/* is served (SIM_ENABLED)" }),
       examples: z.boolean(),
       batch: z.boolean().openapi({ description: "POST /v1/batch is usable: API keys are configured" }),
+      audit: z.boolean().openapi({ description: "Batches write audit records (AUDIT_ENABLED)" }),
       upstreamRules: z.number().int().openapi({ description: "How many allow-list rules are configured" }),
     }),
   })
@@ -32,7 +33,7 @@ health.openapi(
         status: "ok" as const,
         name: pkg.name,
         version: pkg.version,
-        features: { sim: config.SIM_ENABLED, examples: true, batch: config.API_KEYS.length > 0, upstreamRules: config.UPSTREAM_ALLOWLIST.length },
+        features: { sim: config.SIM_ENABLED, examples: true, batch: config.API_KEYS.length > 0, audit: config.AUDIT_ENABLED, upstreamRules: config.UPSTREAM_ALLOWLIST.length },
       },
       200,
     );

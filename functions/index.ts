@@ -1,4 +1,3 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { methodNotAllowed } from "hono/method-not-allowed";
@@ -18,16 +17,12 @@ import jobs from "./jobs";
 import health from "./health";
 import { PROBLEM_CONTENT_TYPE, toProblem } from "./problem";
 import { handleQueue } from "./queue";
-import { validationError } from "./router";
+import { createRouter } from "./router";
 import sim from "./sim";
 
 /** The Worker entry and the one composition root: global middleware, error rendering, route groups. */
 
-const app = new OpenAPIHono<AppEnv>({
-  defaultHook: (result) => {
-    if (!result.success) throw validationError(result.error, result.target);
-  },
-});
+const app = createRouter();
 
 function problem(c: Context<AppEnv>, error: FanoutError): Response {
   const body = toProblem(error, new URL(c.req.url).pathname, c.var.requestId);
@@ -45,7 +40,6 @@ app.use(
   }),
 );
 app.use(async (c, next) => {
-  c.set("logger", createLogger("info", { requestId: c.var.requestId }));
   const config = parseConfig(c.env as unknown as Record<string, unknown>);
   c.set("config", config);
   c.set("logger", createLogger(config.LOG_LEVEL, { requestId: c.var.requestId }));
@@ -115,5 +109,3 @@ export default {
   fetch: app.fetch,
   queue: (batch, env, ctx) => handleQueue(batch, env, ctx, inProcess),
 } satisfies ExportedHandler<Env>;
-
-export { app };

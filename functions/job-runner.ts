@@ -60,7 +60,7 @@ export async function runJob(jobId: string, host: BatchHost): Promise<StoredJob 
     const outcome = await executeBatch(body, plan, host);
     record.state = outcome.conditionMet ? "succeeded" : "failed";
     record.result = publicResult(outcome);
-    await auditBatch(host, { requestId: record.requestId, keyId: record.keyId, jobId, steps: plan.steps.length, outcome }).catch((error: unknown) =>
+    if (host.config.AUDIT_ENABLED) await auditBatch(host, { requestId: record.requestId, keyId: record.keyId, jobId, steps: plan.steps.length, outcome }).catch((error: unknown) =>
       logger.log("error", "post-response task failed", { task: "audit", ...describeError(error) }),
     );
   } catch (error) {

@@ -78,6 +78,7 @@ const ConfigSchema = z.preprocess(
   D1_QUERIES: parsed(parseD1Queries).default({}),
   UPSTREAM_CREDENTIALS: parsed(parseCredentials).default({}),
   ADMIN_KEY_IDS: parsed(list).default([]),
+  AUDIT_ENABLED: flag.default(true),
   WEBHOOK_SECRET: z.string().regex(SECRET_PATTERN, "must look like whsec_<base64>").optional(),
   ASYNC_WAITUNTIL_LIMIT_MS: int(1, 30_000).default(20_000),
   JOB_TTL_SECONDS: int(60, 30 * 86400).default(86400),

@@ -109,6 +109,15 @@ export async function readBodyLimited(response: Response, maxBytes: number, sign
     throw tooLarge();
   }
   if (!response.body) return new Uint8Array();
+  // A declared length within the limit is read natively in one go; the runtime enforces the length.
+  if (response.headers.has("content-length") && Number.isFinite(declared) && !response.headers.has("content-encoding")) {
+    try {
+      return new Uint8Array(await response.arrayBuffer());
+    } catch (error) {
+      if (signal?.aborted) throw abortReason(signal);
+      throw new FanoutError("network", "the upstream connection failed while reading the body", { cause: error });
+    }
+  }
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

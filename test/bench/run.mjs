@@ -1,0 +1,347 @@
+#!/usr/bin/env node
+// fanout's benchmarks: fanout against a bare Promise.all and sequential awaits in the same workerd,
+// and Python asyncio + aiohttp, on the same loopback upstream. Prints figures and ratios, writes
+// test/bench/results.json and test/bench/fanout-scaling.svg.
+//   npm run bench              the full run (a few minutes)
+//   npm run bench -- --quick   every workload once with small N (CI keeps the benchmark from rotting)
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { request } from "node:http";
+import { promisify } from "node:util";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { Log, LogLevel, Miniflare } from "miniflare";
+import { startUpstream } from "./upstream.mjs";
+import { lineChartSvg } from "./svg.mjs";
+
+const execFileAsync = promisify(execFile);
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const QUICK = process.argv.includes("--quick");
+/** `--only throughput` (or scaling, critical, streaming) runs one workload: for profiling, writes nothing. */
+const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+const PLAN = QUICK
+  ? { ns: [1, 10], sequentialNs: [1, 10], reps: 1, latencyMs: 100, depths: [1, 3], mixedN: 10, throughputSeconds: 2, streamingReps: 1 }
+  : { ns: [1, 10, 50, 100, 200], sequentialNs: [1, 10, 50, 100, 200], reps: 7, latencyMs: 100, depths: [1, 2, 5, 10], mixedN: 50, throughputSeconds: 10, streamingReps: 7 };
+const API_KEY = "bench-key-0123456789";
+
+const median = (values) => quantile(values, 0.5);
+function quantile(values, q) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+const round = (value, digits = 1) => (value === undefined || value === null ? null : Math.round(value * 10 ** digits) / 10 ** digits);
+const summary = (timings) => ({ medianMs: round(median(timings)), p90Ms: round(quantile(timings, 0.9)), runs: timings.length });
+
+function build() {
+  const outdir = mkdtempSync(join(tmpdir(), "fanout-bench-"));
+  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", outdir], { cwd: root, stdio: "ignore", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  return join(outdir, "index.js");
+}
+
+/** Requests with this Host reach a second fanout with AUDIT_ENABLED=false, to show what the audit write costs. */
+const NO_AUDIT_HOST = "no-audit.bench.localhost";
+
+async function startWorkers(script, upstreamOrigin) {
+  const compatibility = { compatibilityDate: "2026-04-20", compatibilityFlags: ["global_fetch_strictly_public", "enable_request_signal"] };
+  const fanoutWorker = (name, extra) => ({
+    name,
+    modules: true,
+    scriptPath: script,
+    modulesRoot: dirname(script),
+    ...compatibility,
+    bindings: {
+      API_KEYS: `bench:${API_KEY}`,
+      UPSTREAM_ALLOWLIST: upstreamOrigin,
+      MAX_STEPS: "200",
+      MAX_CONCURRENCY: "200",
+      SUBREQUEST_BUDGET: "10000",
+      LOG_LEVEL: "warn",
+      ...extra.bindings,
+    },
+    kvNamespaces: ["KV"],
+    r2Buckets: ["BUCKET"],
+    d1Databases: { DB: "fanout-bench" },
+    queueProducers: { JOBS: "fanout-jobs", JOBS_DLQ: "fanout-jobs-dlq" },
+    ...(extra.routes ? { routes: extra.routes } : {}),
+  });
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    cf: false,
+    log: new Log(LogLevel.WARN),
+    workers: [
+      fanoutWorker("fanout", {}),
+      { name: "reference", modules: true, scriptPath: join(root, "test/bench/reference-worker.js"), ...compatibility, routes: ["*/__reference/*"] },
+      fanoutWorker("fanout-no-audit", { bindings: { AUDIT_ENABLED: "false" }, routes: [`${NO_AUDIT_HOST}/*`] }),
+    ],
+  });
+  const url = await mf.ready;
+  const noAudit = await new Promise((resolve, reject) =>
+    request(new URL("/healthz", url), { headers: { host: NO_AUDIT_HOST } }, (res) => {
+      let text = "";
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => resolve(JSON.parse(text)));
+    }).on("error", reject).end(),
+  );
+  if (noAudit.features?.audit !== false) throw new Error(`the ${NO_AUDIT_HOST} route did not reach the no-audit worker`);
+  const db = await mf.getD1Database("DB", "fanout");
+  const migrations = join(root, "lib/d1/migrations");
+  for (const file of readdirSync(migrations).sort()) {
+    const sql = readFileSync(join(migrations, file), "utf8").replace(/--.*$/gm, "");
+    for (const statement of sql.split(";").map((text) => text.trim()).filter(Boolean)) await db.prepare(statement).run();
+  }
+  return { mf, origin: url.origin };
+}
+
+function pythonWithAiohttp() {
+  for (const candidate of ["python3", "/usr/bin/python3"]) {
+    if (spawnSync(candidate, ["-c", "import aiohttp"], { stdio: "ignore" }).status === 0) return candidate;
+  }
+  return undefined;
+}
+
+async function timed(fn, reps) {
+  await fn(); // warm-up, not counted
+  const timings = [];
+  for (let i = 0; i < reps; i++) {
+    const started = performance.now();
+    await fn();
+    timings.push(performance.now() - started);
+  }
+  return timings;
+}
+
+async function postJson(url, body, headers = {}) {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${JSON.stringify(json).slice(0, 300)}`);
+  return json;
+}
+
+function contenders({ origin, upstream, python }) {
+  const fanout = async (urls, extra = {}) => {
+    const steps = urls.map((url, i) => ({ id: `s${i}`, http: { url, maxRedirects: 0 } }));
+    const result = await postJson(`${origin}/v1/batch`, { steps, concurrency: Math.max(1, urls.length), deadlineMs: 30_000, ...extra }, { authorization: `Bearer ${API_KEY}` });
+    if (result.counts.ok !== urls.length) throw new Error(`fanout: ${JSON.stringify(result.counts)}`);
+  };
+  const reference = (mode) => async (urls) => {
+    const result = await postJson(`${origin}/__reference/${mode}`, { urls });
+    if (result.statuses.some((status) => status !== 200)) throw new Error(`reference ${mode}: ${result.statuses}`);
+  };
+  // Asynchronous on purpose: the upstream lives in this process and must keep answering meanwhile.
+  const asyncio = async (urls, reps) => {
+    if (!python) return undefined;
+    const { stdout } = await execFileAsync(python, [join(root, "test/bench/asyncio_fanout.py"), JSON.stringify({ urls, reps })], { timeout: 300_000 });
+    return JSON.parse(stdout).timings;
+  };
+  return { fanout, all: reference("all"), sequential: reference("sequential"), asyncio, upstream };
+}
+
+const delayUrls = (upstream, latencies) => latencies.map((ms, i) => `${upstream}/delay?ms=${ms}&i=${i}`);
+
+async function scaling(c) {
+  const rows = [];
+  const workloads = [
+    ...PLAN.ns.map((n) => ({ name: `N=${n}`, n, latencies: Array(n).fill(PLAN.latencyMs) })),
+    { name: `N=${PLAN.mixedN} mixed 10-500 ms`, n: PLAN.mixedN, mixed: true, latencies: Array.from({ length: PLAN.mixedN }, (_, i) => 10 + Math.round((490 * ((i * 37) % PLAN.mixedN)) / Math.max(1, PLAN.mixedN - 1))) },
+  ];
+  for (const workload of workloads) {
+    const urls = delayUrls(c.upstream, workload.latencies);
+    const row = { workload: workload.name, n: workload.n, mixed: Boolean(workload.mixed), slowestMs: Math.max(...workload.latencies) };
+    row.fanout = summary(await timed(() => c.fanout(urls), PLAN.reps));
+    row.promiseAll = summary(await timed(() => c.all(urls), PLAN.reps));
+    row.sequential = PLAN.sequentialNs.includes(workload.n) || workload.mixed ? summary(await timed(() => c.sequential(urls), workload.n >= 100 ? Math.min(3, PLAN.reps) : PLAN.reps)) : null;
+    const asyncioTimings = await c.asyncio(urls, PLAN.reps);
+    row.asyncio = asyncioTimings ? summary(asyncioTimings) : { skipped: "python3 with aiohttp not found (apt-get install python3-aiohttp)" };
+    rows.push(row);
+    console.error(`  scaling ${workload.name}: fanout ${row.fanout.medianMs} ms, Promise.all ${row.promiseAll.medianMs} ms`);
+  }
+  return rows;
+}
+
+async function criticalPath(c) {
+  const rows = [];
+  const L = PLAN.latencyMs;
+  const shapes = [
+    ...PLAN.depths.map((depth) => ({
+      name: `chain d=${depth}`,
+      depth,
+      steps: Array.from({ length: depth }, (_, i) => ({ id: `c${i}`, http: { url: `${c.upstream}/delay?ms=${L}&c=${i}`, maxRedirects: 0 }, ...(i > 0 ? { dependsOn: [`c${i - 1}`] } : {}) })),
+    })),
+    {
+      name: "diamond A->{B,C}->D",
+      depth: 3,
+      steps: ["a", "b", "c", "d"].map((id) => ({
+        id,
+        http: { url: `${c.upstream}/delay?ms=${L}&d=${id}`, maxRedirects: 0 },
+        ...(id === "b" || id === "c" ? { dependsOn: ["a"] } : id === "d" ? { dependsOn: ["b", "c"] } : {}),
+      })),
+    },
+  ];
+  for (const shape of shapes) {
+    const timings = await timed(() => postJson(`${c.origin}/v1/batch`, { steps: shape.steps, deadlineMs: 30_000 }, { authorization: `Bearer ${API_KEY}` }), PLAN.reps);
+    const stats = summary(timings);
+    rows.push({ shape: shape.name, depth: shape.depth, ...stats, efficiency: round((shape.depth * L) / stats.medianMs, 3) });
+  }
+  return rows;
+}
+
+async function streaming(c) {
+  const body = JSON.stringify({ steps: [{ id: "slow", http: { url: `${c.upstream}/delay?ms=1000` } }, { id: "fast", http: { url: `${c.upstream}/delay?ms=10` } }] });
+  const firsts = [];
+  const totals = [];
+  for (let i = 0; i <= PLAN.streamingReps; i++) {
+    const started = performance.now();
+    const res = await fetch(`${c.origin}/v1/batch`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json", accept: "application/x-ndjson", "accept-encoding": "gzip, br" },
+      body,
+    });
+    const reader = res.body.getReader();
+    let first;
+    for (;;) {
+      const { done } = await reader.read();
+      first ??= performance.now() - started;
+      if (done) break;
+    }
+    if (i > 0) {
+      firsts.push(first);
+      totals.push(performance.now() - started);
+    }
+  }
+  return { firstResult: summary(firsts), complete: summary(totals) };
+}
+
+async function throughput(c) {
+  const steps = [0, 1, 2].map((i) => ({ id: `s${i}`, http: { url: `${c.upstream}/delay?ms=0&t=${i}`, maxRedirects: 0 } }));
+  const load = (url, body, headers) =>
+    new Promise((resolve, reject) =>
+      autocannon({ url, method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json", ...headers }, connections: 50, duration: PLAN.throughputSeconds }, (error, result) =>
+        error ? reject(error) : resolve({ requestsPerSecond: round(result.requests.average), p50Ms: result.latency.p50, p99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors, total: result.requests.total }),
+      ),
+    );
+  const fanout = await load(`${c.origin}/v1/batch`, { steps }, { authorization: `Bearer ${API_KEY}` });
+  const fanoutNoAudit = await load(`${c.origin}/v1/batch`, { steps }, { authorization: `Bearer ${API_KEY}`, host: NO_AUDIT_HOST });
+  const reference = await load(`${c.origin}/__reference/all`, { urls: steps.map((step) => step.http.url) }, {});
+  return { fanout, fanoutNoAudit, promiseAll: reference };
+}
+
+function ratio(a, b) {
+  return a && b ? round(a / b, 2) : null;
+}
+
+function report(results) {
+  const lines = [];
+  lines.push(`fanout benchmarks (${results.quick ? "quick" : "full"}) on ${results.machine.cpu} x${results.machine.cores}, Node ${results.machine.node}, ${results.date}`);
+  lines.push("");
+  lines.push("Fan-out scaling (median / p90 ms, client-observed)");
+  lines.push("workload                 | fanout          | Promise.all     | sequential        | asyncio+aiohttp | fanout/all | fanout/seq | fanout/asyncio");
+  for (const row of results.scaling) {
+    const cell = (stats) => (stats?.medianMs !== undefined ? `${stats.medianMs} / ${stats.p90Ms}` : stats?.skipped ? "skipped" : "-").padEnd(15);
+    lines.push(
+      `${row.workload.padEnd(24)} | ${cell(row.fanout)} | ${cell(row.promiseAll)} | ${cell(row.sequential).padEnd(17)} | ${cell(row.asyncio)} | ${String(row.ratios.fanoutOverPromiseAll).padEnd(10)} | ${String(row.ratios.fanoutOverSequential).padEnd(10)} | ${row.ratios.fanoutOverAsyncio}`,
+    );
+  }
+  lines.push("");
+  lines.push("Critical path (median ms; efficiency = depth x L / wall)");
+  for (const row of results.criticalPath) lines.push(`${row.shape.padEnd(24)} | ${String(row.medianMs).padEnd(8)} | efficiency ${row.efficiency}`);
+  lines.push("");
+  lines.push(`Streaming: first NDJSON result after ${results.streaming.firstResult.medianMs} ms (p90 ${results.streaming.firstResult.p90Ms}), complete after ${results.streaming.complete.medianMs} ms`);
+  lines.push("");
+  const t = results.throughput;
+  lines.push(`Throughput (3-step batch, 0 ms upstream, 50 connections, ${PLAN.throughputSeconds} s)`);
+  lines.push(`  fanout      ${t.fanout.requestsPerSecond} req/s, p50 ${t.fanout.p50Ms} ms, p99 ${t.fanout.p99Ms} ms, non-2xx ${t.fanout.non2xx}, errors ${t.fanout.errors}`);
+  lines.push(`  fanout, AUDIT_ENABLED=false ${t.fanoutNoAudit.requestsPerSecond} req/s, p50 ${t.fanoutNoAudit.p50Ms} ms, p99 ${t.fanoutNoAudit.p99Ms} ms, non-2xx ${t.fanoutNoAudit.non2xx}, errors ${t.fanoutNoAudit.errors}`);
+  lines.push(`  Promise.all ${t.promiseAll.requestsPerSecond} req/s, p50 ${t.promiseAll.p50Ms} ms, p99 ${t.promiseAll.p99Ms} ms, non-2xx ${t.promiseAll.non2xx}, errors ${t.promiseAll.errors}`);
+  lines.push(`  fanout / Promise.all throughput: ${ratio(t.fanout.requestsPerSecond, t.promiseAll.requestsPerSecond)} (without the audit write: ${ratio(t.fanoutNoAudit.requestsPerSecond, t.promiseAll.requestsPerSecond)})`);
+  return lines.join("\n");
+}
+
+/** Every contender must have produced a figure (asyncio may be skipped when aiohttp is missing). */
+function missingFigures(results) {
+  const missing = [];
+  for (const row of results.scaling) {
+    for (const name of ["fanout", "promiseAll"]) if (!(row[name]?.medianMs > 0)) missing.push(`${row.workload} ${name}`);
+    if (row.sequential !== null && !(row.sequential?.medianMs > 0)) missing.push(`${row.workload} sequential`);
+    if (!(row.asyncio?.medianMs > 0) && !row.asyncio?.skipped) missing.push(`${row.workload} asyncio`);
+  }
+  for (const row of results.criticalPath) if (!(row.medianMs > 0)) missing.push(row.shape);
+  if (!(results.streaming.firstResult.medianMs > 0)) missing.push("streaming");
+  for (const name of ["fanout", "fanoutNoAudit", "promiseAll"]) {
+    const figure = results.throughput[name];
+    if (!(figure.requestsPerSecond > 0) || figure.non2xx > 0) missing.push(`throughput ${name} (${figure.non2xx} non-2xx)`);
+  }
+  return missing;
+}
+
+async function main() {
+  console.error(`building the Worker and starting the loopback upstream (${QUICK ? "quick" : "full"} run)...`);
+  const script = build();
+  const upstream = await startUpstream();
+  const { mf, origin } = await startWorkers(script, upstream.origin);
+  const python = pythonWithAiohttp();
+  try {
+    const c = { ...contenders({ origin, upstream: upstream.origin, python }), origin };
+    if (ONLY) {
+      const workloads = { scaling, critical: criticalPath, streaming, throughput };
+      console.log(JSON.stringify(await workloads[ONLY](c), null, 2));
+      return;
+    }
+    const scalingRows = await scaling(c);
+    for (const row of scalingRows) {
+      row.ratios = {
+        fanoutOverPromiseAll: ratio(row.fanout.medianMs, row.promiseAll.medianMs),
+        fanoutOverSequential: ratio(row.fanout.medianMs, row.sequential?.medianMs),
+        fanoutOverAsyncio: ratio(row.fanout.medianMs, row.asyncio?.medianMs),
+      };
+    }
+    console.error("  critical path...");
+    const criticalPathRows = await criticalPath(c);
+    console.error("  streaming...");
+    const streamingResult = await streaming(c);
+    console.error("  throughput...");
+    const throughputResult = await throughput(c);
+    const results = {
+      quick: QUICK,
+      date: new Date().toISOString(),
+      machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 0), node: process.version, python: python ?? null },
+      upstream: { peakConcurrentRequests: upstream.peak() },
+      scaling: scalingRows,
+      criticalPath: criticalPathRows,
+      streaming: streamingResult,
+      throughput: throughputResult,
+    };
+    console.log(report(results));
+    const outDir = QUICK ? mkdtempSync(join(tmpdir(), "fanout-bench-results-")) : join(root, "test/bench");
+    writeFileSync(join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+    const svg = lineChartSvg({
+      title: "fanout: wall time vs. number of concurrent upstream calls",
+      subtitle: `${PLAN.latencyMs} ms upstream latency, median of ${PLAN.reps}; ${results.machine.cpu} x${results.machine.cores}`,
+      xLabel: "N (independent HTTP calls)",
+      yLabel: "client-observed wall time (log scale)",
+      series: [
+        { label: "fanout POST /v1/batch", points: scalingRows.filter((row) => !row.mixed).map((row) => ({ x: row.n, y: row.fanout.medianMs })) },
+        { label: "bare Promise.all", points: scalingRows.filter((row) => !row.mixed).map((row) => ({ x: row.n, y: row.promiseAll.medianMs })) },
+        { label: "sequential awaits", points: scalingRows.filter((row) => !row.mixed && row.sequential).map((row) => ({ x: row.n, y: row.sequential.medianMs })) },
+        ...(python ? [{ label: "asyncio + aiohttp", points: scalingRows.filter((row) => !row.mixed).map((row) => ({ x: row.n, y: row.asyncio.medianMs })) }] : []),
+      ],
+    });
+    writeFileSync(join(outDir, "fanout-scaling.svg"), svg);
+    console.error(`wrote ${join(outDir, "results.json")} and fanout-scaling.svg`);
+    const missing = missingFigures(results);
+    if (missing.length > 0) {
+      console.error(`missing figures: ${missing.join(", ")}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await mf.dispose();
+    await upstream.close();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
