@@ -214,6 +214,25 @@ async function streaming(c) {
   return { firstResult: summary(firsts), complete: summary(totals) };
 }
 
+/** Where fanout's time goes: zero-latency upstreams leave only overhead (per request, scheduler, http path). */
+async function overhead(c) {
+  const n = QUICK ? 10 : 100;
+  const post = (steps) => postJson(`${c.origin}/v1/batch`, { steps, concurrency: n, deadlineMs: 30_000 }, { authorization: `Bearer ${API_KEY}` });
+  const reps = QUICK ? 1 : 15;
+  const urls = delayUrls(c.upstream, Array(n).fill(0));
+  const waits = (count) => Array.from({ length: count }, (_, i) => ({ id: `w${i}`, wait: { ms: 0 } }));
+  const rows = {
+    n,
+    promiseAllHttp: summary(await timed(() => c.all(urls), reps)),
+    fanoutHttp: summary(await timed(() => c.fanout(urls), reps)),
+    fanoutWaits: summary(await timed(() => post(waits(n)), reps)),
+    fanoutOneWait: summary(await timed(() => post(waits(1)), reps)),
+  };
+  rows.perStepSchedulerMs = round((rows.fanoutWaits.medianMs - rows.fanoutOneWait.medianMs) / (n - 1), 3);
+  rows.perStepHttpOverReferenceMs = round((rows.fanoutHttp.medianMs - rows.promiseAllHttp.medianMs) / n, 3);
+  return rows;
+}
+
 async function throughput(c) {
   const steps = [0, 1, 2].map((i) => ({ id: `s${i}`, http: { url: `${c.upstream}/delay?ms=0&t=${i}`, maxRedirects: 0 } }));
   const load = (url, body, headers) =>
@@ -250,6 +269,10 @@ function report(results) {
   lines.push("");
   lines.push(`Streaming: first NDJSON result after ${results.streaming.firstResult.medianMs} ms (p90 ${results.streaming.firstResult.p90Ms}), complete after ${results.streaming.complete.medianMs} ms`);
   lines.push("");
+  const o = results.overhead;
+  lines.push(`Overhead with ${o.n} zero-latency calls (median ms): Promise.all ${o.promiseAllHttp.medianMs}, fanout http ${o.fanoutHttp.medianMs}, fanout ${o.n} waits ${o.fanoutWaits.medianMs}, fanout 1 wait ${o.fanoutOneWait.medianMs}`);
+  lines.push(`  per step: scheduler ${o.perStepSchedulerMs} ms, http path over a bare fetch ${o.perStepHttpOverReferenceMs} ms`);
+  lines.push("");
   const t = results.throughput;
   lines.push(`Throughput (3-step batch, 0 ms upstream, 50 connections, ${PLAN.throughputSeconds} s)`);
   lines.push(`  fanout      ${t.fanout.requestsPerSecond} req/s, p50 ${t.fanout.p50Ms} ms, p99 ${t.fanout.p99Ms} ms, non-2xx ${t.fanout.non2xx}, errors ${t.fanout.errors}`);
@@ -269,6 +292,7 @@ function missingFigures(results) {
   }
   for (const row of results.criticalPath) if (!(row.medianMs > 0)) missing.push(row.shape);
   if (!(results.streaming.firstResult.medianMs > 0)) missing.push("streaming");
+  for (const name of ["promiseAllHttp", "fanoutHttp", "fanoutWaits", "fanoutOneWait"]) if (!(results.overhead[name].medianMs > 0)) missing.push(`overhead ${name}`);
   for (const name of ["fanout", "fanoutNoAudit", "promiseAll"]) {
     const figure = results.throughput[name];
     if (!(figure.requestsPerSecond > 0) || figure.non2xx > 0) missing.push(`throughput ${name} (${figure.non2xx} non-2xx)`);
@@ -276,7 +300,30 @@ function missingFigures(results) {
   return missing;
 }
 
+function chartOf(results) {
+  const rows = results.scaling.filter((row) => !row.mixed);
+  const line = (label, pick) => ({ label, points: rows.filter(pick).map((row) => ({ x: row.n, y: pick(row).medianMs })) });
+  return lineChartSvg({
+    title: "fanout: wall time vs. number of concurrent upstream calls",
+    subtitle: `${PLAN.latencyMs} ms upstream latency, median of ${PLAN.reps}; ${results.machine.cpu} x${results.machine.cores}, ${results.date.slice(0, 10)}`,
+    xLabel: "N (independent HTTP calls)",
+    yLabel: "client-observed wall time (log scale)",
+    series: [
+      line("fanout POST /v1/batch", (row) => row.fanout),
+      line("bare Promise.all", (row) => row.promiseAll),
+      line("sequential awaits", (row) => row.sequential),
+      ...(results.machine.python ? [line("asyncio + aiohttp", (row) => (row.asyncio?.medianMs ? row.asyncio : undefined))] : []),
+    ],
+  });
+}
+
 async function main() {
+  if (process.argv.includes("--render")) {
+    // Redraws the chart from the committed results without running anything.
+    const results = JSON.parse(readFileSync(join(root, "test/bench/results.json"), "utf8"));
+    writeFileSync(join(root, "test/bench/fanout-scaling.svg"), chartOf(results));
+    return;
+  }
   console.error(`building the Worker and starting the loopback upstream (${QUICK ? "quick" : "full"} run)...`);
   const script = build();
   const upstream = await startUpstream();
@@ -285,7 +332,7 @@ async function main() {
   try {
     const c = { ...contenders({ origin, upstream: upstream.origin, python }), origin };
     if (ONLY) {
-      const workloads = { scaling, critical: criticalPath, streaming, throughput };
+      const workloads = { scaling, critical: criticalPath, streaming, throughput, overhead };
       console.log(JSON.stringify(await workloads[ONLY](c), null, 2));
       return;
     }
@@ -301,6 +348,8 @@ async function main() {
     const criticalPathRows = await criticalPath(c);
     console.error("  streaming...");
     const streamingResult = await streaming(c);
+    console.error("  overhead...");
+    const overheadResult = await overhead(c);
     console.error("  throughput...");
     const throughputResult = await throughput(c);
     const results = {
@@ -311,23 +360,13 @@ async function main() {
       scaling: scalingRows,
       criticalPath: criticalPathRows,
       streaming: streamingResult,
+      overhead: overheadResult,
       throughput: throughputResult,
     };
     console.log(report(results));
     const outDir = QUICK ? mkdtempSync(join(tmpdir(), "fanout-bench-results-")) : join(root, "test/bench");
     writeFileSync(join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-    const svg = lineChartSvg({
-      title: "fanout: wall time vs. number of concurrent upstream calls",
-      subtitle: `${PLAN.latencyMs} ms upstream latency, median of ${PLAN.reps}; ${results.machine.cpu} x${results.machine.cores}`,
-      xLabel: "N (independent HTTP calls)",
-      yLabel: "client-observed wall time (log scale)",
-      series: [
-        { label: "fanout POST /v1/batch", points: scalingRows.filter((row) => !row.mixed).map((row) => ({ x: row.n, y: row.fanout.medianMs })) },
-        { label: "bare Promise.all", points: scalingRows.filter((row) => !row.mixed).map((row) => ({ x: row.n, y: row.promiseAll.medianMs })) },
-        { label: "sequential awaits", points: scalingRows.filter((row) => !row.mixed && row.sequential).map((row) => ({ x: row.n, y: row.sequential.medianMs })) },
-        ...(python ? [{ label: "asyncio + aiohttp", points: scalingRows.filter((row) => !row.mixed).map((row) => ({ x: row.n, y: row.asyncio.medianMs })) }] : []),
-      ],
-    });
+    const svg = chartOf(results);
     writeFileSync(join(outDir, "fanout-scaling.svg"), svg);
     console.error(`wrote ${join(outDir, "results.json")} and fanout-scaling.svg`);
     const missing = missingFigures(results);

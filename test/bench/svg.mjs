@@ -15,8 +15,9 @@ export function lineChartSvg({ title, subtitle, xLabel, yLabel, series }) {
   const xMax = Math.max(...points.map((point) => point.x));
   const yMin = Math.max(1, Math.min(...points.map((point) => point.y)));
   const yMax = Math.max(...points.map((point) => point.y));
-  const logMin = Math.floor(Math.log10(yMin));
-  const logMax = Math.ceil(Math.log10(yMax));
+  // A tight log range, so lines close together near the bottom stay apart.
+  const logMin = Math.log10(yMin * 0.9);
+  const logMax = Math.log10(yMax * 1.1);
   const x = (value) => margin.left + (value / xMax) * plotWidth;
   const y = (value) => margin.top + plotHeight - ((Math.log10(Math.max(value, 1)) - logMin) / (logMax - logMin || 1)) * plotHeight;
 
@@ -26,8 +27,14 @@ export function lineChartSvg({ title, subtitle, xLabel, yLabel, series }) {
     `<text x="${margin.left}" y="24" font-size="16" font-weight="bold">${escape(title)}</text>`,
     `<text x="${margin.left}" y="42" fill="#555">${escape(subtitle)}</text>`,
   ];
-  for (let power = logMin; power <= logMax; power++) {
-    const value = 10 ** power;
+  const ticks = [];
+  for (let power = Math.floor(logMin); power <= Math.ceil(logMax); power++) {
+    for (const step of [1, 2, 5]) {
+      const value = step * 10 ** power;
+      if (Math.log10(value) >= logMin && Math.log10(value) <= logMax) ticks.push(value);
+    }
+  }
+  for (const value of ticks) {
     parts.push(`<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${y(value)}" y2="${y(value)}" stroke="#e9ecef"/>`);
     parts.push(`<text x="${margin.left - 8}" y="${y(value) + 4}" text-anchor="end">${value >= 1000 ? `${value / 1000} s` : `${value} ms`}</text>`);
   }
