@@ -89,7 +89,7 @@ export function createBatchRoutes(inProcess: InProcessHandler) {
       const format = streamFormat(c.req.header("accept"));
       if (format) return untypedResponse(streamBatch(c, format, body, plan, host));
       const outcome = await executeBatch(body, plan, host);
-      // scheduleAudit(c, host, plan, outcome);
+      scheduleAudit(c, host, plan, outcome);
       for (const [id, result] of Object.entries(outcome.results)) setMetric(c, `step-${id}`, result.durationMs, describe(result));
       return c.json({ ...summaryOf(outcome), results: outcome.results }, outcome.conditionMet ? 200 : 502);
     },
