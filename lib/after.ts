@@ -1,5 +1,5 @@
 import { describeError, type Logger } from "./log";
-import { withTimeout } from "./timers";
+import { sleep, withTimeout } from "./timers";
 
 /**
  * Post-response work (asyncio's add_done_callback): registered with ctx.waitUntil so it runs after
@@ -27,7 +27,10 @@ export function runAfterResponse(
   work: (signal: AbortSignal) => Promise<unknown>,
   { task, requestId, logger, timeoutMs = DEFAULT_AFTER_RESPONSE_TIMEOUT_MS }: AfterResponseOptions,
 ): Promise<void> {
-  const guarded = withTimeout(work, { ms: timeoutMs, label: `post-response task ${task}` }).then(
+  // Starting on a later turn lets the response go out first: the work is after the response, not before it.
+  const guarded = sleep(0)
+    .then(() => withTimeout(work, { ms: timeoutMs, label: `post-response task ${task}` }))
+    .then(
     () => undefined,
     (error: unknown) => logger.log("error", "post-response task failed", { requestId, task, ...describeError(error) }),
   );
