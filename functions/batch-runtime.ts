@@ -2,7 +2,7 @@ import type { ExecutionContext } from "hono";
 import { runBatch, type BatchOutcome, type StepResult } from "../lib/batch";
 import { Budget, retryAllowance } from "../lib/budget";
 import type { Config } from "../lib/config";
-import { FanoutError, type InvalidParam } from "../lib/errors";
+import { describeInvalid, FanoutError, type InvalidParam } from "../lib/errors";
 import type { Fetcher } from "../lib/http";
 import { buildPlan, type Plan } from "../lib/plan";
 import { parseAllowRule } from "../lib/policy";
@@ -36,10 +36,6 @@ export interface BatchHost {
   signal?: AbortSignal;
 }
 
-function describeParams(params: InvalidParam[]): string {
-  return params.map((param) => `${param.name}: ${param.reason}`).join("; ");
-}
-
 /** Checks that depend on configuration: limits (each named in its error) and what the config offers. */
 export function checkAgainstConfig(body: BatchRequestBody, config: Config): void {
   const limits: InvalidParam[] = [];
@@ -49,7 +45,7 @@ export function checkAgainstConfig(body: BatchRequestBody, config: Config): void
   if (body.deadlineMs !== undefined && body.deadlineMs > config.MAX_DEADLINE_MS) {
     limits.push({ name: "deadlineMs", reason: `at most ${config.MAX_DEADLINE_MS} ms (MAX_DEADLINE_MS)` });
   }
-  if (limits.length > 0) throw new FanoutError("limit_exceeded", describeParams(limits), { invalidParams: limits });
+  if (limits.length > 0) throw new FanoutError("limit_exceeded", describeInvalid(limits), { invalidParams: limits });
 
   const problems: InvalidParam[] = [];
   body.steps.forEach((step, index) => {
@@ -61,7 +57,7 @@ export function checkAgainstConfig(body: BatchRequestBody, config: Config): void
       problems.push({ name: `steps[${index}].d1.query`, reason: `no named query "${step.d1.query}" (D1_QUERIES)` });
     }
   });
-  if (problems.length > 0) throw new FanoutError("validation_failed", `invalid batch: ${describeParams(problems)}`, { invalidParams: problems });
+  if (problems.length > 0) throw new FanoutError("validation_failed", `invalid batch: ${describeInvalid(problems)}`, { invalidParams: problems });
 }
 
 /** Validates against configuration and builds the plan: every refusal happens here, before anything runs. */
@@ -131,6 +127,16 @@ export async function executeBatch(
   } finally {
     deadline.dispose();
   }
+}
+
+/** The summary line of a batch (the last NDJSON line, the webhook's fallback). */
+export function summaryOf({ completed, mode, durationMs, counts }: BatchOutcome) {
+  return { completed, mode, durationMs, counts };
+}
+
+/** A batch's answer as clients see it: the summary and every step's result. */
+export function publicResult(outcome: BatchOutcome) {
+  return { ...summaryOf(outcome), results: outcome.results };
 }
 
 /** Bytes read from upstreams and storage across the batch. */

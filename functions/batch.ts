@@ -10,7 +10,7 @@ import { sha256Hex, type StoredJob } from "../lib/jobs";
 import type { Plan } from "../lib/plan";
 import { checkTarget } from "../lib/policy";
 import { requireApiKey } from "./auth";
-import { deadlineOf, executeBatch, planBatch, type BatchHost, type InProcessHandler } from "./batch-runtime";
+import { deadlineOf, executeBatch, planBatch, publicResult, summaryOf, type BatchHost, type InProcessHandler } from "./batch-runtime";
 import { BatchRequest, BatchResponse, JobAccepted, type BatchRequestBody } from "./batch-schema";
 import type { AppEnv } from "./env";
 import { auditBatch, deliverAfterJob, jobStore, runJob, type JobMessage } from "./job-runner";
@@ -26,8 +26,6 @@ import { markAsLiveStream } from "./streaming";
 
 /** How long after a response waitUntil work may still run; a job's first callback must fit in it. */
 const WAIT_UNTIL_WINDOW_MS = 28_000;
-
-const summaryOf = ({ completed, mode, durationMs, counts }: BatchOutcome) => ({ completed, mode, durationMs, counts });
 
 function streamFormat(accept: string | undefined): "ndjson" | "sse" | undefined {
   if (accept?.includes("application/x-ndjson")) return "ndjson";
@@ -91,7 +89,7 @@ export function createBatchRoutes(inProcess: InProcessHandler) {
       const outcome = await executeBatch(body, plan, host);
       scheduleAudit(c, host, plan, outcome);
       for (const [id, result] of Object.entries(outcome.results)) setMetric(c, `step-${id}`, result.durationMs, describe(result));
-      return c.json({ ...summaryOf(outcome), results: outcome.results }, outcome.conditionMet ? 200 : 502);
+      return c.json(publicResult(outcome), outcome.conditionMet ? 200 : 502);
     },
   );
 

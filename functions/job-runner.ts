@@ -1,11 +1,12 @@
 import type { BatchOutcome } from "../lib/batch";
 import { writeAudit } from "../lib/audit";
+import type { Config } from "../lib/config";
 import { toFanoutError } from "../lib/errors";
 import { JobStore, type StoredJob } from "../lib/jobs";
 import { createLogger, describeError } from "../lib/log";
 import { deliverWebhook, nextDelaySeconds } from "../lib/webhooks";
 import { BatchRequest } from "./batch-schema";
-import { executeBatch, outcomeBytes, planBatch, type BatchHost } from "./batch-runtime";
+import { executeBatch, outcomeBytes, planBatch, publicResult, type BatchHost } from "./batch-runtime";
 
 /**
  * Async jobs end to end: run the batch, record the result, write the audit record, and deliver the
@@ -18,13 +19,8 @@ export type JobMessage = { kind: "run"; jobId: string } | { kind: "deliver"; job
 /** How a delivery attempt left the callback: done (delivered or failed for good), retry later, or dead-lettered. */
 export type DeliveryStep = { next: "done" } | { next: "retry"; delaySeconds: number } | { next: "dead" };
 
-export function jobStore(host: BatchHost): JobStore {
-  return new JobStore(host.env.KV, host.config.JOB_TTL_SECONDS);
-}
-
-export function publicResult(outcome: BatchOutcome) {
-  const { completed, mode, durationMs, counts, results } = outcome;
-  return { completed, mode, durationMs, counts, results };
+export function jobStore({ env, config }: { env: Env; config: Config }): JobStore {
+  return new JobStore(env.KV, config.JOB_TTL_SECONDS);
 }
 
 export async function auditBatch(host: BatchHost, entry: { requestId: string; keyId: string; jobId: string | null; steps: number; outcome: BatchOutcome }) {

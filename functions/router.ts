@@ -1,6 +1,6 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
-import { FanoutError, type InvalidParam } from "../lib/errors";
+import { describeInvalid, FanoutError, type InvalidParam } from "../lib/errors";
 import type { AppEnv } from "./env";
 
 /** JSON-path style name for a zod issue path: `steps[2].http.url`. */
@@ -13,8 +13,7 @@ export function validationError(error: ZodError, target: string): FanoutError {
     name: issuePath(issue.path) || target,
     reason: issue.message,
   }));
-  const detail = invalidParams.map((param) => `${param.name}: ${param.reason}`).join("; ");
-  return new FanoutError("validation_failed", `invalid ${target}: ${detail}`, { invalidParams });
+  return new FanoutError("validation_failed", `invalid ${target}: ${describeInvalid(invalidParams)}`, { invalidParams });
 }
 
 /** Every route group is built with this, so a failed validation always becomes our 400 problem. */

@@ -1,3 +1,4 @@
+import { RETRY_SHARE } from "./budget";
 import { FanoutError, toFanoutError } from "./errors";
 import type { Plan, PlannedStep } from "./plan";
 import { Pool } from "./pool";
@@ -185,7 +186,7 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       if (expandedSteps > options.maxSteps) {
         throw new FanoutError("limit_exceeded", `forEach expands to ${items.length} calls: the batch would run ${expandedSteps} steps, over the limit of ${options.maxSteps} (MAX_STEPS)`);
       }
-      if (step.kind === "http") batch.budgets.retries.raise(Math.floor(items.length * 0.2));
+      if (step.kind === "http") batch.budgets.retries.raise(Math.floor(items.length * RETRY_SHARE));
       const outputs = await Promise.all(
         items.map((item, index) =>
           runOne(step, { ...scope, item, index }, signal).catch((error: unknown): StepOutput => ({ ok: false, error: errorOf(toFanoutError(error, signal)) })),

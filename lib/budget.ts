@@ -34,7 +34,10 @@ export class Budget {
   }
 }
 
-/** Retries allowed for `calls` calls: 20% of them, at least 3, so one bad upstream cannot start a retry storm. */
+/** The share of a batch's calls that may be retried, so one bad upstream cannot start a retry storm. */
+export const RETRY_SHARE = 0.2;
+
+/** Retries allowed for `calls` calls: RETRY_SHARE of them, at least 3. */
 export function retryAllowance(calls: number): number {
-  return Math.max(3, Math.floor(calls * 0.2));
+  return Math.max(3, Math.floor(calls * RETRY_SHARE));
 }

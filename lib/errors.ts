@@ -80,6 +80,11 @@ export function isFanoutError(value: unknown): value is FanoutError {
   return value instanceof FanoutError;
 }
 
+/** `name: reason; name: reason`, the detail line of a list of invalid params. */
+export function describeInvalid(params: readonly InvalidParam[]): string {
+  return params.map((param) => `${param.name}: ${param.reason}`).join("; ");
+}
+
 /** A validation failure naming the offending parameter and the rule it broke. */
 export function invalid(name: string, reason: string): FanoutError {
   return new FanoutError("validation_failed", `${name}: ${reason}`, { invalidParams: [{ name, reason }] });

@@ -1,3 +1,4 @@
+import { toHex } from "./bytes";
 import type { DeliveryOutcome } from "./webhooks";
 
 /**
@@ -46,7 +47,7 @@ export interface IdempotencyRecord {
 
 export async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return toHex(new Uint8Array(digest));
 }
 
 export class JobStore {

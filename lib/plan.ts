@@ -1,4 +1,4 @@
-import { FanoutError, type InvalidParam } from "./errors";
+import { describeInvalid, FanoutError, type InvalidParam } from "./errors";
 import { collectReferences, SCOPE_NAMES, STEP_FIELDS, type LocatedReference } from "./template";
 import { stepKind, type StepInput, type StepKind } from "./steps/types";
 
@@ -112,7 +112,7 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
 }
 
 function invalidPlan(problems: InvalidParam[], summary?: string): FanoutError {
-  const detail = summary ?? problems.map((problem) => `${problem.name}: ${problem.reason}`).join("; ");
+  const detail = summary ?? describeInvalid(problems);
   return new FanoutError("validation_failed", `invalid batch: ${detail}`, { invalidParams: problems });
 }
 

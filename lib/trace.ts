@@ -1,9 +1,11 @@
+import { toHex } from "./bytes";
+
 /** W3C trace context: keep the caller's trace id, give every upstream call a span id of its own. */
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 export interface Trace {

@@ -1,3 +1,4 @@
+import { toBase64 } from "./bytes";
 import { FanoutError, isFanoutError } from "./errors";
 import type { Fetcher } from "./http";
 import { checkTarget, type AllowList } from "./policy";
@@ -23,7 +24,7 @@ function secretKey(secret: string): Uint8Array {
 export async function signWebhook(secret: string, id: string, timestamp: number, body: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", secretKey(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`${id}.${timestamp}.${body}`));
-  return `v1,${btoa(String.fromCharCode(...new Uint8Array(mac)))}`;
+  return `v1,${toBase64(new Uint8Array(mac))}`;
 }
 
 /** The wait before the next attempt: the schedule with +-20% jitter, at least Retry-After, at most the cap. */

@@ -1,7 +1,7 @@
 import { readBodyLimited } from "../http";
 import { checkTarget } from "../policy";
 import { abortable } from "../timers";
-import type { StepRun } from "./context";
+import { stepByteLimit, type StepRun } from "./context";
 import { absoluteUrl } from "./http";
 import type { CacheSpec, StepOutput } from "./types";
 
@@ -10,7 +10,7 @@ export async function runCache(spec: CacheSpec, { batch, signal }: StepRun): Pro
   const url = checkTarget(absoluteUrl(spec.url, batch.inProcessOrigin), batch.allowList);
   const cached = await abortable(batch.bindings.cache.match(new Request(url)), signal);
   if (!cached) return { ok: false, status: 404, body: null, error: { code: "not_found", message: `cache miss for ${url.href}` } };
-  const limit = Math.min(batch.maxStepResponseBytes, batch.budgets.responseBytes.remaining);
+  const limit = stepByteLimit(batch);
   const bytes = await readBodyLimited(cached, limit, signal);
   batch.budgets.responseBytes.tryTake(bytes.byteLength);
   const text = new TextDecoder().decode(bytes);

@@ -26,6 +26,11 @@ export interface BatchContext {
   trace: Trace;
 }
 
+/** Bytes a step may still read: its own limit, or what is left of the batch's, whichever is smaller. */
+export function stepByteLimit(batch: BatchContext): number {
+  return Math.min(batch.maxStepResponseBytes, batch.budgets.responseBytes.remaining);
+}
+
 /** What one execution gets: the batch context and a signal that aborts on deadline or cancellation. */
 export interface StepRun {
   batch: BatchContext;

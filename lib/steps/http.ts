@@ -5,7 +5,7 @@ import { fetchUpstream, readBodyLimited } from "../http";
 import { httpRetryPolicy, retry } from "../retry";
 import { followPath, parseReference } from "../template";
 import { abortable, withTimeout } from "../timers";
-import type { StepRun } from "./context";
+import { stepByteLimit, type StepRun } from "./context";
 import type { HttpSpec, StepOutput } from "./types";
 
 /** The http step: allow-listed fetch with per-attempt timeout, retries, hedging, coalescing and limits. */
@@ -100,7 +100,7 @@ async function fetchOnce(spec: HttpSpec, url: string, attempt: number, run: Step
       credentialsFor: (origin) => batch.credentials[origin],
     },
   );
-  const limit = Math.min(batch.maxStepResponseBytes, batch.budgets.responseBytes.remaining);
+  const limit = stepByteLimit(batch);
   let bytes: Uint8Array;
   try {
     bytes = spec.method === "HEAD" ? new Uint8Array() : await readBodyLimited(response, limit, signal);

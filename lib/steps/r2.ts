@@ -1,7 +1,7 @@
 import { toBase64 } from "../bytes";
 import { FanoutError } from "../errors";
 import { abortable } from "../timers";
-import type { StepRun } from "./context";
+import { stepByteLimit, type StepRun } from "./context";
 import { checkPrefix } from "./kv";
 import type { R2Spec, StepOutput } from "./types";
 
@@ -34,7 +34,7 @@ export async function runR2(spec: R2Spec, { batch, signal }: StepRun): Promise<S
   if (headOnly) return { ok: true, status: 200, body: metadata(object) };
   const withBody = object as R2ObjectBody;
 
-  const limit = Math.min(batch.maxStepResponseBytes, batch.budgets.responseBytes.remaining);
+  const limit = stepByteLimit(batch);
   const length = spec.range ? Math.min(spec.range.length ?? object.size, object.size - spec.range.offset) : object.size;
   if (length > limit) {
     await withBody.body.cancel();
