@@ -23,7 +23,13 @@ export interface RetryOptions<T> {
   baseDelayMs?: number;
   maxDelayMs?: number;
   decide: (outcome: Outcome<T>, attempt: number) => RetryDecision;
+  /** A time bound only: no retry starts (or is slept on) that could not begin before it. */
   deadline?: Deadline;
+  /**
+   * Stops everything: the running attempt gets it, and a backoff or Retry-After wait ends the moment
+   * it aborts. A caller with a deadline passes a signal that already carries it; without a signal
+   * the deadline's own signal is used.
+   */
   signal?: AbortSignal;
   /** Returns a value in [0, 1); injectable so tests are deterministic. */
   random?: () => number;
@@ -40,6 +46,19 @@ export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: n
   return Math.floor(random() * ceiling);
 }
 
+/**
+ * Runs `operation` up to `attempts` times, sleeping a backoff (or a longer server-requested wait)
+ * between attempts when `decide` says so.
+ *
+ * @returns the last outcome and the attempts made; it never throws for a failed attempt. When the
+ * signal aborts (during an attempt or a wait) the outcome is the abort reason, and a value that was
+ * waiting for a retry is released with `discard`.
+ * @throws RangeError for options out of range (checked before the first attempt).
+ * @example
+ * const { ok, value } = await retry((attempt, signal) => fetch(url, { signal }), {
+ *   attempts: 3, decide: httpRetryPolicy("GET"), signal, deadline,
+ * });
+ */
 export async function retry<T>(
   operation: (attempt: number, signal: AbortSignal | undefined) => Promise<T>,
   options: RetryOptions<T>,
@@ -50,7 +69,9 @@ export async function retry<T>(
   }
   checkMs("baseDelayMs", baseDelayMs);
   checkMs("maxDelayMs", maxDelayMs);
-  const signal = deadline?.signal ?? options.signal;
+  // One signal: the caller's (which carries the deadline and every stop), never the deadline's
+  // in its place, or a mode's stop or a client disconnect would not reach a step asleep in a wait.
+  const signal = options.signal ?? deadline?.signal;
 
   for (let attempt = 1; ; attempt++) {
     if (signal?.aborted) return { ok: false, error: abortReason(signal), attempts: attempt - 1 };
@@ -70,7 +91,9 @@ export async function retry<T>(
     try {
       await sleep(delayMs, { signal });
     } catch {
-      return { ...outcome, attempts: attempt };
+      // Stopped while waiting to retry: the caller asked to stop, so that is the outcome.
+      if (outcome.ok) discard?.(outcome.value);
+      return { ok: false, error: abortReason(signal!), attempts: attempt };
     }
     if (outcome.ok) discard?.(outcome.value);
   }

@@ -5,7 +5,7 @@ import type { KvSpec, StepOutput } from "./types";
 
 /**
  * KV reads for one batch: each step's keys are read with one bulk get, and a key another step of
- * the same batch has already asked for is shared, not read again.
+ * the same batch is reading right now is shared, not read again (in flight only, like Singleflight).
  */
 export class KvReader {
   readonly #kv: KVNamespace;
@@ -25,6 +25,10 @@ export class KvReader {
           ? this.#kv.get(fresh[0]!, type as "text").then((value) => new Map([[fresh[0]!, value]]))
           : (this.#kv.get(fresh, type as "text") as Promise<Map<string, unknown>>);
       for (const key of fresh) this.#inFlight.set(`${type}:${key}`, bulk.then((values) => values.get(key) ?? null));
+      const forget = () => {
+        for (const key of fresh) this.#inFlight.delete(`${type}:${key}`);
+      };
+      bulk.then(forget, forget);
     }
     const values = Promise.all(keys.map((key) => this.#inFlight.get(`${type}:${key}`)!));
     return { values, coalesced: fresh.length < unique.length || unique.length < keys.length };

@@ -170,3 +170,46 @@ describe("client disconnect", () => {
     expect(await eventually(async () => (await upstreamCalls("disconnect")).aborted === 1)).toBe(true);
   });
 });
+
+describe("a stop reaches a step that is waiting to retry", () => {
+  // The retrying step is asleep in a 5 s Retry-After wait when the mode decides; the answer must not wait for it.
+  const retrying = { id: "r", http: { url: "/v1/sim/status/503?retryAfter=5", retry: { attempts: 3, maxDelayMs: 10_000 } } };
+
+  it("race: answers when the 200 ms wait settles, and the retrying step is cancelled", async () => {
+    const started = Date.now();
+    const { res, json } = await runBatchJson({ mode: "race", steps: [{ id: "w", wait: { ms: 200 } }, retrying] });
+    expect(res.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(json.results.w!.ok).toBe(true);
+    expect(json.results.r).toMatchObject({ ok: false, error: { code: "cancelled" } });
+  });
+
+  it("all: a failing step stops the batch while another waits to retry", async () => {
+    const started = Date.now();
+    const { res, json } = await runBatchJson({
+      mode: "all",
+      steps: [{ id: "w", wait: { ms: 200 } }, { id: "bad", dependsOn: ["w"], http: { url: "/v1/sim/status/500" } }, retrying],
+    });
+    expect(res.status).toBe(502);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(json.results.r).toMatchObject({ ok: false, error: { code: "cancelled" } });
+  });
+
+  it("any: the first success stops the batch while another waits to retry", async () => {
+    const started = Date.now();
+    const { res, json } = await runBatchJson({ mode: "any", steps: [{ id: "w", wait: { ms: 200 } }, retrying] });
+    expect(res.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(json.results.r).toMatchObject({ ok: false, error: { code: "cancelled" } });
+  });
+
+  it("NDJSON: the summary line arrives as soon as the mode decides", async () => {
+    const started = Date.now();
+    const res = await postBatch({ mode: "race", steps: [{ id: "w", wait: { ms: 200 } }, retrying] }, { accept: "application/x-ndjson" });
+    const text = await res.text();
+    expect(Date.now() - started).toBeLessThan(1000);
+    const lines = text.trim().split("\n").map((line) => JSON.parse(line) as { type: string; id?: string; error?: { code: string } });
+    expect(lines.at(-1)).toMatchObject({ type: "summary", counts: { ok: 1, cancelled: 1 } });
+    expect(lines.find((line) => line.id === "r")).toMatchObject({ error: { code: "cancelled" } });
+  });
+});

@@ -58,6 +58,26 @@ describe("http steps", () => {
     expect(json.results.b!.body).toEqual({ delayedMs: 20 });
   });
 
+  it("coalescing is in flight only: a GET after a POST in the same batch reads again", async () => {
+    const { json } = await runBatchJson({
+      steps: [
+        { id: "before", http: { url: `${UPSTREAM}/counter/chain` } },
+        { id: "write", http: { url: `${UPSTREAM}/counter/chain`, method: "POST" }, dependsOn: ["before"] },
+        { id: "after", http: { url: `${UPSTREAM}/counter/chain` }, dependsOn: ["write"] },
+      ],
+    });
+    expect(await upstreamHits("/counter/chain")).toBe(3);
+    expect(json.results.before).toMatchObject({ body: { value: 0 }, coalesced: false });
+    expect(json.results.after).toMatchObject({ body: { value: 1 }, coalesced: false });
+  });
+
+  it("three identical GETs started together make one upstream call", async () => {
+    const step = { http: { url: `${UPSTREAM}/counter/together?ms=50` } };
+    const { json } = await runBatchJson({ steps: [{ id: "a", ...step }, { id: "b", ...step }, { id: "c", ...step }] });
+    expect(await upstreamHits("/counter/together")).toBe(1);
+    expect(["a", "b", "c"].map((id) => json.results[id]!.coalesced)).toEqual([false, true, true]);
+  });
+
   it("fail a step whose body exceeds MAX_STEP_RESPONSE_BYTES, without buffering the rest", async () => {
     const { json } = await runBatchJson({ steps: [{ id: "big", http: { url: `${UPSTREAM}/bytes/2000000?declare=false` } }] });
     expect(json.results.big).toMatchObject({ ok: false, error: { code: "response_too_large" } });

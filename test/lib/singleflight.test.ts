@@ -29,3 +29,22 @@ describe("Singleflight", () => {
     expect(fn).toHaveBeenCalledTimes(2);
   });
 });
+
+describe("Singleflight is in flight only", () => {
+  it("a call that starts after the first settled runs again (and is not marked shared)", async () => {
+    const group = new Singleflight<number>();
+    let calls = 0;
+    const fn = vi.fn(async () => ++calls);
+    expect(await group.do("GET /x", fn)).toEqual({ value: 1, shared: false });
+    expect(group.size).toBe(0);
+    expect(await group.do("GET /x", fn)).toEqual({ value: 2, shared: false });
+    expect(fn).toHaveBeenCalledTimes(2);
+  });
+
+  it("forgets a failed execution too, so the next call retries it", async () => {
+    const group = new Singleflight<number>();
+    const fn = vi.fn().mockRejectedValueOnce(new Error("down")).mockResolvedValueOnce(7);
+    await expect(group.do("k", fn)).rejects.toThrow("down");
+    expect(await group.do("k", fn)).toEqual({ value: 7, shared: false });
+  });
+});
