@@ -175,7 +175,7 @@ examples.openapi(
       async (signal) => {
         const request = { url, headers: { accept: "*/*", "user-agent": "fanout-example" } };
         const upstream = await fetchUpstream(request, { allowList: c.var.config.UPSTREAM_ALLOWLIST, signal });
-        const body = await readBodyLimited(upstream.response, FETCH_EXAMPLE_MAX_BYTES, signal);
+        const body = await readBodyLimited(upstream.response, { maxBytes: FETCH_EXAMPLE_MAX_BYTES, signal });
         return { upstream, body };
       },
       { ms: timeoutMs, signal: c.req.raw.signal, label: "fetch timeout" },

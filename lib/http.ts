@@ -1,3 +1,4 @@
+import type { Budget } from "./budget";
 import { FanoutError, isFanoutError } from "./errors";
 import { checkTarget, type AllowList } from "./policy";
 import { abortReason } from "./timers";
@@ -97,20 +98,53 @@ async function send(fetcher: Fetcher, request: Request, signal: AbortSignal | un
   }
 }
 
+/** How much of a body may be read: its own cap, and optionally a budget shared with other reads. */
+export interface ReadLimits {
+  /** This body's own cap in bytes. */
+  maxBytes: number;
+  /** The setting behind `maxBytes`, named in the error (e.g. MAX_STEP_RESPONSE_BYTES). */
+  maxName?: string;
+  /**
+   * Charged as bytes arrive (each chunk, or a declared Content-Length up front), so reads running
+   * at the same time can never take more than it holds in total.
+   */
+  budget?: Budget;
+  /** The setting behind `budget`, named in the error (e.g. MAX_BATCH_RESPONSE_BYTES). */
+  budgetName?: string;
+  signal?: AbortSignal;
+}
+
+/** The `response_too_large` error for a body over its own cap. */
+export function overLimit(maxBytes: number, maxName?: string): FanoutError {
+  return new FanoutError("response_too_large", `the body exceeds the limit of ${maxBytes} bytes${maxName ? ` (${maxName})` : ""}`);
+}
+
+/** The `response_too_large` error for a read the shared budget refused. */
+export function overBudget(budget: Budget, budgetName = "the shared byte budget"): FanoutError {
+  return new FanoutError("response_too_large", `the responses together exceed ${budgetName} (${budget.limit} bytes)`);
+}
+
 /**
- * Reads a body, refusing (and cancelling the stream) once it passes `maxBytes`: a large upstream
- * answer is never buffered beyond the limit.
+ * Reads a body, refusing (and cancelling the stream) once it passes `maxBytes` or the shared budget
+ * refuses a chunk: a large answer is never buffered beyond the limit.
+ * @throws FanoutError `response_too_large` naming the limit; `network` when the connection fails;
+ * the abort reason when `signal` aborts.
  */
-export async function readBodyLimited(response: Response, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array> {
-  const tooLarge = () => new FanoutError("response_too_large", `the upstream body exceeds the limit of ${maxBytes} bytes`);
+export async function readBodyLimited(response: Response, limits: ReadLimits): Promise<Uint8Array> {
+  const { maxBytes, maxName, budget, budgetName, signal } = limits;
   const declared = Number(response.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > maxBytes) {
+  const hasDeclared = response.headers.has("content-length") && Number.isFinite(declared);
+  if (hasDeclared && declared > maxBytes) {
     await response.body?.cancel();
-    throw tooLarge();
+    throw overLimit(maxBytes, maxName);
   }
   if (!response.body) return new Uint8Array();
-  // A declared length within the limit is read natively in one go; the runtime enforces the length.
-  if (response.headers.has("content-length") && Number.isFinite(declared) && !response.headers.has("content-encoding")) {
+  // A declared length within the limit is charged up front and read natively in one go; the runtime enforces the length.
+  if (hasDeclared && !response.headers.has("content-encoding")) {
+    if (budget && !budget.tryTake(declared)) {
+      await response.body.cancel();
+      throw overBudget(budget, budgetName);
+    }
     try {
       return new Uint8Array(await response.arrayBuffer());
     } catch (error) {
@@ -127,7 +161,8 @@ export async function readBodyLimited(response: Response, maxBytes: number, sign
       const { done, value } = await reader.read();
       if (done) break;
       total += value.byteLength;
-      if (total > maxBytes) throw tooLarge();
+      if (total > maxBytes) throw overLimit(maxBytes, maxName);
+      if (budget && !budget.tryTake(value.byteLength)) throw overBudget(budget, budgetName);
       chunks.push(value);
     }
   } catch (error) {

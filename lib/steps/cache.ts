@@ -1,7 +1,7 @@
 import { readBodyLimited } from "../http";
 import { checkTarget } from "../policy";
 import { abortable } from "../timers";
-import { stepByteLimit, type StepRun } from "./context";
+import { stepReadLimits, type StepRun } from "./context";
 import { absoluteUrl } from "./http";
 import type { CacheSpec, StepOutput } from "./types";
 
@@ -10,9 +10,7 @@ export async function runCache(spec: CacheSpec, { batch, signal }: StepRun): Pro
   const url = checkTarget(absoluteUrl(spec.url, batch.inProcessOrigin), batch.allowList);
   const cached = await abortable(batch.bindings.cache.match(new Request(url)), signal);
   if (!cached) return { ok: false, status: 404, body: null, error: { code: "not_found", message: `cache miss for ${url.href}` } };
-  const limit = stepByteLimit(batch);
-  const bytes = await readBodyLimited(cached, limit, signal);
-  batch.budgets.responseBytes.tryTake(bytes.byteLength);
+  const bytes = await readBodyLimited(cached, stepReadLimits(batch, signal));
   const text = new TextDecoder().decode(bytes);
   let body: unknown = text;
   if (spec.as === "json" || (spec.as === undefined && /json/.test(cached.headers.get("content-type") ?? ""))) {

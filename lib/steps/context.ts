@@ -1,5 +1,5 @@
 import type { Budget } from "../budget";
-import type { Fetcher } from "../http";
+import type { Fetcher, ReadLimits } from "../http";
 import type { AllowList } from "../policy";
 import type { Singleflight } from "../singleflight";
 import type { Deadline } from "../timers";
@@ -26,9 +26,15 @@ export interface BatchContext {
   trace: Trace;
 }
 
-/** Bytes a step may still read: its own limit, or what is left of the batch's, whichever is smaller. */
-export function stepByteLimit(batch: BatchContext): number {
-  return Math.min(batch.maxStepResponseBytes, batch.budgets.responseBytes.remaining);
+/** What one step may read: MAX_STEP_RESPONSE_BYTES itself, charged to the batch's MAX_BATCH_RESPONSE_BYTES as bytes arrive. */
+export function stepReadLimits(batch: BatchContext, signal?: AbortSignal): ReadLimits {
+  return {
+    maxBytes: batch.maxStepResponseBytes,
+    maxName: "MAX_STEP_RESPONSE_BYTES",
+    budget: batch.budgets.responseBytes,
+    budgetName: "MAX_BATCH_RESPONSE_BYTES",
+    signal,
+  };
 }
 
 /** What one execution gets: the batch context and a signal that aborts on deadline or cancellation. */

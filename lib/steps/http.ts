@@ -1,11 +1,10 @@
 import { toBase64 } from "../bytes";
-import { FanoutError, isFanoutError } from "../errors";
 import { hedge } from "../hedge";
 import { fetchUpstream, readBodyLimited } from "../http";
 import { httpRetryPolicy, retry } from "../retry";
 import { followPath, parseReference } from "../template";
 import { abortable, withTimeout } from "../timers";
-import { stepByteLimit, type StepRun } from "./context";
+import { stepReadLimits, type StepRun } from "./context";
 import type { HttpSpec, StepOutput } from "./types";
 
 /** The http step: allow-listed fetch with per-attempt timeout, retries, hedging, coalescing and limits. */
@@ -100,17 +99,7 @@ async function fetchOnce(spec: HttpSpec, url: string, attempt: number, run: Step
       credentialsFor: (origin) => batch.credentials[origin],
     },
   );
-  const limit = stepByteLimit(batch);
-  let bytes: Uint8Array;
-  try {
-    bytes = spec.method === "HEAD" ? new Uint8Array() : await readBodyLimited(response, limit, signal);
-  } catch (error) {
-    if (isFanoutError(error) && error.code === "response_too_large" && limit < batch.maxStepResponseBytes) {
-      throw new FanoutError("response_too_large", `the batch's responses together exceed MAX_BATCH_RESPONSE_BYTES (${batch.budgets.responseBytes.limit} bytes)`);
-    }
-    throw error;
-  }
-  batch.budgets.responseBytes.tryTake(bytes.byteLength);
+  const bytes = spec.method === "HEAD" ? new Uint8Array() : await readBodyLimited(response, stepReadLimits(batch, signal));
   return { status: response.status, headers: response.headers, body: bytes, hedged: false };
 }
 

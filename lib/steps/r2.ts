@@ -1,7 +1,8 @@
 import { toBase64 } from "../bytes";
 import { FanoutError } from "../errors";
 import { abortable } from "../timers";
-import { stepByteLimit, type StepRun } from "./context";
+import { overBudget, overLimit } from "../http";
+import { stepReadLimits, type StepRun } from "./context";
 import { checkPrefix } from "./kv";
 import type { R2Spec, StepOutput } from "./types";
 
@@ -34,14 +35,14 @@ export async function runR2(spec: R2Spec, { batch, signal }: StepRun): Promise<S
   if (headOnly) return { ok: true, status: 200, body: metadata(object) };
   const withBody = object as R2ObjectBody;
 
-  const limit = stepByteLimit(batch);
+  // The size is known before the body is read: check it against the step's cap and charge the batch's budget up front.
+  const limits = stepReadLimits(batch);
   const length = spec.range ? Math.min(spec.range.length ?? object.size, object.size - spec.range.offset) : object.size;
-  if (length > limit) {
+  if (length > limits.maxBytes || !limits.budget!.tryTake(length)) {
     await withBody.body.cancel();
-    throw new FanoutError("response_too_large", `the R2 object is ${length} bytes, over the limit of ${limit} bytes`);
+    throw length > limits.maxBytes ? overLimit(limits.maxBytes, limits.maxName) : overBudget(limits.budget!, limits.budgetName);
   }
   const bytes = new Uint8Array(await abortable(withBody.arrayBuffer(), signal));
-  batch.budgets.responseBytes.tryTake(bytes.byteLength);
   const status = spec.range ? 206 : 200;
   const text = () => new TextDecoder().decode(bytes);
   let body: unknown;

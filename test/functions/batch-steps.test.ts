@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { API_KEY, postBatchWithEnv, resetUpstream, runBatchJson, UPSTREAM, upstreamHits, type BatchBody } from "./batch-helpers";
+import { API_KEY, postBatchWithEnv, resetUpstream, runBatchJson, UPSTREAM, upstreamHits, type BatchBody, type StepResultBody } from "./batch-helpers";
 
 beforeEach(async () => {
   await resetUpstream();
@@ -95,6 +95,33 @@ describe("http steps", () => {
     expect(json.results.b).toMatchObject({ ok: false, error: { code: "response_too_large" } });
     expect(json.results.b!.error!.message).toContain("MAX_BATCH_RESPONSE_BYTES");
   });
+});
+
+describe("MAX_BATCH_RESPONSE_BYTES holds when steps run at the same time", () => {
+  const LIMIT = 8 * 1024 * 1024; // the default; ten 1,000,000-byte bodies are 10,000,000 bytes
+  const cases = [
+    { concurrency: 10, declare: true },
+    { concurrency: 10, declare: false },
+    { concurrency: 1, declare: true },
+    { concurrency: 1, declare: false },
+  ];
+  for (const { concurrency, declare } of cases) {
+    it(`ten 1,000,000-byte steps at concurrency ${concurrency}, ${declare ? "Content-Length declared" : "chunked"}`, async () => {
+      const steps = Array.from({ length: 10 }, (_, i) => ({ id: `s${i}`, http: { url: `${UPSTREAM}/bytes/1000000?declare=${declare}&n=${i}` } }));
+      const { json } = await runBatchJson({ steps, concurrency });
+      const results = Object.values(json.results) as Array<StepResultBody & { bytes?: number }>;
+      const read = results.filter((result) => result.ok).reduce((sum, result) => sum + result.bytes!, 0);
+      expect(read).toBeLessThanOrEqual(LIMIT);
+      const failed = results.filter((result) => !result.ok);
+      expect(failed.length).toBeGreaterThanOrEqual(2);
+      for (const result of failed) {
+        expect(result.error!.code).toBe("response_too_large");
+        expect(result.error!.message).toContain("MAX_BATCH_RESPONSE_BYTES");
+      }
+      // Declared lengths are charged up front, so exactly the eight that fit succeed.
+      if (declare) expect(results.filter((result) => result.ok)).toHaveLength(8);
+    });
+  }
 });
 
 describe("storage steps", () => {

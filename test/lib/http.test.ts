@@ -85,17 +85,17 @@ describe("fetchUpstream", () => {
 describe("readBodyLimited", () => {
   it("reads a body under the limit", async () => {
     const { response } = await fetchUpstream({ url: `${origin}/bytes/1000` }, { allowList });
-    expect((await readBodyLimited(response, 1000)).byteLength).toBe(1000);
+    expect((await readBodyLimited(response, { maxBytes: 1000 })).byteLength).toBe(1000);
   });
 
   it("refuses a declared length over the limit without reading it", async () => {
     const { response } = await fetchUpstream({ url: `${origin}/bytes/5000` }, { allowList });
-    await expect(readBodyLimited(response, 1000)).rejects.toMatchObject({ code: "response_too_large" });
+    await expect(readBodyLimited(response, { maxBytes: 1000 })).rejects.toMatchObject({ code: "response_too_large" });
   });
 
   it("stops reading an undeclared body as soon as it passes the limit", async () => {
     const { response } = await fetchUpstream({ url: `${origin}/bytes/500000?declare=false` }, { allowList });
     expect(response.headers.get("content-length")).toBeNull();
-    await expect(readBodyLimited(response, 100_000)).rejects.toMatchObject({ code: "response_too_large" });
+    await expect(readBodyLimited(response, { maxBytes: 100_000 })).rejects.toMatchObject({ code: "response_too_large" });
   });
 });
