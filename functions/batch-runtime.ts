@@ -8,6 +8,7 @@ import { buildPlan, type Plan } from "../lib/plan";
 import { parseAllowRule } from "../lib/policy";
 import { Singleflight } from "../lib/singleflight";
 import type { BatchContext } from "../lib/steps/context";
+import { d1ParamCount } from "../lib/steps/d1";
 import { KvReader } from "../lib/steps/kv";
 import type { StepOutput } from "../lib/steps/types";
 import { Deadline } from "../lib/timers";
@@ -55,6 +56,10 @@ export function checkAgainstConfig(body: BatchRequestBody, config: Config): void
     }
     if (step.d1 && !Object.hasOwn(config.D1_QUERIES, step.d1.query)) {
       problems.push({ name: `steps[${index}].d1.query`, reason: `no named query "${step.d1.query}" (D1_QUERIES)` });
+    } else if (step.d1) {
+      const expected = d1ParamCount(config.D1_QUERIES[step.d1.query]!);
+      const given = step.d1.params?.length ?? 0;
+      if (given !== expected) problems.push({ name: `steps[${index}].d1.params`, reason: `the query "${step.d1.query}" takes ${expected} parameter(s), got ${given}` });
     }
   });
   if (problems.length > 0) throw new FanoutError("validation_failed", `invalid batch: ${describeInvalid(problems)}`, { invalidParams: problems });

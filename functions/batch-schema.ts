@@ -1,7 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { BATCH_MODES } from "../lib/batch";
+import { HEADER_VALUE } from "../lib/http";
 import type { CacheSpec, D1Spec, HttpSpec, KvSpec, R2Spec, WaitSpec } from "../lib/steps/types";
 import { STEP_KINDS } from "../lib/steps/types";
+import { MAX_JSON_DEPTH, nestedDeeperThan, parsePickPath } from "../lib/template";
 
 /**
  * The request and response of POST /v1/batch. Each step schema `satisfies` the executor's type in
@@ -12,17 +14,41 @@ const ms = (max: number) => z.number().int().min(0).max(max);
 
 export const StepId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "a step id is 1-64 letters, digits, _ or -");
 
+// A URL that starts with a reference gets its scheme at run time, where the allow-list checks it.
 const StepUrl = z
   .string()
   .min(1)
   .max(4096)
-  .refine((url) => url.startsWith("/v1/sim/") || /^[a-z][a-z0-9+.-]*:/i.test(url), "an absolute URL, or a relative /v1/sim/... path served in-process")
+  .refine(
+    (url) => url.startsWith("/v1/sim/") || /^https?:\/\//i.test(url) || url.startsWith("{{"),
+    "an absolute http(s) URL, a relative /v1/sim/... path served in-process, or a URL that starts with a {{reference}}",
+  )
   .openapi({ example: "https://api.example.com/users/{{user.body.id}}" });
+
+/** A JSON value from the client (a step body, a forEach item), at most MAX_JSON_DEPTH levels deep. */
+const ClientJson = z.unknown().superRefine((value, ctx) => {
+  if (nestedDeeperThan(value, MAX_JSON_DEPTH)) ctx.addIssue({ code: "custom", message: `nested deeper than ${MAX_JSON_DEPTH} levels` });
+});
+
+const PickPath = z
+  .string()
+  .min(1)
+  .max(256)
+  .superRefine((path, ctx) => {
+    try {
+      parsePickPath(path);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message });
+    }
+  });
 
 /** Headers a step may not set: hop-by-hop, routing, Cloudflare's and fanout's own. */
 export const FORBIDDEN_STEP_HEADER = /^(host|connection|keep-alive|proxy-.*|te|trailer|transfer-encoding|upgrade|content-length|cf-.*|x-fanout-.*|traceparent|tracestate|x-forwarded-.*|forwarded)$/i;
 
-const StepHeaders = z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid header name"), z.string().max(8192)).superRefine((headers, ctx) => {
+const StepHeaders = z.record(
+  z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid header name"),
+  z.string().max(8192).regex(HEADER_VALUE, "a header value cannot contain CR, LF or NUL"),
+).superRefine((headers, ctx) => {
   for (const name of Object.keys(headers)) {
     if (FORBIDDEN_STEP_HEADER.test(name)) ctx.addIssue({ code: "custom", path: [name], message: `header ${name} cannot be set by a step` });
   }
@@ -33,20 +59,23 @@ export const HttpStep = z
     url: StepUrl,
     method: z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]).default("GET"),
     headers: StepHeaders.optional(),
-    body: z.unknown().optional().openapi({ description: "A string is sent as text, anything else as JSON" }),
+    body: ClientJson.optional().openapi({ description: `A string is sent as text, anything else as JSON (at most ${MAX_JSON_DEPTH} levels deep); not with GET or HEAD` }),
     timeoutMs: ms(300_000).min(1).optional().openapi({ description: "Per attempt; default DEFAULT_TIMEOUT_MS, never past the deadline" }),
     retry: z
       .object({ attempts: z.number().int().min(1).max(5), baseDelayMs: ms(10_000).optional(), maxDelayMs: ms(60_000).optional() })
       .strict()
       .optional(),
     hedge: z.object({ afterMs: ms(60_000).min(1) }).strict().optional().openapi({ description: "GET/HEAD only" }),
-    pick: z.array(z.string().min(1).max(256)).max(50).optional().openapi({ description: "Keep only these dot paths of a JSON body" }),
+    pick: z.array(PickPath).max(50).optional().openapi({ description: "Keep only these dot paths of a JSON body" }),
     idempotencyKey: z.string().min(1).max(256).optional().openapi({ description: "Sent as Idempotency-Key; makes a non-idempotent method retryable" }),
     maxRedirects: z.number().int().min(0).max(5).default(5),
   })
   .strict()
   .superRefine((spec, ctx) => {
     if (spec.hedge && spec.method !== "GET" && spec.method !== "HEAD") ctx.addIssue({ code: "custom", path: ["hedge"], message: "hedging is only for GET and HEAD" });
+    if (spec.body !== undefined && (spec.method === "GET" || spec.method === "HEAD")) {
+      ctx.addIssue({ code: "custom", path: ["body"], message: `a ${spec.method} request has no body` });
+    }
   })
   .openapi("HttpStep") satisfies z.ZodType<HttpSpec>;
 
@@ -85,7 +114,10 @@ export const Step = z
     id: StepId,
     dependsOn: z.array(StepId).max(100).optional(),
     forEach: z
-      .union([z.string(), z.array(z.unknown()).max(1000)])
+      .union([
+        z.string().regex(/^\{\{[^{}]*\}\}$/, "a reference to an array, written as one {{...}}"),
+        z.array(ClientJson).max(1000, "at most 1000 items (and at most MAX_STEPS steps in all)"),
+      ], { error: "an array, or a {{reference}} to one" })
       .optional()
       .openapi({ description: "A reference to an array ({{posts.body[*].id}}) or a literal array; {{item}} and {{index}} name each element" }),
     http: HttpStep.optional(),

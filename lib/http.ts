@@ -27,6 +27,9 @@ export interface UpstreamResponse {
   redirects: number;
 }
 
+/** What a header value may hold: no CR, LF or NUL (they would split or end the header). */
+export const HEADER_VALUE = /^[^\r\n\0]*$/;
+
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
 export const MAX_REDIRECTS = 5;

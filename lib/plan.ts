@@ -52,6 +52,17 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
     });
   }
 
+  // Literal forEach arrays expand to one call per item: their size is known now, so the limit is too.
+  let expanded = 0;
+  for (const [index, input] of inputs.entries()) {
+    expanded += Array.isArray(input.forEach) ? input.forEach.length : 1;
+    if (expanded <= limits.maxSteps) continue;
+    const name = Array.isArray(input.forEach) ? `steps[${index}].forEach` : "steps";
+    throw new FanoutError("limit_exceeded", `${name}: forEach expands the batch past the limit of ${limits.maxSteps} steps (MAX_STEPS)`, {
+      invalidParams: [{ name, reason: `at most ${limits.maxSteps} steps after forEach expansion (MAX_STEPS)` }],
+    });
+  }
+
   const indexById = new Map<string, number>();
   inputs.forEach((input, index) => {
     if (SCOPE_NAMES.has(input.id)) problems.push({ name: `steps[${index}].id`, reason: `"${input.id}" is reserved for forEach` });

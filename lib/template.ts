@@ -27,20 +27,56 @@ export const STEP_FIELDS = new Set(["status", "headers", "body"]);
 const REFERENCE = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const SEGMENT = /^(?:\.([A-Za-z0-9_$-]+)|\[(\d+|\*)\])/;
 
-/** Parses `id.a[0].b[*]`; throws a message saying what is wrong. */
+/** How deep a JSON value in a request (a step body, a forEach item) may nest. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Whether `value` nests deeper than `maxDepth` levels (a scalar is depth 0, `[1]` is 1). Iterative,
+ * so a hostile value cannot exhaust the stack while it is being measured.
+ */
+export function nestedDeeperThan(value: unknown, maxDepth: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (!current || typeof current !== "object") continue;
+    if (depth + 1 > maxDepth) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** Parses `id.a[0].b[*]`; throws a `validation_failed` FanoutError saying what is wrong. */
 export function parseReference(text: string): Reference {
   const head = /^[A-Za-z0-9_-]{1,64}/.exec(text);
-  if (!head) throw new Error(`"{{${text}}}" does not start with a step id`);
+  if (!head) throw new FanoutError("validation_failed", `"{{${text}}}" does not start with a step id`);
   const path: PathSegment[] = [];
   let rest = text.slice(head[0].length);
   while (rest.length > 0) {
     const match = SEGMENT.exec(rest);
-    if (!match) throw new Error(`"{{${text}}}" has an invalid path near "${rest}"`);
+    if (!match) throw new FanoutError("validation_failed", `"{{${text}}}" has an invalid path near "${rest}"`);
     if (match[1] !== undefined) path.push(match[1]);
     else path.push(match[2] === "*" ? "*" : Number(match[2]));
     rest = rest.slice(match[0].length);
   }
   return { text, root: head[0], path };
+}
+
+/**
+ * Parses a `pick` path (`a.b[0].c`, `[2].name`, `items[*].id`) into segments.
+ * @throws FanoutError `validation_failed` naming the path when it is malformed (`a..b`, `[`).
+ */
+export function parsePickPath(path: string): PathSegment[] {
+  if (!/^[A-Za-z0-9_$-]|^\[/.test(path)) throw new FanoutError("validation_failed", `pick path "${path}" must start with a field name or [n]`);
+  const segments: PathSegment[] = [];
+  let rest = path.startsWith("[") ? path : `.${path}`;
+  while (rest.length > 0) {
+    const match = SEGMENT.exec(rest);
+    if (!match) throw new FanoutError("validation_failed", `pick path "${path}" is invalid near "${rest.replace(/^\./, "")}"`);
+    if (match[1] !== undefined) segments.push(match[1]);
+    else segments.push(match[2] === "*" ? "*" : Number(match[2]));
+    rest = rest.slice(match[0].length);
+  }
+  return segments;
 }
 
 export function referencesIn(text: string): Reference[] {

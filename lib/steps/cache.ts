@@ -1,3 +1,4 @@
+import { FanoutError } from "../errors";
 import { readBodyLimited } from "../http";
 import { checkTarget } from "../policy";
 import { abortable } from "../timers";
@@ -8,7 +9,13 @@ import type { CacheSpec, StepOutput } from "./types";
 /** A Cache API lookup by URL; the URL must pass the same allow-list as an upstream call. A miss is a 404. */
 export async function runCache(spec: CacheSpec, { batch, signal }: StepRun): Promise<StepOutput> {
   const url = checkTarget(absoluteUrl(spec.url, batch.inProcessOrigin), batch.allowList);
-  const cached = await abortable(batch.bindings.cache.match(new Request(url)), signal);
+  let cached: Response | undefined;
+  try {
+    cached = await abortable(batch.bindings.cache.match(new Request(url)), signal);
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw new FanoutError("storage_error", `the Cache API lookup of ${url.href} failed`, { cause: error });
+  }
   if (!cached) return { ok: false, status: 404, body: null, error: { code: "not_found", message: `cache miss for ${url.href}` } };
   const bytes = await readBodyLimited(cached, stepReadLimits(batch, signal));
   const text = new TextDecoder().decode(bytes);

@@ -1,8 +1,9 @@
 import { toBase64 } from "../bytes";
 import { hedge } from "../hedge";
-import { fetchUpstream, readBodyLimited } from "../http";
+import { FanoutError } from "../errors";
+import { fetchUpstream, HEADER_VALUE, readBodyLimited } from "../http";
 import { httpRetryPolicy, retry } from "../retry";
-import { followPath, parseReference } from "../template";
+import { followPath, parsePickPath } from "../template";
 import { abortable, withTimeout } from "../timers";
 import { stepReadLimits, type StepRun } from "./context";
 import type { HttpSpec, StepOutput } from "./types";
@@ -25,6 +26,13 @@ export function absoluteUrl(url: string, inProcessOrigin: string): string {
 
 export async function runHttp(spec: HttpSpec, run: StepRun): Promise<StepOutput> {
   const { batch } = run;
+  // Literal values were checked up front; a value that a reference rendered is checked here.
+  for (const [name, value] of Object.entries(spec.headers ?? {}) as Array<[string, unknown]>) {
+    const scalar = typeof value === "string" || typeof value === "number" || typeof value === "boolean";
+    if (!scalar || !HEADER_VALUE.test(String(value))) {
+      throw new FanoutError("validation_failed", `header ${name}: after references are resolved it must be a string without CR, LF or NUL`);
+    }
+  }
   const url = absoluteUrl(spec.url, batch.inProcessOrigin);
   const coalescible = (spec.method === "GET" || spec.method === "HEAD") && spec.body === undefined;
   if (!coalescible) return { ...(await execute(spec, url, run)), coalesced: false };
@@ -134,9 +142,9 @@ function decodeBody(fetched: Fetched, spec: HttpSpec): unknown {
 export function pick(value: unknown, paths: readonly string[]): Record<string, unknown> {
   const picked: Record<string, unknown> = {};
   for (const path of paths) {
-    const reference = parseReference(`_${path.startsWith("[") ? "" : "."}${path}`);
+    const segments = parsePickPath(path);
     try {
-      picked[path] = followPath(value, reference.path, () => {
+      picked[path] = followPath(value, segments, () => {
         throw new Error("absent");
       });
     } catch {

@@ -35,6 +35,10 @@ export class KvReader {
   }
 }
 
+function describeKeys(keys: readonly string[]): string {
+  return keys.length === 1 ? `"${keys[0]}"` : `${keys.length} keys`;
+}
+
 export function checkPrefix(key: string, prefixes: readonly string[], what: string, setting: string): void {
   if (!prefixes.some((prefix) => key.startsWith(prefix))) {
     throw new FanoutError("forbidden_target", `${what} "${key}" is not under an allowed prefix (${setting})`);
@@ -50,7 +54,10 @@ export async function runKv(spec: KvSpec, { batch, signal }: StepRun): Promise<S
     read = await abortable(values, signal);
   } catch (error) {
     if (signal.aborted) throw error;
-    throw new FanoutError("storage_error", "the KV read failed", { cause: error });
+    if (error instanceof SyntaxError && spec.type === "json") {
+      throw new FanoutError("storage_error", `a KV value of ${describeKeys(keys)} is not valid JSON (read it with type "text")`, { cause: error });
+    }
+    throw new FanoutError("storage_error", `the KV read of ${describeKeys(keys)} failed`, { cause: error });
   }
   if (spec.key !== undefined) {
     const value = read[0];

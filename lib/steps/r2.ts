@@ -29,7 +29,10 @@ export async function runR2(spec: R2Spec, { batch, signal }: StepRun): Promise<S
     );
   } catch (error) {
     if (signal.aborted) throw error;
-    throw new FanoutError("storage_error", "the R2 read failed", { cause: error });
+    if (spec.range && /range is not satisfiable/i.test(String((error as Error)?.message))) {
+      throw new FanoutError("storage_error", `the range (offset ${spec.range.offset}${spec.range.length === undefined ? "" : `, length ${spec.range.length}`}) is past the end of R2 object "${spec.key}"`, { cause: error });
+    }
+    throw new FanoutError("storage_error", `the R2 read of "${spec.key}" failed`, { cause: error });
   }
   if (!object) return { ok: false, status: 404, body: null, error: { code: "not_found", message: `no R2 object "${spec.key}"` } };
   if (headOnly) return { ok: true, status: 200, body: metadata(object) };
@@ -51,7 +54,7 @@ export async function runR2(spec: R2Spec, { batch, signal }: StepRun): Promise<S
     try {
       body = JSON.parse(text());
     } catch {
-      return { ok: false, status, error: { code: "http_status", message: `R2 object "${spec.key}" is not valid JSON` }, bytes: bytes.byteLength };
+      return { ok: false, status, error: { code: "storage_error", message: `R2 object "${spec.key}" is not valid JSON (read it with as: "text")` }, bytes: bytes.byteLength };
     }
   } else body = text();
   return { ok: true, status, headers: { "content-type": object.httpMetadata?.contentType ?? "application/octet-stream", etag: object.httpEtag }, body, bytes: bytes.byteLength };

@@ -1,3 +1,5 @@
+import type { ErrorCode } from "../errors";
+
 /**
  * The contract between the batch route and the step executors: what each step kind takes. The
  * route's zod schemas are checked against these types at compile time (functions/batch-schema.ts),
@@ -82,7 +84,8 @@ export interface StepOutput {
 }
 
 export interface StepError {
-  code: string;
+  /** One of the closed set in lib/errors.ts (the step error codes are listed in the README). */
+  code: ErrorCode;
   message: string;
   /** For `skipped`: the dependency that did not succeed. */
   dependency?: string;

@@ -249,9 +249,16 @@ describe("references and forEach", () => {
     expect(json.counts).toEqual({ ok: 1, failed: 1, skipped: 1, cancelled: 0 });
   });
 
-  it("fail a forEach that expands past MAX_STEPS", async () => {
-    const { json } = await runBatchJson({ steps: [{ id: "each", forEach: Array.from({ length: 150 }, (_, i) => i), wait: { ms: 1 } }] });
+  it("fail a forEach whose reference expands past MAX_STEPS at run time (a literal one is a 400 up front)", async () => {
+    await env.KV.put("test:list", JSON.stringify(Array.from({ length: 150 }, (_, i) => i)));
+    const { json } = await runBatchJson({
+      steps: [
+        { id: "list", kv: { key: "test:list", type: "json" } },
+        { id: "each", forEach: "{{list.body}}", wait: { ms: 1 } },
+      ],
+    });
     expect(json.results.each).toMatchObject({ ok: false, error: { code: "limit_exceeded" } });
+    expect(json.results.each!.error!.message).toContain("MAX_STEPS");
   });
 });
 
