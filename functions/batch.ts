@@ -6,7 +6,9 @@ import { setMetric } from "hono/timing";
 import { runAfterResponse } from "../lib/after";
 import type { BatchOutcome, StepResult } from "../lib/batch";
 import { FanoutError } from "../lib/errors";
+import { claimIdempotencyKey, releaseIdempotencyKey } from "../lib/idempotency";
 import { sha256Hex, type StoredJob } from "../lib/jobs";
+import { describeError } from "../lib/log";
 import type { Plan } from "../lib/plan";
 import { checkTarget } from "../lib/policy";
 import { requireApiKey } from "./auth";
@@ -128,8 +130,7 @@ function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRe
   );
 }
 
-function accepted(c: Context<AppEnv>, job: StoredJob): Response {
-  const { id, statusUrl } = job.record;
+function accepted(c: Context<AppEnv>, { id, statusUrl }: { id: string; statusUrl: string }): Response {
   return c.json({ id, state: "queued" as const, statusUrl }, 202, { location: statusUrl });
 }
 
@@ -154,26 +155,27 @@ async function submitJob(c: Context<AppEnv>, body: BatchRequestBody, inProcess: 
 
   const host = hostOf(c, inProcess);
   const store = jobStore(host);
+  const id = crypto.randomUUID();
+  const statusUrl = new URL(`/v1/jobs/${id}`, c.req.url).href;
   const idempotencyKey = c.req.header("idempotency-key");
-  let idempotency: Awaited<ReturnType<typeof store.idempotency>> | undefined;
-  const bodyHash = await sha256Hex(JSON.stringify(body));
   if (idempotencyKey !== undefined) {
     if (idempotencyKey.length === 0 || idempotencyKey.length > 255) {
       throw new FanoutError("validation_failed", "Idempotency-Key: 1 to 255 characters", { invalidParams: [{ name: "Idempotency-Key", reason: "1 to 255 characters" }] });
     }
-    idempotency = await store.idempotency(keyId, idempotencyKey);
-    if (idempotency.record) {
-      if (idempotency.record.bodyHash !== bodyHash) {
+    // One atomic claim in a Durable Object: of any number of simultaneous submissions, one creates the job.
+    const bodyHash = await sha256Hex(JSON.stringify(body));
+    const claim = await claimIdempotencyKey(c.env.IDEMPOTENCY_KEYS, { keyId, key: idempotencyKey, candidate: { jobId: id, bodyHash, statusUrl }, ttlSeconds: config.JOB_TTL_SECONDS });
+    if (!claim.created) {
+      if (claim.record.bodyHash !== bodyHash) {
         throw new FanoutError("unprocessable", "this Idempotency-Key was used with a different request body", {
           invalidParams: [{ name: "Idempotency-Key", reason: "reused with a different body" }],
         });
       }
-      const existing = await store.get(idempotency.record.jobId);
-      if (existing) return accepted(c, existing);
+      // Answered from the claim, not from KV: the winner may still be writing the job, whose id and URL are already fixed.
+      return accepted(c, { id: claim.record.jobId, statusUrl: claim.record.statusUrl });
     }
   }
 
-  const id = crypto.randomUUID();
   const deadlineMs = deadlineOf(body, config);
   const job: StoredJob = {
     record: {
@@ -182,19 +184,27 @@ async function submitJob(c: Context<AppEnv>, body: BatchRequestBody, inProcess: 
       requestId: c.var.requestId,
       state: "queued",
       runner: deadlineMs <= config.ASYNC_WAITUNTIL_LIMIT_MS ? "waitUntil" : "queue",
-      statusUrl: new URL(`/v1/jobs/${id}`, c.req.url).href,
+      statusUrl,
       createdAt: new Date().toISOString(),
       ...(callback ? { callback: { url: callback.url, state: "pending" as const, attempts: [] } } : {}),
     },
     request,
     ...(webhookSecret ? { webhookSecret } : {}),
   };
-  await store.put(job);
-  if (idempotency) await store.putIdempotency(idempotency.key, { jobId: id, bodyHash });
+  try {
+    await store.put(job);
+    if (job.record.runner === "queue") await c.env.JOBS.send({ kind: "run", jobId: id } satisfies JobMessage);
+  } catch (error) {
+    // The job was not created (or will never run): free the key so the client's retry creates it, rather than naming a dead job for JOB_TTL_SECONDS.
+    if (idempotencyKey !== undefined) {
+      await releaseIdempotencyKey(c.env.IDEMPOTENCY_KEYS, { keyId, key: idempotencyKey, jobId: id }).catch((releaseError: unknown) =>
+        c.var.logger.log("error", "could not release an Idempotency-Key", { jobId: id, ...describeError(releaseError) }),
+      );
+    }
+    throw error;
+  }
 
-  if (job.record.runner === "queue") {
-    await c.env.JOBS.send({ kind: "run", jobId: id } satisfies JobMessage);
-  } else {
+  if (job.record.runner === "waitUntil") {
     const started = Date.now();
     runAfterResponse(
       c.executionCtx,
@@ -205,5 +215,5 @@ async function submitJob(c: Context<AppEnv>, body: BatchRequestBody, inProcess: 
       { task: "job", requestId: c.var.requestId, logger: c.var.logger, timeoutMs: WAIT_UNTIL_WINDOW_MS },
     );
   }
-  return accepted(c, job);
+  return accepted(c, job.record);
 }

@@ -105,6 +105,9 @@ app.onError((error, c) => {
   return problem(c, fanoutError);
 });
 
+// Durable Object classes must be exported by the Worker entry.
+export { IdempotencyKey } from "../lib/idempotency";
+
 export default {
   fetch: app.fetch,
   queue: (batch, env, ctx) => handleQueue(batch, env, ctx, inProcess),

@@ -40,11 +40,6 @@ export interface StoredJob {
   webhookSecret?: string;
 }
 
-export interface IdempotencyRecord {
-  jobId: string;
-  bodyHash: string;
-}
-
 export async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return toHex(new Uint8Array(digest));
@@ -65,15 +60,5 @@ export class JobStore {
 
   put(job: StoredJob): Promise<void> {
     return this.#kv.put(`job:${job.record.id}`, JSON.stringify(job), { expirationTtl: this.#ttlSeconds });
-  }
-
-  /** Idempotency keys are scoped to the API key (hashed, so the key text is never a KV key) and expire with the job. */
-  async idempotency(keyId: string, idempotencyKey: string): Promise<{ key: string; record: IdempotencyRecord | null }> {
-    const key = `idem:${keyId}:${await sha256Hex(idempotencyKey)}`;
-    return { key, record: await this.#kv.get<IdempotencyRecord>(key, "json") };
-  }
-
-  putIdempotency(key: string, record: IdempotencyRecord): Promise<void> {
-    return this.#kv.put(key, JSON.stringify(record), { expirationTtl: this.#ttlSeconds });
   }
 }
