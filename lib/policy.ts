@@ -8,8 +8,9 @@ import { FanoutError } from "./errors";
  *   api.example.com:8443     https on that port only
  *   http://localhost:8787    plain http, only because the rule says so
  * IP literals and special-use names (localhost, *.internal, ...) match only a rule naming them
- * exactly, never a wildcard. DNS answers are not checked here: in production the
- * global_fetch_strictly_public flag keeps fetch() off private addresses.
+ * exactly, never a wildcard. An IPv4 address must be written as a canonical dotted quad
+ * (127.0.0.1, not 127.1, 0x7f000001 or 2130706433). DNS answers are not checked here: in
+ * production the global_fetch_strictly_public flag keeps fetch() off private addresses.
  */
 
 export interface AllowRule {
@@ -61,7 +62,9 @@ export function isIpLiteral(hostname: string): boolean {
 }
 
 function isSpecialName(hostname: string): boolean {
-  return hostname === "localhost" || SPECIAL_SUFFIXES.some((suffix) => hostname.endsWith(suffix)) || !hostname.includes(".");
+  // A fully qualified "api.corp.internal." is the same name as "api.corp.internal".
+  const name = hostname.endsWith(".") ? hostname.slice(0, -1) : hostname;
+  return name === "localhost" || SPECIAL_SUFFIXES.some((suffix) => name.endsWith(suffix)) || !name.includes(".");
 }
 
 function ruleMatches(rule: AllowRule, url: URL): boolean {
@@ -72,9 +75,45 @@ function ruleMatches(rule: AllowRule, url: URL): boolean {
   return url.hostname.endsWith(rule.host) && url.hostname.length > rule.host.length;
 }
 
+/** What the WHATWG parser ignores in a URL string: C0 controls and spaces at either end, tabs and newlines anywhere. */
+const URL_EDGES = /^[\u0000-\u0020]+|[\u0000-\u0020]+$/g;
+const URL_TABS_AND_NEWLINES = /[\t\n\r]/g;
+const SCHEME_PREFIX = /^([a-z][a-z\d+.-]*):/i;
+/** Two slashes (either way round, as http(s) URLs allow) start an authority. */
+const AUTHORITY_START = /^[/\\]{2}/;
+
+/**
+ * The host of an http(s) URL string as the client wrote it, before the WHATWG parser
+ * percent-decodes and normalises it; undefined when the host comes from `base` (a relative
+ * reference such as a redirect's "/next" or "?page=2"). It follows the parser's own reading:
+ * backslashes count as slashes, "http:host" is an authority unless the base is also http, the
+ * last "@" ends the userinfo, and a ":" outside [brackets] starts the port.
+ */
+function writtenHost(input: string, base: string | undefined): string | undefined {
+  const text = input.replace(URL_EDGES, "").replace(URL_TABS_AND_NEWLINES, "");
+  let rest = text;
+  const scheme = SCHEME_PREFIX.exec(text);
+  if (scheme) {
+    rest = text.slice(scheme[0].length);
+    const sameSchemeAsBase = base !== undefined && SCHEME_PREFIX.exec(base)?.[1]?.toLowerCase() === scheme[1]!.toLowerCase();
+    if (sameSchemeAsBase && !AUTHORITY_START.test(rest)) return undefined;
+  } else if (!AUTHORITY_START.test(rest)) {
+    return undefined;
+  }
+  const authority = rest.replace(/^[/\\]+/, "").split(/[/\\?#]/, 1)[0]!;
+  const hostAndPort = authority.slice(authority.lastIndexOf("@") + 1);
+  if (hostAndPort.startsWith("[")) return hostAndPort.slice(0, hostAndPort.indexOf("]") + 1);
+  return hostAndPort.split(":", 1)[0]!;
+}
+
+const IPV4_HOSTNAME = /^\d+\.\d+\.\d+\.\d+$/;
+
 /**
  * Returns the parsed URL when `target` may be fetched, or throws `forbidden_target` saying why.
- * The WHATWG parser has already normalised tricks like 2130706433 or 0x7f.0.0.1 to 127.0.0.1.
+ * The WHATWG parser turns 127.1, 0177.0.0.1, 0x7f000001 and 2130706433 into 127.0.0.1; such a
+ * spelling is refused even when 127.0.0.1 is allowed, because no legitimate client writes one and
+ * the audit log should show the address that was asked for. A URL object is taken as already
+ * parsed (its spelling is gone); client input is passed as a string.
  */
 export function checkTarget(target: string | URL, allowList: AllowList, base?: string): URL {
   let url: URL;
@@ -86,6 +125,13 @@ export function checkTarget(target: string | URL, allowList: AllowList, base?: s
   const shown = `${url.protocol}//${url.host}`;
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new FanoutError("forbidden_target", `scheme ${url.protocol} is not allowed; only http(s) to allow-listed hosts`);
+  }
+  if (typeof target === "string" && IPV4_HOSTNAME.test(url.hostname)) {
+    const written = writtenHost(target, base);
+    if (written !== undefined && written !== url.hostname) {
+      const shownHost = JSON.stringify(written.length > 64 ? `${written.slice(0, 64)}...` : written);
+      throw new FanoutError("forbidden_target", `non-canonical IPv4 address ${shownHost} (read as ${url.hostname}): write it as a.b.c.d, four decimal numbers without leading zeros`);
+    }
   }
   if (url.username || url.password) throw new FanoutError("forbidden_target", "URLs with credentials (userinfo) are not allowed");
   if (!allowList.some((rule) => ruleMatches(rule, url))) {

@@ -66,6 +66,8 @@ export class Deadline {
   readonly signal: AbortSignal;
   readonly #controller = new AbortController();
   readonly #timer: ReturnType<typeof setTimeout>;
+  // Kept so dispose() can remove it: a disposed deadline leaves nothing attached to its signal.
+  readonly #clearOnAbort = () => clearTimeout(this.#timer);
 
   private constructor(ms: number, code: ErrorCode, parent: AbortSignal | undefined, label: string) {
     this.expiresAt = Date.now() + ms;
@@ -74,7 +76,7 @@ export class Deadline {
       this.#controller.abort(new FanoutError(code, `${label} of ${ms} ms exceeded`));
     }, ms);
     if (this.signal.aborted) clearTimeout(this.#timer);
-    else this.signal.addEventListener("abort", () => clearTimeout(this.#timer), { once: true });
+    else this.signal.addEventListener("abort", this.#clearOnAbort, { once: true });
   }
 
   /** A deadline `ms` from now; `code` is `deadline_exceeded` for whole-request budgets. */
@@ -104,8 +106,10 @@ export class Deadline {
     return new Deadline(left + 1, "deadline_exceeded", this.signal, "deadline");
   }
 
+  /** Clears the timer and removes the deadline's own listener; safe to call more than once. */
   dispose(): void {
     clearTimeout(this.#timer);
+    this.signal.removeEventListener("abort", this.#clearOnAbort);
   }
 }
 

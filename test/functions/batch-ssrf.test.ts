@@ -13,7 +13,6 @@ describe("SSRF: targets off the allow-list are refused and never reached", () =>
     "http://0x7f.0.0.1/",
     "http://169.254.169.254/latest/meta-data/",
     "http://localhost/",
-    "file:///etc/passwd",
     `http://user:pass@${UPSTREAM.slice(7)}/echo`,
     "http://127.0.0.1:8080/",
     `${UNLISTED}/echo`,
@@ -45,7 +44,9 @@ describe("SSRF: targets off the allow-list are refused and never reached", () =>
   });
 
   it("never returns the upstream's Set-Cookie to the client", async () => {
-    const { json } = await runBatchJson({ steps: [{ id: "x", http: { url: "/v1/sim/delay/1" } }] });
+    // The fixture route sends Set-Cookie, so this fails if the stripping goes.
+    const { json } = await runBatchJson({ steps: [{ id: "x", http: { url: `${UPSTREAM}/cookie` } }] });
+    expect(json.results.x).toMatchObject({ ok: true, headers: { "x-kept": "yes" } });
     expect(Object.keys(json.results.x!.headers!)).not.toContain("set-cookie");
   });
 

@@ -174,10 +174,15 @@ describe("runBatch references and forEach", () => {
     expect(outcome.results.each!.items).toHaveLength(2);
   });
 
-  it("fails a forEach that would exceed MAX_STEPS, naming the limit", async () => {
-    const { outcome } = await run([{ id: "each", forEach: Array.from({ length: 10 }, (_, i) => i), wait: { ms: 1 } }], { maxSteps: 5 });
+  it("fails a forEach whose reference expands past MAX_STEPS at run time, naming the limit", async () => {
+    const tenItems: Executor = async () => ({ ok: true, status: 200, body: Array.from({ length: 10 }, (_, i) => i) });
+    const { outcome } = await run([wait("list", 1), { id: "each", forEach: "{{list.body}}", wait: { ms: 1 } }], { maxSteps: 5, execute: tenItems });
     expect(outcome.results.each).toMatchObject({ ok: false, error: { code: "limit_exceeded" } });
     expect(outcome.results.each!.error!.message).toContain("MAX_STEPS");
+  });
+
+  it("refuses a literal forEach past MAX_STEPS in the plan, before anything runs", () => {
+    expect(() => plan([{ id: "each", forEach: Array.from({ length: 10 }, (_, i) => i), wait: { ms: 1 } }], 5)).toThrow(/steps\[0\]\.forEach.*MAX_STEPS/);
   });
 
   it("fails a step whose reference is missing at run time, precisely", async () => {
