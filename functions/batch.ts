@@ -47,21 +47,51 @@ function describe(result: StepResult): string {
   return result.ok ? `ok ${result.status ?? ""}`.trim() : (result.error?.code ?? "failed");
 }
 
+/** A stream that reads `source` only when it is read itself (highWaterMark 0), so nothing is in flight when its reader stops. */
+function passThrough(source: ReadableStreamDefaultReader<Uint8Array>): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>(
+    {
+      pull: async (out) => {
+        const { done, value } = await source.read();
+        if (done) out.close();
+        else out.enqueue(value);
+      },
+      cancel: (reason) => source.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** Reads the rest of a refused body and drops it; a client that goes away meanwhile ends it too. */
+async function drain(source: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  try {
+    while (!(await source.read()).done);
+  } catch {
+    // the client went away: nothing left to read
+  }
+}
+
 export function createBatchRoutes(inProcess: InProcessHandler) {
   const batch = createRouter();
 
   batch.use("*", requireApiKey);
-  batch.use("*", (c, next) =>
-    bodyLimit({
+  batch.use("*", (c, next) => {
+    // bodyLimit stops reading a chunked body at the limit and leaves it half-read. Answering then breaks `wrangler dev`'s
+    // proxy: the NEXT request gets 503 "Your worker restarted mid-request" (cancelling the body does not help; reading it
+    // to the end does). So bodyLimit reads through a pass-through, and onError drains the source before the 413 goes out.
+    const source = c.req.raw.headers.has("transfer-encoding") ? c.req.raw.body?.getReader() : undefined;
+    if (source) c.req.raw = new Request(c.req.raw, { body: passThrough(source) });
+    return bodyLimit({
       maxSize: c.var.config.MAX_BODY_BYTES,
-      onError: () => {
+      onError: async () => {
+        if (source) await drain(source);
         const limit = c.var.config.MAX_BODY_BYTES;
         throw new FanoutError("payload_too_large", `the request body exceeds ${limit} bytes (MAX_BODY_BYTES)`, {
           invalidParams: [{ name: "body", reason: `at most ${limit} bytes` }],
         });
       },
-    })(c, next),
-  );
+    })(c, next);
+  });
 
   batch.openapi(
     createRoute({

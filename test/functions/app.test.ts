@@ -1,6 +1,6 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import worker from "../../functions/index";
 import { call, expectProblem } from "./helpers";
 
@@ -47,12 +47,20 @@ describe("shared HTTP behaviour", () => {
 
 describe("configuration", () => {
   it("answers 503 not_configured for a bad var, without echoing which or why", async () => {
-    const res = await worker.fetch(new Request("http://fanout.test/healthz"), { ...env, UPSTREAM_ALLOWLIST: "ftp://secret-internal.example.com" }, createExecutionContext());
-    const body = await expectProblem(res, 503, "not_configured");
-    expect(body.detail).not.toContain("UPSTREAM_ALLOWLIST");
-    expect(body.detail).not.toContain("secret-internal");
-    expect(body.detail).toContain(body.requestId!);
-    expect(body.invalidParams).toBeUndefined();
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const res = await worker.fetch(new Request("http://fanout.test/healthz"), { ...env, UPSTREAM_ALLOWLIST: "ftp://secret-internal.example.com" }, createExecutionContext());
+      const body = await expectProblem(res, 503, "not_configured");
+      expect(body.detail).not.toContain("UPSTREAM_ALLOWLIST");
+      expect(body.detail).not.toContain("secret-internal");
+      expect(body.detail).toContain(body.requestId!);
+      expect(body.invalidParams).toBeUndefined();
+      // The reason goes to the log, under the request id the client was given.
+      const lines = logged.mock.calls.map(([line]) => String(line));
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`"requestId":"${body.requestId}".*UPSTREAM_ALLOWLIST`)));
+    } finally {
+      logged.mockRestore();
+    }
   });
 
   it("switches the simulation endpoints off with SIM_ENABLED=false", async () => {

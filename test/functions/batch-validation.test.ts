@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { expectProblem } from "./helpers";
 import { postBatch, postBatchWithEnv, UPSTREAM } from "./batch-helpers";
 
@@ -17,7 +17,14 @@ describe("POST /v1/batch authentication", () => {
   });
 
   it("answers 503 not_configured when no keys are configured: never open by accident", async () => {
-    await expectProblem(await postBatchWithEnv({ API_KEYS: "" }, oneWait), 503, "not_configured");
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      await expectProblem(await postBatchWithEnv({ API_KEYS: "" }, oneWait), 503, "not_configured");
+      // The operator's log line says which setting is missing.
+      expect(logged.mock.calls.map(([line]) => String(line))).toContainEqual(expect.stringMatching(/"code":"not_configured".*API_KEYS/));
+    } finally {
+      logged.mockRestore();
+    }
   });
 });
 
