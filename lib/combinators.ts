@@ -1,5 +1,5 @@
 import { FanoutError, toFanoutError } from "./errors";
-import { abortable, abortReason } from "./timers";
+import { abortable, abortReason, linkSignals } from "./timers";
 
 /**
  * asyncio's gather / wait(FIRST_COMPLETED) / as_completed over abortable tasks. Each task gets its
@@ -26,7 +26,9 @@ function launch<T>(tasks: readonly AbortableTask<T>[], signal: AbortSignal | und
   const settled = tasks.map(() => false);
   const promises = tasks.map((task, index) => {
     const own = controllers[index]!.signal;
-    const taskSignal = signal ? AbortSignal.any([signal, own]) : own;
+    // Linked by hand and unlinked when the task settles (AbortSignal.any leaks in workerd: see linkSignals).
+    const link = signal ? linkSignals([signal, own]) : { signal: own, dispose: () => {} };
+    const taskSignal = link.signal;
     return Promise.resolve()
       .then(() => task(taskSignal))
       .then(
@@ -35,6 +37,7 @@ function launch<T>(tasks: readonly AbortableTask<T>[], signal: AbortSignal | und
       )
       .finally(() => {
         settled[index] = true;
+        link.dispose();
       });
   });
   const abortRest = (reason: FanoutError) => {

@@ -31,22 +31,24 @@ export function hedge<T>(task: (signal: AbortSignal, attempt: 1 | 2) => Promise<
     let timer: ReturnType<typeof setTimeout> | undefined;
 
     // The winner's signal is left alone: its result (a response body, say) may still be streaming.
-    const finish = (settle: () => void, winner?: AbortController) => {
+    const finish = (settle: () => void, winner?: AbortController, reason = new FanoutError("cancelled", "cancelled: the other hedged attempt won")) => {
       if (done) return;
       done = true;
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       for (const controller of controllers) {
-        if (controller !== winner) controller.abort(new FanoutError("cancelled", "cancelled: the other hedged attempt won"));
+        if (controller !== winner) controller.abort(reason);
       }
       settle();
     };
-    const onAbort = () => finish(() => reject(abortReason(signal!)));
+    // The caller's abort reaches every attempt through this one listener (not AbortSignal.any per
+    // attempt, which leaks native memory in workerd: see linkSignals in timers.ts).
+    const onAbort = () => finish(() => reject(abortReason(signal!)), undefined, abortReason(signal!));
 
     const start = (attempt: 1 | 2) => {
       const controller = new AbortController();
       controllers.push(controller);
-      const attemptSignal = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
+      const attemptSignal = controller.signal;
       Promise.resolve()
         .then(() => task(attemptSignal, attempt))
         .then(

@@ -4,27 +4,25 @@
 // test/bench/results.json and test/bench/fanout-scaling.svg.
 //   npm run bench              the full run (a few minutes)
 //   npm run bench -- --quick   every workload once with small N (CI keeps the benchmark from rotting)
-import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { request } from "node:http";
 import { promisify } from "node:util";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import autocannon from "autocannon";
 import { Log, LogLevel, Miniflare } from "miniflare";
+import { API_KEY, applyMigrations, build, COMPATIBILITY, fanoutWorker, root } from "./miniflare.mjs";
 import { startUpstream } from "./upstream.mjs";
 import { lineChartSvg } from "./svg.mjs";
 
 const execFileAsync = promisify(execFile);
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const QUICK = process.argv.includes("--quick");
 /** `--only throughput` (or scaling, critical, streaming) runs one workload: for profiling, writes nothing. */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const PLAN = QUICK
   ? { ns: [1, 10], sequentialNs: [1, 10], reps: 1, latencyMs: 100, depths: [1, 3], mixedN: 10, throughputSeconds: 2, streamingReps: 1 }
   : { ns: [1, 10, 50, 100, 200], sequentialNs: [1, 10, 50, 100, 200], reps: 7, latencyMs: 100, depths: [1, 2, 5, 10], mixedN: 50, throughputSeconds: 10, streamingReps: 7 };
-const API_KEY = "bench-key-0123456789";
 
 const median = (values) => quantile(values, 0.5);
 function quantile(values, q) {
@@ -34,47 +32,19 @@ function quantile(values, q) {
 const round = (value, digits = 1) => (value === undefined || value === null ? null : Math.round(value * 10 ** digits) / 10 ** digits);
 const summary = (timings) => ({ medianMs: round(median(timings)), p90Ms: round(quantile(timings, 0.9)), runs: timings.length });
 
-function build() {
-  const outdir = mkdtempSync(join(tmpdir(), "fanout-bench-"));
-  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", outdir], { cwd: root, stdio: "ignore", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
-  return join(outdir, "index.js");
-}
-
 /** Requests with this Host reach a second fanout with AUDIT_ENABLED=false, to show what the audit write costs. */
 const NO_AUDIT_HOST = "no-audit.bench.localhost";
 
 async function startWorkers(script, upstreamOrigin) {
-  const compatibility = { compatibilityDate: "2026-04-20", compatibilityFlags: ["global_fetch_strictly_public", "enable_request_signal"] };
-  const fanoutWorker = (name, extra) => ({
-    name,
-    modules: true,
-    scriptPath: script,
-    modulesRoot: dirname(script),
-    ...compatibility,
-    bindings: {
-      API_KEYS: `bench:${API_KEY}`,
-      UPSTREAM_ALLOWLIST: upstreamOrigin,
-      MAX_STEPS: "200",
-      MAX_CONCURRENCY: "200",
-      SUBREQUEST_BUDGET: "10000",
-      LOG_LEVEL: "warn",
-      ...extra.bindings,
-    },
-    kvNamespaces: ["KV"],
-    r2Buckets: ["BUCKET"],
-    d1Databases: { DB: "fanout-bench" },
-    queueProducers: { JOBS: "fanout-jobs", JOBS_DLQ: "fanout-jobs-dlq" },
-    ...(extra.routes ? { routes: extra.routes } : {}),
-  });
   const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
     cf: false,
     log: new Log(LogLevel.WARN),
     workers: [
-      fanoutWorker("fanout", {}),
-      { name: "reference", modules: true, scriptPath: join(root, "test/bench/reference-worker.js"), ...compatibility, routes: ["*/__reference/*"] },
-      fanoutWorker("fanout-no-audit", { bindings: { AUDIT_ENABLED: "false" }, routes: [`${NO_AUDIT_HOST}/*`] }),
+      fanoutWorker("fanout", { script, upstreamOrigin }),
+      { name: "reference", modules: true, scriptPath: join(root, "test/bench/reference-worker.js"), ...COMPATIBILITY, routes: ["*/__reference/*"] },
+      fanoutWorker("fanout-no-audit", { script, upstreamOrigin, bindings: { AUDIT_ENABLED: "false" }, routes: [`${NO_AUDIT_HOST}/*`] }),
     ],
   });
   const url = await mf.ready;
@@ -86,12 +56,7 @@ async function startWorkers(script, upstreamOrigin) {
     }).on("error", reject).end(),
   );
   if (noAudit.features?.audit !== false) throw new Error(`the ${NO_AUDIT_HOST} route did not reach the no-audit worker`);
-  const db = await mf.getD1Database("DB", "fanout");
-  const migrations = join(root, "lib/d1/migrations");
-  for (const file of readdirSync(migrations).sort()) {
-    const sql = readFileSync(join(migrations, file), "utf8").replace(/--.*$/gm, "");
-    for (const statement of sql.split(";").map((text) => text.trim()).filter(Boolean)) await db.prepare(statement).run();
-  }
+  await applyMigrations(mf);
   return { mf, origin: url.origin };
 }
 

@@ -17,7 +17,7 @@ import { flush } from "./helpers";
  * Listener hygiene: every primitive that listens on a caller's signal removes what it added once it
  * settles (success, failure or abort), so a long-lived signal (a request's, a batch's) does not
  * collect one closure per operation. The counter sees the listeners our code adds through
- * addEventListener; what AbortSignal.any() links up inside the runtime is not ours to count.
+ * addEventListener (fanout links signals by hand, never with AbortSignal.any(): see linkSignals).
  */
 
 type Listener = EventListenerOrEventListenerObject;
@@ -240,15 +240,27 @@ describe("Deadline", () => {
     expect(liveListeners(deadline.signal)).toBe(0);
   });
 
-  it("a child linked to a parent signal adds no listener of ours to the parent and leaves nothing once disposed", () => {
+  it("a child linked to a parent signal keeps one listener on it while it lives and leaves nothing once disposed", () => {
     const controller = new AbortController();
     const parent = Deadline.after(1000, { signal: controller.signal });
     const child = parent.child(100);
-    expect(liveListeners(controller.signal)).toBe(0);
-    expect(liveListeners(parent.signal)).toBe(1); // the parent's own, not the child's
+    expect(liveListeners(controller.signal)).toBe(1); // the parent deadline's link
+    expect(liveListeners(parent.signal)).toBe(2); // the parent's own and the child's link
     child.dispose();
+    expect(liveListeners(parent.signal)).toBe(1);
     parent.dispose();
-    expect(liveListeners(child.signal) + liveListeners(parent.signal)).toBe(0);
+    expect(liveListeners(controller.signal) + liveListeners(child.signal) + liveListeners(parent.signal)).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("a deadline whose parent aborted leaves nothing on the parent, nor after dispose", () => {
+    const controller = new AbortController();
+    const deadline = Deadline.after(1000, { signal: controller.signal });
+    controller.abort(new FanoutError("cancelled", "client went away"));
+    expect(deadline.signal.reason).toMatchObject({ code: "cancelled" });
+    expect(liveListeners(controller.signal) + liveListeners(deadline.signal)).toBe(0);
+    deadline.dispose();
+    expect(liveListeners(controller.signal) + liveListeners(deadline.signal)).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
   });
 });
