@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { listAudit } from "../lib/audit";
-import { FanoutError } from "../lib/errors";
+import { listAudit } from "../lib/jobs/audit";
+import { FanoutError } from "../lib/base/errors";
 import { requireApiKey } from "./auth";
 import { problemResponses } from "./problem";
 import { createRouter, integer } from "./router";

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { createMiddleware } from "hono/factory";
 import { timingSafeEqual } from "hono/utils/buffer";
-import { FanoutError } from "../lib/errors";
+import { FanoutError } from "../lib/base/errors";
 import type { AppEnv } from "./env";
 
 /**

@@ -1,9 +1,9 @@
 import { z } from "@hono/zod-openapi";
-import { BATCH_MODES } from "../lib/batch";
-import { HEADER_VALUE } from "../lib/http";
-import type { CacheSpec, D1Spec, HttpSpec, KvSpec, R2Spec, WaitSpec } from "../lib/steps/types";
-import { STEP_KINDS } from "../lib/steps/types";
-import { MAX_JSON_DEPTH, nestedDeeperThan, parsePickPath } from "../lib/template";
+import { BATCH_MODES } from "../lib/batch/scheduler";
+import { HEADER_VALUE } from "../lib/base/http";
+import type { CacheSpec, D1Spec, HttpSpec, KvSpec, R2Spec, WaitSpec } from "../lib/batch/steps/types";
+import { STEP_KINDS } from "../lib/batch/steps/types";
+import { MAX_JSON_DEPTH, nestedDeeperThan, parsePickPath } from "../lib/batch/template";
 
 /**
  * The request and response of POST /v1/batch. Each step schema `satisfies` the executor's type in

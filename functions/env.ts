@@ -1,7 +1,7 @@
 import type { RequestIdVariables } from "hono/request-id";
 import type { TimingVariables } from "hono/timing";
-import type { Config } from "../lib/config";
-import type { Logger } from "../lib/log";
+import type { Config } from "../lib/base/config";
+import type { Logger } from "../lib/base/log";
 
 /** The Hono environment every route group shares: bindings from wrangler types, per-request variables. */
 export interface AppEnv {

@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { streamText } from "hono/streaming";
-import { runAfterResponse } from "../lib/after";
-import { all } from "../lib/combinators";
-import { FanoutError } from "../lib/errors";
-import { fetchUpstream, readBodyLimited } from "../lib/http";
-import { elapsedSince, sleep, withTimeout } from "../lib/timers";
+import { runAfterResponse } from "../lib/async/after";
+import { all } from "../lib/async/combinators";
+import { FanoutError } from "../lib/base/errors";
+import { fetchUpstream, readBodyLimited } from "../lib/base/http";
+import { elapsedSince, sleep, withTimeout } from "../lib/async/timers";
 import { problemResponses } from "./problem";
 import { markAsLiveStream } from "./streaming";
 import { createRouter, integer, untypedResponse } from "./router";

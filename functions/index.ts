@@ -5,12 +5,12 @@ import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { timing } from "hono/timing";
 import pkg from "../package.json";
-import { parseConfig } from "../lib/config";
-import { FanoutError, isFanoutError } from "../lib/errors";
-import { createLogger, describeError } from "../lib/log";
+import { parseConfig } from "../lib/base/config";
+import { FanoutError, isFanoutError } from "../lib/base/errors";
+import { createLogger, describeError } from "../lib/base/log";
 import type { AppEnv } from "./env";
 import { createBatchRoutes } from "./batch";
-import type { InProcessHandler } from "./batch-runtime";
+import type { InProcessHandler } from "../lib/batch/service";
 import audit from "./audit";
 import examples from "./examples";
 import jobs from "./jobs";
@@ -106,7 +106,7 @@ app.onError((error, c) => {
 });
 
 // Durable Object classes must be exported by the Worker entry.
-export { IdempotencyKey } from "../lib/idempotency";
+export { IdempotencyKey } from "../lib/jobs/idempotency";
 
 export default {
   fetch: app.fetch,

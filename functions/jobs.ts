@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { FanoutError } from "../lib/errors";
-import { jobStore } from "./job-runner";
+import { FanoutError } from "../lib/base/errors";
+import { jobStore } from "../lib/jobs/runner";
 import { requireApiKey } from "./auth";
 import { problemResponses } from "./problem";
 import { createRouter } from "./router";

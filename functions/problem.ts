@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ERROR_CODES, FanoutError, type ErrorCode } from "../lib/errors";
+import { ERROR_CODES, FanoutError, type ErrorCode } from "../lib/base/errors";
 
 /** RFC 9457 problem details: the one shape every error of fanout is rendered in. */
 

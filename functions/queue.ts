@@ -1,8 +1,8 @@
 import type { ExecutionContext as HonoExecutionContext } from "hono";
-import { parseConfig } from "../lib/config";
-import { createLogger, describeError } from "../lib/log";
-import type { InProcessHandler } from "./batch-runtime";
-import { deliverAfterJob, deliverCallback, runJob, type JobMessage } from "./job-runner";
+import { parseConfig } from "../lib/base/config";
+import { createLogger, describeError } from "../lib/base/log";
+import type { InProcessHandler } from "../lib/batch/service";
+import { deliverAfterJob, deliverCallback, runJob, type JobMessage } from "../lib/jobs/runner";
 
 /**
  * The Queue consumer: long async jobs (`run`) and callback deliveries (`deliver`). A delivery that

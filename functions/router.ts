@@ -1,6 +1,6 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
-import { describeInvalid, FanoutError, type InvalidParam } from "../lib/errors";
+import { describeInvalid, FanoutError, type InvalidParam } from "../lib/base/errors";
 import type { AppEnv } from "./env";
 
 /** JSON-path style name for a zod issue path: `steps[2].http.url`. */

@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { stream } from "hono/streaming";
-import { FanoutError } from "../lib/errors";
-import { parseRetryAfter } from "../lib/retry";
-import { sleep } from "../lib/timers";
+import { FanoutError } from "../lib/base/errors";
+import { parseRetryAfter } from "../lib/async/retry";
+import { sleep } from "../lib/async/timers";
 import { problemResponses } from "./problem";
 import { markAsLiveStream } from "./streaming";
 import { createRouter, integer, untypedResponse } from "./router";

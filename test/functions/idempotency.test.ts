@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../functions/index";
-import type { StoredJob } from "../../lib/jobs";
+import type { StoredJob } from "../../lib/jobs/store";
 import { BASE, expectProblem } from "./helpers";
 import { API_KEY, resetUpstream } from "./batch-helpers";
 

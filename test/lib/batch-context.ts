@@ -1,12 +1,12 @@
 import { env } from "cloudflare:workers";
-import { Budget } from "../../lib/budget";
-import { Singleflight } from "../../lib/singleflight";
-import type { BatchContext } from "../../lib/steps/context";
-import { KvReader } from "../../lib/steps/kv";
-import type { StepOutput } from "../../lib/steps/types";
-import { Deadline } from "../../lib/timers";
-import { continueTrace } from "../../lib/trace";
-import { parseAllowList } from "../../lib/policy";
+import { Budget } from "../../lib/async/budget";
+import { Singleflight } from "../../lib/async/singleflight";
+import type { BatchContext } from "../../lib/batch/steps/context";
+import { KvReader } from "../../lib/batch/steps/kv";
+import type { StepOutput } from "../../lib/batch/steps/types";
+import { Deadline } from "../../lib/async/timers";
+import { continueTrace } from "../../lib/base/trace";
+import { parseAllowList } from "../../lib/base/policy";
 
 /** A BatchContext over the test bindings, with generous limits unless a test narrows them. */
 export function batchContext(overrides: Partial<BatchContext> & { deadlineMs?: number; signal?: AbortSignal } = {}): BatchContext {

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { runBatch, type BatchMode, type Executor, type StepResult } from "../../lib/batch";
-import { FanoutError } from "../../lib/errors";
-import { buildPlan } from "../../lib/plan";
-import type { StepInput } from "../../lib/steps/types";
-import { sleep } from "../../lib/timers";
+import { runBatch, type BatchMode, type Executor, type StepResult } from "../../lib/batch/scheduler";
+import { FanoutError } from "../../lib/base/errors";
+import { buildPlan } from "../../lib/batch/plan";
+import type { StepInput } from "../../lib/batch/steps/types";
+import { sleep } from "../../lib/async/timers";
 import { batchContext } from "./batch-context";
 
 const plan = (steps: StepInput[], maxSteps = 100) => buildPlan(steps, { maxSteps, subrequestBudget: 1000, isInProcess: () => true });

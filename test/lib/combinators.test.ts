@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { all, allSettled, any, asCompleted, race } from "../../lib/combinators";
-import { FanoutError } from "../../lib/errors";
-import { sleep } from "../../lib/timers";
+import { all, allSettled, any, asCompleted, race } from "../../lib/async/combinators";
+import { FanoutError } from "../../lib/base/errors";
+import { sleep } from "../../lib/async/timers";
 import { controllable, flush } from "./helpers";
 
 const after = <T>(ms: number, value: T) => (signal: AbortSignal) => sleep(ms, { signal }).then(() => value);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../lib/config";
+import { parseConfig } from "../../lib/base/config";
 
 describe("parseConfig", () => {
   it("applies defaults and parses the allow-list", () => {

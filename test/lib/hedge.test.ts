@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FanoutError } from "../../lib/errors";
-import { hedge } from "../../lib/hedge";
-import { sleep } from "../../lib/timers";
+import { FanoutError } from "../../lib/base/errors";
+import { hedge } from "../../lib/async/hedge";
+import { sleep } from "../../lib/async/timers";
 
 beforeEach(() => {
   vi.useFakeTimers();

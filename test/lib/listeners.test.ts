@@ -1,15 +1,15 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { executeBatch, planBatch } from "../../functions/batch-runtime";
+import { executeBatch, planBatch } from "../../lib/batch/service";
 import type { BatchRequestBody } from "../../functions/batch-schema";
-import { runBatch, type Executor } from "../../lib/batch";
-import { parseConfig } from "../../lib/config";
-import { FanoutError } from "../../lib/errors";
-import { hedge } from "../../lib/hedge";
-import { buildPlan } from "../../lib/plan";
-import type { StepInput } from "../../lib/steps/types";
-import { abortable, Deadline, sleep } from "../../lib/timers";
+import { runBatch, type Executor } from "../../lib/batch/scheduler";
+import { parseConfig } from "../../lib/base/config";
+import { FanoutError } from "../../lib/base/errors";
+import { hedge } from "../../lib/async/hedge";
+import { buildPlan } from "../../lib/batch/plan";
+import type { StepInput } from "../../lib/batch/steps/types";
+import { abortable, Deadline, sleep } from "../../lib/async/timers";
 import { batchContext } from "./batch-context";
 import { flush } from "./helpers";
 

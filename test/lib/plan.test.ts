@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { FanoutError } from "../../lib/errors";
-import { buildPlan, type PlanLimits } from "../../lib/plan";
-import type { StepInput } from "../../lib/steps/types";
+import type { FanoutError } from "../../lib/base/errors";
+import { buildPlan, type PlanLimits } from "../../lib/batch/plan";
+import type { StepInput } from "../../lib/batch/steps/types";
 
 const limits: PlanLimits = { maxSteps: 100, subrequestBudget: 1000, isInProcess: (url) => url.startsWith("/") };
 const http = (url: string, extra: Partial<NonNullable<StepInput["http"]>> = {}) => ({ url, method: "GET" as const, maxRedirects: 5, ...extra });

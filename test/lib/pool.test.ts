@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { FanoutError } from "../../lib/errors";
-import { Pool } from "../../lib/pool";
+import { FanoutError } from "../../lib/base/errors";
+import { Pool } from "../../lib/async/pool";
 import { controllable, flush, trackListeners } from "./helpers";
 
 describe("Pool", () => {

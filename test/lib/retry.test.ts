@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FanoutError } from "../../lib/errors";
-import { backoffDelay, httpRetryPolicy, parseRetryAfter, retry } from "../../lib/retry";
-import { Deadline } from "../../lib/timers";
+import { FanoutError } from "../../lib/base/errors";
+import { backoffDelay, httpRetryPolicy, parseRetryAfter, retry } from "../../lib/async/retry";
+import { Deadline } from "../../lib/async/timers";
 
 beforeEach(() => {
   vi.useFakeTimers();

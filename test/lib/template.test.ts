@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { collectReferences, parseReference, renderString, renderValue, type Scope } from "../../lib/template";
+import { collectReferences, parseReference, renderString, renderValue, type Scope } from "../../lib/batch/template";
 
 const steps: Record<string, unknown> = {
   user: { status: 200, headers: { "content-type": "application/json" }, body: { id: 7, name: "Ada L", tags: ["a", "b"] } },

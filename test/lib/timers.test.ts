@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FanoutError } from "../../lib/errors";
-import { abortable, Deadline, sleep, withTimeout } from "../../lib/timers";
+import { FanoutError } from "../../lib/base/errors";
+import { abortable, Deadline, sleep, withTimeout } from "../../lib/async/timers";
 import { flush, trackListeners } from "./helpers";
 
 beforeEach(() => {

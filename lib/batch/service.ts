@@ -1,19 +1,19 @@
 import type { ExecutionContext } from "hono";
-import { runBatch, type BatchOutcome, type StepResult } from "../lib/batch";
-import { Budget, retryAllowance } from "../lib/budget";
-import type { Config } from "../lib/config";
-import { describeInvalid, FanoutError, type InvalidParam } from "../lib/errors";
-import type { Fetcher } from "../lib/http";
-import { buildPlan, type Plan } from "../lib/plan";
-import { parseAllowRule } from "../lib/policy";
-import { Singleflight } from "../lib/singleflight";
-import type { BatchContext } from "../lib/steps/context";
-import { d1ParamCount } from "../lib/steps/d1";
-import { KvReader } from "../lib/steps/kv";
-import type { StepOutput } from "../lib/steps/types";
-import { Deadline } from "../lib/timers";
-import { continueTrace } from "../lib/trace";
-import type { BatchRequestBody } from "./batch-schema";
+import { runBatch, type BatchOutcome, type StepResult } from "./scheduler";
+import { Budget, retryAllowance } from "../async/budget";
+import type { Config } from "../base/config";
+import { describeInvalid, FanoutError, type InvalidParam } from "../base/errors";
+import type { Fetcher } from "../base/http";
+import { buildPlan, type Plan } from "./plan";
+import { parseAllowRule } from "../base/policy";
+import { Singleflight } from "../async/singleflight";
+import type { BatchContext } from "./steps/context";
+import { d1ParamCount } from "./steps/d1";
+import { KvReader } from "./steps/kv";
+import type { StepOutput } from "./steps/types";
+import { Deadline } from "../async/timers";
+import { continueTrace } from "../base/trace";
+import type { BatchRequestBody } from "../../functions/batch-schema";
 
 /**
  * Running a validated batch request, wherever it runs: in the request (sync or streamed), in

@@ -1,7 +1,7 @@
-import { FanoutError } from "../errors";
-import { readBodyLimited } from "../http";
-import { checkTarget } from "../policy";
-import { abortable } from "../timers";
+import { FanoutError } from "../../base/errors";
+import { readBodyLimited } from "../../base/http";
+import { checkTarget } from "../../base/policy";
+import { abortable } from "../../async/timers";
 import { stepReadLimits, type StepRun } from "./context";
 import { absoluteUrl } from "./http";
 import type { CacheSpec, StepOutput } from "./types";

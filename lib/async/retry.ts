@@ -1,4 +1,4 @@
-import { FanoutError, toFanoutError } from "./errors";
+import { FanoutError, toFanoutError } from "../base/errors";
 import { abortReason, checkMs, sleep, type Deadline } from "./timers";
 
 /**

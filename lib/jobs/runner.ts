@@ -1,12 +1,12 @@
-import type { BatchOutcome } from "../lib/batch";
-import { writeAudit } from "../lib/audit";
-import type { Config } from "../lib/config";
-import { toFanoutError } from "../lib/errors";
-import { JobStore, type StoredJob } from "../lib/jobs";
-import { createLogger, describeError } from "../lib/log";
-import { deliverWebhook, nextDelaySeconds } from "../lib/webhooks";
-import { BatchRequest } from "./batch-schema";
-import { executeBatch, outcomeBytes, planBatch, publicResult, type BatchHost } from "./batch-runtime";
+import type { BatchOutcome } from "../batch/scheduler";
+import { writeAudit } from "./audit";
+import type { Config } from "../base/config";
+import { toFanoutError } from "../base/errors";
+import { JobStore, type StoredJob } from "./store";
+import { createLogger, describeError } from "../base/log";
+import { deliverWebhook, nextDelaySeconds } from "./webhooks";
+import { BatchRequest } from "../../functions/batch-schema";
+import { executeBatch, outcomeBytes, planBatch, publicResult, type BatchHost } from "../batch/service";
 
 /**
  * Async jobs end to end: run the batch, record the result, write the audit record, and deliver the

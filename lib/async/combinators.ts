@@ -1,4 +1,4 @@
-import { FanoutError, toFanoutError } from "./errors";
+import { FanoutError, toFanoutError } from "../base/errors";
 import { abortable, abortReason, linkSignals } from "./timers";
 
 /**

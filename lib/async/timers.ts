@@ -1,4 +1,4 @@
-import { FanoutError, type ErrorCode } from "./errors";
+import { FanoutError, type ErrorCode } from "../base/errors";
 
 /**
  * Timers and deadlines. Everything here bounds work with real timers (setTimeout + AbortController),

@@ -1,4 +1,4 @@
-import { describeInvalid, FanoutError, type InvalidParam } from "./errors";
+import { describeInvalid, FanoutError, type InvalidParam } from "../base/errors";
 import { collectReferences, SCOPE_NAMES, STEP_FIELDS, type LocatedReference } from "./template";
 import { stepKind, type StepInput, type StepKind } from "./steps/types";
 

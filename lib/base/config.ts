@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { FanoutError } from "./errors";
 import { parseAllowList } from "./policy";
-import { SECRET_PATTERN } from "./webhooks";
+import { SECRET_PATTERN } from "../jobs/webhooks";
 
 /**
  * Configuration vars and secrets, validated in one place. A bad value fails with a message that

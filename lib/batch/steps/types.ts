@@ -1,4 +1,4 @@
-import type { ErrorCode } from "../errors";
+import type { ErrorCode } from "../../base/errors";
 
 /**
  * The contract between the batch route and the step executors: what each step kind takes. The

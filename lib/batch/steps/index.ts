@@ -1,4 +1,4 @@
-import { sleep } from "../timers";
+import { sleep } from "../../async/timers";
 import { runCache } from "./cache";
 import type { StepRun } from "./context";
 import { runD1 } from "./d1";

@@ -1,7 +1,7 @@
-import { toBase64 } from "../bytes";
-import { FanoutError } from "../errors";
-import { abortable } from "../timers";
-import { overBudget, overLimit } from "../http";
+import { toBase64 } from "../../base/bytes";
+import { FanoutError } from "../../base/errors";
+import { abortable } from "../../async/timers";
+import { overBudget, overLimit } from "../../base/http";
 import { stepReadLimits, type StepRun } from "./context";
 import { checkPrefix } from "./kv";
 import type { R2Spec, StepOutput } from "./types";

@@ -1,4 +1,4 @@
-import { toHex } from "./bytes";
+import { toHex } from "../base/bytes";
 import type { DeliveryOutcome } from "./webhooks";
 
 /**

@@ -1,5 +1,5 @@
-import { FanoutError } from "../errors";
-import { abortable } from "../timers";
+import { FanoutError } from "../../base/errors";
+import { abortable } from "../../async/timers";
 import type { StepRun } from "./context";
 import type { D1Spec, StepOutput } from "./types";
 

@@ -1,4 +1,4 @@
-import { FanoutError } from "./errors";
+import { FanoutError } from "../base/errors";
 
 /**
  * References between steps: `{{id.body.items[0].name}}`, `{{id.body[*].id}}`, `{{item}}`, `{{index}}`.

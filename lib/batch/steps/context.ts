@@ -1,9 +1,9 @@
-import type { Budget } from "../budget";
-import type { Fetcher, ReadLimits } from "../http";
-import type { AllowList } from "../policy";
-import type { Singleflight } from "../singleflight";
-import type { Deadline } from "../timers";
-import type { Trace } from "../trace";
+import type { Budget } from "../../async/budget";
+import type { Fetcher, ReadLimits } from "../../base/http";
+import type { AllowList } from "../../base/policy";
+import type { Singleflight } from "../../async/singleflight";
+import type { Deadline } from "../../async/timers";
+import type { Trace } from "../../base/trace";
 import type { KvReader } from "./kv";
 import type { StepOutput } from "./types";
 

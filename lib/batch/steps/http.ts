@@ -1,10 +1,10 @@
-import { toBase64 } from "../bytes";
-import { hedge } from "../hedge";
-import { FanoutError } from "../errors";
-import { fetchUpstream, HEADER_VALUE, readBodyLimited } from "../http";
-import { httpRetryPolicy, retry } from "../retry";
+import { toBase64 } from "../../base/bytes";
+import { hedge } from "../../async/hedge";
+import { FanoutError } from "../../base/errors";
+import { fetchUpstream, HEADER_VALUE, readBodyLimited } from "../../base/http";
+import { httpRetryPolicy, retry } from "../../async/retry";
 import { followPath, parsePickPath } from "../template";
-import { abortable, withTimeout } from "../timers";
+import { abortable, withTimeout } from "../../async/timers";
 import { stepReadLimits, type StepRun } from "./context";
 import type { HttpSpec, StepOutput } from "./types";
 

@@ -1,4 +1,4 @@
-import { describeError, type Logger } from "./log";
+import { describeError, type Logger } from "../base/log";
 import { sleep, withTimeout } from "./timers";
 
 /**

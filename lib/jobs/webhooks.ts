@@ -1,9 +1,9 @@
-import { toBase64 } from "./bytes";
-import { FanoutError, isFanoutError } from "./errors";
-import type { Fetcher } from "./http";
-import { checkTarget, type AllowList } from "./policy";
-import { parseRetryAfter } from "./retry";
-import { withTimeout } from "./timers";
+import { toBase64 } from "../base/bytes";
+import { FanoutError, isFanoutError } from "../base/errors";
+import type { Fetcher } from "../base/http";
+import { checkTarget, type AllowList } from "../base/policy";
+import { parseRetryAfter } from "../async/retry";
+import { withTimeout } from "../async/timers";
 
 /**
  * Webhook delivery per the Standard Webhooks specification: `webhook-id` (stable across retries),

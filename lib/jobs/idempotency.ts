@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { sha256Hex } from "./jobs";
+import { sha256Hex } from "./store";
 
 /**
  * Idempotency-Key claims, one Durable Object per (API key id, Idempotency-Key). KV has no

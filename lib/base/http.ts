@@ -1,7 +1,7 @@
-import type { Budget } from "./budget";
+import type { Budget } from "../async/budget";
 import { FanoutError, isFanoutError } from "./errors";
 import { checkTarget, type AllowList } from "./policy";
-import { abortReason } from "./timers";
+import { abortReason } from "../async/timers";
 
 /**
  * Upstream HTTP under the allow-list: redirects are followed by hand so that every hop is checked

@@ -1,12 +1,12 @@
-import { RETRY_SHARE } from "./budget";
-import { FanoutError, toFanoutError } from "./errors";
+import { RETRY_SHARE } from "../async/budget";
+import { FanoutError, toFanoutError } from "../base/errors";
 import type { Plan, PlannedStep } from "./plan";
-import { Pool } from "./pool";
+import { Pool } from "../async/pool";
 import type { BatchContext, StepRun } from "./steps/context";
 import { executeStep } from "./steps/index";
 import type { SpecByKind, StepError, StepKind, StepOutput } from "./steps/types";
 import { renderString, renderValue, type Scope } from "./template";
-import { abortReason, elapsedSince } from "./timers";
+import { abortReason, elapsedSince } from "../async/timers";
 
 /**
  * Runs a plan: every step starts as soon as its dependencies have succeeded (no level-by-level
