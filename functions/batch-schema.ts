@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { BATCH_MODES } from "../lib/batch/scheduler";
+import { SECRET_PATTERN } from "../lib/base/config";
 import { HEADER_VALUE } from "../lib/base/http";
+import { MAX_REDIRECTS } from "../lib/base/limits";
 import type { CacheSpec, D1Spec, HttpSpec, KvSpec, R2Spec, WaitSpec } from "../lib/batch/steps/types";
 import { STEP_KINDS } from "../lib/batch/steps/types";
 import { MAX_JSON_DEPTH, nestedDeeperThan, parsePickPath } from "../lib/batch/template";
@@ -68,7 +70,7 @@ export const HttpStep = z
     hedge: z.object({ afterMs: ms(60_000).min(1) }).strict().optional().openapi({ description: "GET/HEAD only" }),
     pick: z.array(PickPath).max(50).optional().openapi({ description: "Keep only these dot paths of a JSON body" }),
     idempotencyKey: z.string().min(1).max(256).optional().openapi({ description: "Sent as Idempotency-Key; makes a non-idempotent method retryable" }),
-    maxRedirects: z.number().int().min(0).max(5).default(5),
+    maxRedirects: z.number().int().min(0).max(MAX_REDIRECTS).default(MAX_REDIRECTS),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -137,7 +139,7 @@ export const Step = z
 export const Callback = z
   .object({
     url: z.string().url("callback.url must be an absolute URL").max(4096),
-    secret: z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "a Standard Webhooks secret: whsec_<base64>").optional(),
+    secret: z.string().regex(SECRET_PATTERN, "a Standard Webhooks secret: whsec_<base64>").optional(),
   })
   .strict()
   .openapi("Callback", { description: "Run the batch after the response (202) and POST the signed result here" });

@@ -4,20 +4,18 @@ import { bodyLimit } from "hono/body-limit";
 import { stream, streamSSE } from "hono/streaming";
 import { setMetric } from "hono/timing";
 import { runAfterResponse } from "../lib/async/after";
-import type { BatchOutcome, StepResult } from "../lib/batch/scheduler";
 import { FanoutError } from "../lib/base/errors";
-import { claimIdempotencyKey, releaseIdempotencyKey } from "../lib/jobs/idempotency";
-import { sha256Hex, type StoredJob } from "../lib/jobs/store";
-import { describeError } from "../lib/base/log";
 import type { Plan } from "../lib/batch/plan";
-import { checkTarget } from "../lib/base/policy";
+import type { BatchOutcome, StepResult } from "../lib/batch/scheduler";
+import { batchBindings, executeBatch, planBatch, publicResult, summaryOf, type BatchHost, type BatchRequestInput } from "../lib/batch/service";
+import { auditBatch } from "../lib/jobs/audit";
+import { jobHost } from "../lib/jobs/runner";
+import { submitJob } from "../lib/jobs/submit";
 import { requireApiKey } from "./auth";
-import { deadlineOf, executeBatch, planBatch, publicResult, summaryOf, type BatchHost, type InProcessHandler } from "../lib/batch/service";
-import { BatchRequest, BatchResponse, JobAccepted, type BatchRequestBody } from "./batch-schema";
-import type { AppEnv } from "./env";
-import { auditBatch, deliverAfterJob, jobStore, runJob, type JobMessage } from "../lib/jobs/runner";
+import { BatchRequest, BatchResponse, JobAccepted } from "./batch-schema";
+import type { AppEnv, AppFetch } from "./env";
 import { problemResponses } from "./problem";
-import { createRouter, untypedResponse } from "./router";
+import { createRouter, untypedResponse, waitUntilOf } from "./router";
 import { markAsLiveStream } from "./streaming";
 
 /**
@@ -25,9 +23,6 @@ import { markAsLiveStream } from "./streaming";
  * answered with every step's outcome, streamed (NDJSON or SSE) as each step settles, or accepted
  * (202) and run after the response with a signed callback.
  */
-
-/** How long after a response waitUntil work may still run; a job's first callback must fit in it. */
-const WAIT_UNTIL_WINDOW_MS = 28_000;
 
 function streamFormat(accept: string | undefined): "ndjson" | "sse" | undefined {
   if (accept?.includes("application/x-ndjson")) return "ndjson";
@@ -39,8 +34,13 @@ function prefersAsync(prefer: string | undefined): boolean {
   return (prefer ?? "").split(",").some((token) => token.trim().toLowerCase() === "respond-async");
 }
 
-function hostOf(c: Context<AppEnv>, inProcess: InProcessHandler, signal?: AbortSignal): BatchHost {
-  return { env: c.env, config: c.var.config, executionCtx: c.executionCtx, inProcess, traceparent: c.req.header("traceparent"), signal };
+/** The gateway's own fetch for this request's in-process `/v1/sim/` calls. */
+function serveInProcessOf(c: Context<AppEnv>, appFetch: AppFetch) {
+  return (request: Request) => appFetch(request, c.env, c.executionCtx);
+}
+
+function hostOf(c: Context<AppEnv>, appFetch: AppFetch, signal?: AbortSignal): BatchHost {
+  return { bindings: batchBindings(c.env), config: c.var.config, serveInProcess: serveInProcessOf(c, appFetch), traceparent: c.req.header("traceparent"), signal };
 }
 
 function describe(result: StepResult): string {
@@ -71,7 +71,7 @@ async function drain(source: ReadableStreamDefaultReader<Uint8Array>): Promise<v
   }
 }
 
-export function createBatchRoutes(inProcess: InProcessHandler) {
+export function createBatchRoutes(appFetch: AppFetch) {
   const batch = createRouter();
 
   batch.use("*", requireApiKey);
@@ -112,10 +112,10 @@ export function createBatchRoutes(inProcess: InProcessHandler) {
     async (c) => {
       const body = c.req.valid("json");
       const plan = planBatch(body, c.var.config);
-      if (body.callback || prefersAsync(c.req.header("prefer"))) return untypedResponse(await submitJob(c, body, inProcess));
+      if (body.callback || prefersAsync(c.req.header("prefer"))) return untypedResponse(await accept(c, body, appFetch));
 
       // A client disconnect (the request's signal) aborts the deadline, and with it every step.
-      const host = hostOf(c, inProcess, c.req.raw.signal);
+      const host = hostOf(c, appFetch, c.req.raw.signal);
       const format = streamFormat(c.req.header("accept"));
       if (format) return untypedResponse(streamBatch(c, format, body, plan, host));
       const outcome = await executeBatch(body, plan, host);
@@ -130,14 +130,11 @@ export function createBatchRoutes(inProcess: InProcessHandler) {
 
 function scheduleAudit(c: Context<AppEnv>, host: BatchHost, plan: Plan, outcome: BatchOutcome): void {
   if (!host.config.AUDIT_ENABLED) return;
-  runAfterResponse(
-    c.executionCtx,
-    () => auditBatch(host, { requestId: c.var.requestId, keyId: c.var.apiKeyId!, jobId: null, steps: plan.steps.length, outcome }),
-    { task: "audit", requestId: c.var.requestId, logger: c.var.logger },
-  );
+  const entry = { requestId: c.var.requestId, keyId: c.var.apiKeyId!, jobId: null, steps: plan.steps.length, outcome };
+  runAfterResponse(() => auditBatch(c.env.DB, entry), { waitUntil: waitUntilOf(c), task: "audit", requestId: c.var.requestId, logger: c.var.logger });
 }
 
-function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRequestBody, plan: Plan, host: BatchHost): Response {
+function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRequestInput, plan: Plan, host: BatchHost): Response {
   markAsLiveStream(c);
   // Writes are chained so lines keep settlement order even though onSettle cannot await.
   const run = async (write: (kind: "result" | "summary", data: Record<string, unknown>, id?: string) => Promise<void>) => {
@@ -160,90 +157,24 @@ function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRe
   );
 }
 
-function accepted(c: Context<AppEnv>, { id, statusUrl }: { id: string; statusUrl: string }): Response {
-  return c.json({ id, state: "queued" as const, statusUrl }, 202, { location: statusUrl });
-}
-
-/** 202 now; the batch runs in waitUntil when it can finish well inside that window, else in the Queue consumer. */
-async function submitJob(c: Context<AppEnv>, body: BatchRequestBody, inProcess: InProcessHandler): Promise<Response> {
-  const { config } = c.var;
-  const keyId = c.var.apiKeyId!;
+/** 202 now; the batch runs after the response (lib/jobs/submit.ts decides where). */
+async function accept(c: Context<AppEnv>, body: BatchRequestInput & { callback?: { url: string; secret?: string } }, appFetch: AppFetch): Promise<Response> {
   const { callback, ...request } = body;
-  const webhookSecret = callback ? (callback.secret ?? config.WEBHOOK_SECRET) : undefined;
-  if (callback) {
-    try {
-      checkTarget(callback.url, config.UPSTREAM_ALLOWLIST);
-    } catch (error) {
-      throw new FanoutError("validation_failed", `callback.url: ${(error as FanoutError).detail}`, { invalidParams: [{ name: "callback.url", reason: (error as FanoutError).detail }] });
-    }
-    if (!webhookSecret) {
-      throw new FanoutError("validation_failed", "callback.secret: required when WEBHOOK_SECRET is not configured", {
-        invalidParams: [{ name: "callback.secret", reason: "required when WEBHOOK_SECRET is not configured" }],
-      });
-    }
-  }
-
-  const host = hostOf(c, inProcess);
-  const store = jobStore(host);
-  const id = crypto.randomUUID();
-  const statusUrl = new URL(`/v1/jobs/${id}`, c.req.url).href;
-  const idempotencyKey = c.req.header("idempotency-key");
-  if (idempotencyKey !== undefined) {
-    if (idempotencyKey.length === 0 || idempotencyKey.length > 255) {
-      throw new FanoutError("validation_failed", "Idempotency-Key: 1 to 255 characters", { invalidParams: [{ name: "Idempotency-Key", reason: "1 to 255 characters" }] });
-    }
-    // One atomic claim in a Durable Object: of any number of simultaneous submissions, one creates the job.
-    const bodyHash = await sha256Hex(JSON.stringify(body));
-    const claim = await claimIdempotencyKey(c.env.IDEMPOTENCY_KEYS, { keyId, key: idempotencyKey, candidate: { jobId: id, bodyHash, statusUrl }, ttlSeconds: config.JOB_TTL_SECONDS });
-    if (!claim.created) {
-      if (claim.record.bodyHash !== bodyHash) {
-        throw new FanoutError("unprocessable", "this Idempotency-Key was used with a different request body", {
-          invalidParams: [{ name: "Idempotency-Key", reason: "reused with a different body" }],
-        });
-      }
-      // Answered from the claim, not from KV: the winner may still be writing the job, whose id and URL are already fixed.
-      return accepted(c, { id: claim.record.jobId, statusUrl: claim.record.statusUrl });
-    }
-  }
-
-  const deadlineMs = deadlineOf(body, config);
-  const job: StoredJob = {
-    record: {
-      id,
-      keyId,
+  const { id, statusUrl } = await submitJob(
+    {
+      request,
+      ...(callback ? { callback } : {}),
+      keyId: c.var.apiKeyId!,
       requestId: c.var.requestId,
-      state: "queued",
-      runner: deadlineMs <= config.ASYNC_WAITUNTIL_LIMIT_MS ? "waitUntil" : "queue",
-      statusUrl,
-      createdAt: new Date().toISOString(),
-      ...(callback ? { callback: { url: callback.url, state: "pending" as const, attempts: [] } } : {}),
+      idempotencyKey: c.req.header("idempotency-key"),
+      statusUrlOf: (jobId) => new URL(`/v1/jobs/${jobId}`, c.req.url).href,
     },
-    request,
-    ...(webhookSecret ? { webhookSecret } : {}),
-  };
-  try {
-    await store.put(job);
-    if (job.record.runner === "queue") await c.env.JOBS.send({ kind: "run", jobId: id } satisfies JobMessage);
-  } catch (error) {
-    // The job was not created (or will never run): free the key so the client's retry creates it, rather than naming a dead job for JOB_TTL_SECONDS.
-    if (idempotencyKey !== undefined) {
-      await releaseIdempotencyKey(c.env.IDEMPOTENCY_KEYS, { keyId, key: idempotencyKey, jobId: id }).catch((releaseError: unknown) =>
-        c.var.logger.log("error", "could not release an Idempotency-Key", { jobId: id, ...describeError(releaseError) }),
-      );
-    }
-    throw error;
-  }
-
-  if (job.record.runner === "waitUntil") {
-    const started = Date.now();
-    runAfterResponse(
-      c.executionCtx,
-      async () => {
-        await runJob(id, host);
-        if (callback) await deliverAfterJob(id, host, WAIT_UNTIL_WINDOW_MS - (Date.now() - started));
-      },
-      { task: "job", requestId: c.var.requestId, logger: c.var.logger, timeoutMs: WAIT_UNTIL_WINDOW_MS },
-    );
-  }
-  return accepted(c, job.record);
+    {
+      host: jobHost(c.env, c.var.config, serveInProcessOf(c, appFetch)),
+      idempotencyKeys: c.env.IDEMPOTENCY_KEYS,
+      waitUntil: waitUntilOf(c),
+      logger: c.var.logger,
+    },
+  );
+  return c.json({ id, state: "queued" as const, statusUrl }, 202, { location: statusUrl });
 }

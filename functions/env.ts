@@ -1,7 +1,11 @@
+import type { ExecutionContext } from "hono";
 import type { RequestIdVariables } from "hono/request-id";
 import type { TimingVariables } from "hono/timing";
 import type { Config } from "../lib/base/config";
 import type { Logger } from "../lib/base/log";
+
+/** The gateway's own fetch (the composition root passes `app.fetch`): answers in-process `/v1/sim/` calls. */
+export type AppFetch = (request: Request, env: Env, ctx: ExecutionContext) => Response | Promise<Response>;
 
 /** The Hono environment every route group shares: bindings from wrangler types, per-request variables. */
 export interface AppEnv {

@@ -7,7 +7,7 @@ import { fetchUpstream, readBodyLimited } from "../lib/base/http";
 import { elapsedSince, sleep, withTimeout } from "../lib/async/timers";
 import { problemResponses } from "./problem";
 import { markAsLiveStream } from "./streaming";
-import { createRouter, integer, untypedResponse } from "./router";
+import { createRouter, integer, untypedResponse, waitUntilOf } from "./router";
 
 /**
  * The async-I/O lesson as working endpoints: a coroutine, gather, a done-callback and an aiohttp-style
@@ -106,13 +106,12 @@ examples.openapi(
     const registeredAt = new Date().toISOString();
     const kv = c.env.KV;
     runAfterResponse(
-      c.executionCtx,
       async (signal) => {
         await sleep(ms, { signal });
         const record: z.infer<typeof CallbackRecord> = { id, registeredAt, ranAt: new Date().toISOString(), waitedMs: ms, outcome: "ok" };
         await kv.put(CALLBACK_PREFIX + id, JSON.stringify(record), { expirationTtl: CALLBACK_TTL_SECONDS });
       },
-      { task: "examples.callback", requestId: c.var.requestId, logger: c.var.logger },
+      { waitUntil: waitUntilOf(c), task: "examples.callback", requestId: c.var.requestId, logger: c.var.logger },
     );
     const recordUrl = new URL(`${c.req.path}/${id}`, c.req.url).href;
     return c.json({ id, registeredAt, recordUrl }, 202, { location: recordUrl });

@@ -8,15 +8,14 @@ import pkg from "../package.json";
 import { parseConfig } from "../lib/base/config";
 import { FanoutError, isFanoutError } from "../lib/base/errors";
 import { createLogger, describeError } from "../lib/base/log";
-import type { AppEnv } from "./env";
+import type { AppEnv, AppFetch } from "./env";
+import { consumeJobMessages } from "../lib/jobs/consumer";
 import { createBatchRoutes } from "./batch";
-import type { InProcessHandler } from "../lib/batch/service";
 import audit from "./audit";
 import examples from "./examples";
 import jobs from "./jobs";
 import health from "./health";
 import { PROBLEM_CONTENT_TYPE, toProblem } from "./problem";
-import { handleQueue } from "./queue";
 import { createRouter } from "./router";
 import sim from "./sim";
 
@@ -50,8 +49,8 @@ app.route("/", health);
 app.route("/v1/sim", sim);
 app.route("/v1/examples", examples);
 // Relative /v1/sim/ step URLs are answered by this same app, in-process.
-const inProcess: InProcessHandler = (request, env, ctx) => app.fetch(request, env, ctx);
-app.route("/v1/batch", createBatchRoutes(inProcess));
+const appFetch: AppFetch = (request, env, ctx) => app.fetch(request, env, ctx);
+app.route("/v1/batch", createBatchRoutes(appFetch));
 app.route("/v1/jobs", jobs);
 app.route("/v1/audit", audit);
 
@@ -110,5 +109,5 @@ export { IdempotencyKey } from "../lib/jobs/idempotency";
 
 export default {
   fetch: app.fetch,
-  queue: (batch, env, ctx) => handleQueue(batch, env, ctx, inProcess),
+  queue: (batch, env, ctx) => consumeJobMessages(batch, env, (request) => appFetch(request, env, ctx)),
 } satisfies ExportedHandler<Env>;

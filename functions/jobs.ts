@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { FanoutError } from "../lib/base/errors";
-import { jobStore } from "../lib/jobs/runner";
+import { JobStore } from "../lib/jobs/store";
 import { requireApiKey } from "./auth";
 import { problemResponses } from "./problem";
 import { createRouter } from "./router";
@@ -43,11 +43,9 @@ jobs.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const job = await jobStore({ env: c.env, config: c.var.config }).get(id);
-    // Another key's job is indistinguishable from no job: 404, not 403.
-    if (!job || job.record.keyId !== c.var.apiKeyId) throw new FanoutError("not_found", `no job ${id} for this API key (or it has expired)`);
-    const { keyId: _keyId, requestId: _requestId, ...visible } = job.record;
-    return c.json(visible, 200);
+    const job = await new JobStore(c.env.KV, c.var.config.JOB_TTL_SECONDS).getFor(id, c.var.apiKeyId!);
+    if (!job) throw new FanoutError("not_found", `no job ${id} for this API key (or it has expired)`);
+    return c.json(job, 200);
   },
 );
 

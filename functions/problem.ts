@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ERROR_CODES, FanoutError, type ErrorCode } from "../lib/base/errors";
+import { ERROR_CODES, FanoutError, PRIVATE_DETAIL_CODES, publicDetail, type ErrorCode } from "../lib/base/errors";
 
 /** RFC 9457 problem details: the one shape every error of fanout is rendered in. */
 
@@ -38,13 +38,8 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
   internal: "Internal error",
 };
 
-/** Codes whose detail may carry operator-only information and is replaced on the way out. */
-const PRIVATE_DETAIL: ReadonlySet<ErrorCode> = new Set(["internal", "not_configured"]);
-
 export function toProblem(error: FanoutError, instance: string, requestId: string | undefined): Problem {
-  const detail = PRIVATE_DETAIL.has(error.code)
-    ? `the gateway could not handle this request; quote request id ${requestId ?? "(none)"} to its operator`
-    : error.detail;
+  const detail = publicDetail(error, requestId);
   const problem: Problem = {
     type: `urn:fanout:problem:${error.code}`,
     title: TITLES[error.code] ?? error.code.replaceAll("_", " "),
@@ -54,6 +49,6 @@ export function toProblem(error: FanoutError, instance: string, requestId: strin
     instance,
     requestId,
   };
-  if (error.invalidParams.length > 0 && !PRIVATE_DETAIL.has(error.code)) problem.invalidParams = error.invalidParams;
+  if (error.invalidParams.length > 0 && !PRIVATE_DETAIL_CODES.has(error.code)) problem.invalidParams = error.invalidParams;
   return problem;
 }

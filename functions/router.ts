@@ -1,5 +1,7 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { ZodError } from "zod";
+import type { WaitUntil } from "../lib/async/after";
 import { describeInvalid, FanoutError, type InvalidParam } from "../lib/base/errors";
 import type { AppEnv } from "./env";
 
@@ -40,4 +42,9 @@ export function integer(name: string, min: number, max: number) {
  */
 export function untypedResponse(response: Response): never {
   return response as never;
+}
+
+/** The request's `ctx.waitUntil` as the plain function lib/ takes. */
+export function waitUntilOf(c: Context): WaitUntil {
+  return (promise) => c.executionCtx.waitUntil(promise);
 }

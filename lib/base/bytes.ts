@@ -1,13 +1,19 @@
-/** Base64 of a byte array, in chunks (spreading a large array into fromCharCode overflows the stack). */
 /** Lowercase hex of a byte array. */
 export function toHex(bytes: Uint8Array): string {
   return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
+/** Base64 of a byte array, in chunks (spreading a large array into fromCharCode overflows the stack). */
 export function toBase64(bytes: Uint8Array): string {
   let binary = "";
   for (let offset = 0; offset < bytes.byteLength; offset += 0x8000) {
     binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
   }
   return btoa(binary);
+}
+
+/** The SHA-256 digest of a UTF-8 string, as lowercase hex. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return toHex(new Uint8Array(digest));
 }

@@ -1,13 +1,16 @@
 import { z } from "zod";
 import { FanoutError } from "./errors";
+import { ASYNC_WAITUNTIL_LIMIT_MS, WAIT_UNTIL_WINDOW_MS } from "./limits";
 import { parseAllowList } from "./policy";
-import { SECRET_PATTERN } from "../jobs/webhooks";
 
 /**
  * Configuration vars and secrets, validated in one place. A bad value fails with a message that
  * names the var, rendered as a 503 `not_configured` (the operator's fault, not the client's); the
  * message is logged, never shown to the client.
  */
+
+/** A Standard Webhooks secret: whsec_ followed by base64. */
+export const SECRET_PATTERN = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
 
 const flag = z.enum(["true", "false"]).transform((value) => value === "true");
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -80,7 +83,7 @@ const ConfigSchema = z.preprocess(
   ADMIN_KEY_IDS: parsed(list).default([]),
   AUDIT_ENABLED: flag.default(true),
   WEBHOOK_SECRET: z.string().regex(SECRET_PATTERN, "must look like whsec_<base64>").optional(),
-  ASYNC_WAITUNTIL_LIMIT_MS: int(1, 30_000).default(20_000),
+  ASYNC_WAITUNTIL_LIMIT_MS: int(1, WAIT_UNTIL_WINDOW_MS).default(ASYNC_WAITUNTIL_LIMIT_MS),
   JOB_TTL_SECONDS: int(60, 30 * 86400).default(86400),
   CALLBACK_TIMEOUT_MS: int(100, 60_000).default(15_000),
   CALLBACK_MAX_ATTEMPTS: int(1, 20).default(8),

@@ -80,6 +80,17 @@ export function isFanoutError(value: unknown): value is FanoutError {
   return value instanceof FanoutError;
 }
 
+/** Codes whose detail may carry operator-only information: a client never sees it. */
+export const PRIVATE_DETAIL_CODES: ReadonlySet<ErrorCode> = new Set(["internal", "not_configured"]);
+
+/**
+ * The one redaction rule: what a client may be shown of an error (a problem's `detail`, a failed
+ * job's message). Private details are replaced by a line that points at the request id.
+ */
+export function publicDetail(error: FanoutError, requestId?: string): string {
+  return PRIVATE_DETAIL_CODES.has(error.code) ? `the gateway could not handle this request; quote request id ${requestId ?? "(none)"} to its operator` : error.detail;
+}
+
 /** `name: reason; name: reason`, the detail line of a list of invalid params. */
 export function describeInvalid(params: readonly InvalidParam[]): string {
   return params.map((param) => `${param.name}: ${param.reason}`).join("; ");

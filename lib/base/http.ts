@@ -1,5 +1,6 @@
 import type { Budget } from "../async/budget";
 import { FanoutError, isFanoutError } from "./errors";
+import { MAX_REDIRECTS } from "./limits";
 import { checkTarget, type AllowList } from "./policy";
 import { abortReason } from "../async/timers";
 
@@ -32,7 +33,6 @@ export const HEADER_VALUE = /^[^\r\n\0]*$/;
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
-export const MAX_REDIRECTS = 5;
 
 export interface UpstreamRequest {
   url: string;

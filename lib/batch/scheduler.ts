@@ -174,7 +174,7 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       if (!batch.budgets.subrequests.tryTake(step.cost)) {
         throw new FanoutError("budget_exhausted", `the batch has used its ${batch.budgets.subrequests.limit} subrequests (SUBREQUEST_BUDGET)`);
       }
-      return pool.run(() => execute(step.kind, spec, { batch, signal }), { signal });
+      return pool.run(() => execute(step.kind, spec, { deps: batch, signal }), { signal });
     };
 
     const runStep = async (step: PlannedStep, signal: AbortSignal): Promise<StepOutput> => {

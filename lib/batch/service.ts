@@ -1,44 +1,57 @@
-import type { ExecutionContext } from "hono";
-import { runBatch, type BatchOutcome, type StepResult } from "./scheduler";
 import { Budget, retryAllowance } from "../async/budget";
+import { Singleflight } from "../async/singleflight";
+import { Deadline } from "../async/timers";
 import type { Config } from "../base/config";
 import { describeInvalid, FanoutError, type InvalidParam } from "../base/errors";
-import type { Fetcher } from "../base/http";
+import { continueTrace } from "../base/trace";
+import { IN_PROCESS_RULE, inProcessFetcher, isInProcessUrl, type InProcessHandler } from "./in-process";
 import { buildPlan, type Plan } from "./plan";
-import { parseAllowRule } from "../base/policy";
-import { Singleflight } from "../async/singleflight";
+import { runBatch, type BatchMode, type BatchOutcome, type StepResult } from "./scheduler";
 import type { BatchContext } from "./steps/context";
 import { d1ParamCount } from "./steps/d1";
 import { KvReader } from "./steps/kv";
-import type { StepOutput } from "./steps/types";
-import { Deadline } from "../async/timers";
-import { continueTrace } from "../base/trace";
-import type { BatchRequestBody } from "../../functions/batch-schema";
+import type { StepInput, StepOutput } from "./steps/types";
 
 /**
- * Running a validated batch request, wherever it runs: in the request (sync or streamed), in
- * waitUntil after a 202, or in the Queue consumer.
+ * The batch service: a validated batch request checked against configuration, planned, wired to
+ * the bindings and run, wherever it runs: in the request (sync or streamed), in waitUntil after a
+ * 202, or in the Queue consumer.
  */
 
-/** Relative `/v1/sim/...` step URLs are served in-process under this origin: no network, no subrequest. */
-export const IN_PROCESS_ORIGIN = "http://fanout.internal";
-const IN_PROCESS_RULE = parseAllowRule(IN_PROCESS_ORIGIN);
+/** A batch request after validation; the route's zod schema (functions/batch-schema.ts) produces exactly this. */
+export interface BatchRequestInput {
+  steps: StepInput[];
+  mode: BatchMode;
+  concurrency?: number;
+  deadlineMs?: number;
+}
 
-/** Answers in-process requests (the app itself); given by the composition root. */
-export type InProcessHandler = (request: Request, env: Env, ctx: ExecutionContext) => Response | Promise<Response>;
+/** The bindings a batch reads. */
+export interface BatchBindings {
+  kv: KVNamespace;
+  bucket: R2Bucket;
+  db: D1Database;
+  cache: Cache;
+}
 
+/** What running a batch needs from where it runs: plain values and functions, no HTTP framework. */
 export interface BatchHost {
-  env: Env;
+  bindings: BatchBindings;
   config: Config;
-  executionCtx: ExecutionContext;
-  inProcess: InProcessHandler;
+  /** Answers relative `/v1/sim/...` step URLs (the gateway's own fetch, given by the composition root). */
+  serveInProcess: InProcessHandler;
   traceparent?: string | null;
   /** Aborts the batch (the client's request signal for a synchronous batch). */
   signal?: AbortSignal;
 }
 
+/** The bindings of the Worker's `Env` that a batch reads. */
+export function batchBindings(env: Env): BatchBindings {
+  return { kv: env.KV, bucket: env.BUCKET, db: env.DB, cache: caches.default };
+}
+
 /** Checks that depend on configuration: limits (each named in its error) and what the config offers. */
-export function checkAgainstConfig(body: BatchRequestBody, config: Config): void {
+export function checkAgainstConfig(body: BatchRequestInput, config: Config): void {
   const limits: InvalidParam[] = [];
   if (body.concurrency !== undefined && body.concurrency > config.MAX_CONCURRENCY) {
     limits.push({ name: "concurrency", reason: `at most ${config.MAX_CONCURRENCY} (MAX_CONCURRENCY)` });
@@ -66,37 +79,36 @@ export function checkAgainstConfig(body: BatchRequestBody, config: Config): void
 }
 
 /** Validates against configuration and builds the plan: every refusal happens here, before anything runs. */
-export function planBatch(body: BatchRequestBody, config: Config): Plan {
+export function planBatch(body: BatchRequestInput, config: Config): Plan {
   checkAgainstConfig(body, config);
-  return buildPlan(body.steps, {
-    maxSteps: config.MAX_STEPS,
-    subrequestBudget: config.SUBREQUEST_BUDGET,
-    isInProcess: (url) => url.startsWith("/") || url.startsWith(`${IN_PROCESS_ORIGIN}/`),
-  });
+  return buildPlan(body.steps, { maxSteps: config.MAX_STEPS, subrequestBudget: config.SUBREQUEST_BUDGET, isInProcess: isInProcessUrl });
 }
 
-export function deadlineOf(body: BatchRequestBody, config: Config): number {
+/** The deadline a batch runs under: its own `deadlineMs`, or DEFAULT_DEADLINE_MS (never above MAX_DEADLINE_MS). */
+export function deadlineOf(body: BatchRequestInput, config: Config): number {
   return body.deadlineMs ?? Math.min(config.DEFAULT_DEADLINE_MS, config.MAX_DEADLINE_MS);
 }
 
-function inProcessFetcher(host: BatchHost): Fetcher {
-  return async (request) => {
-    const url = new URL(request.url);
-    if (url.origin !== IN_PROCESS_ORIGIN) return fetch(request);
-    if (!url.pathname.startsWith("/v1/sim/")) throw new FanoutError("forbidden_target", "only /v1/sim/ is served in-process");
-    return host.inProcess(request, host.env, host.executionCtx);
-  };
+export interface BatchContextOptions {
+  config: Config;
+  bindings: BatchBindings;
+  serveInProcess: InProcessHandler;
+  deadline: Deadline;
+  /** How many http calls the batch plans (sets its retry allowance). */
+  httpCalls: number;
+  traceparent?: string | null;
 }
 
-function createBatchContext(host: BatchHost, plan: Plan, deadline: Deadline): BatchContext {
-  const { config, env } = host;
-  const httpCalls = plan.steps.filter((step) => step.kind === "http").length;
+/**
+ * Builds one batch's context: policy and limits from configuration, fresh budgets and coalescing
+ * (per request only: Workers cancels I/O shared across requests). Production and tests build it here.
+ */
+export function createBatchContext({ config, bindings, serveInProcess, deadline, httpCalls, traceparent }: BatchContextOptions): BatchContext {
   return {
     deadline,
-    bindings: { kv: env.KV, bucket: env.BUCKET, db: env.DB, cache: caches.default },
+    bindings,
     allowList: config.SIM_ENABLED ? [...config.UPSTREAM_ALLOWLIST, IN_PROCESS_RULE] : config.UPSTREAM_ALLOWLIST,
-    fetcher: inProcessFetcher(host),
-    inProcessOrigin: IN_PROCESS_ORIGIN,
+    fetcher: inProcessFetcher(serveInProcess),
     credentials: config.UPSTREAM_CREDENTIALS,
     kvPrefixes: config.KV_PREFIXES,
     r2Prefixes: config.R2_PREFIXES,
@@ -108,25 +120,27 @@ function createBatchContext(host: BatchHost, plan: Plan, deadline: Deadline): Ba
       retries: new Budget(retryAllowance(httpCalls)),
       subrequests: new Budget(config.SUBREQUEST_BUDGET),
     },
-    coalesce: { http: new Singleflight<StepOutput>(), kv: new KvReader(env.KV) },
-    trace: continueTrace(host.traceparent),
+    coalesce: { http: new Singleflight<StepOutput>(), kv: new KvReader(bindings.kv) },
+    trace: continueTrace(traceparent),
   };
 }
 
 /** Runs a planned batch to its outcome under its deadline; the deadline's timer never outlives it. */
 export async function executeBatch(
-  body: BatchRequestBody,
+  body: BatchRequestInput,
   plan: Plan,
   host: BatchHost,
   onSettle?: (id: string, result: StepResult) => void,
 ): Promise<BatchOutcome> {
-  const deadline = Deadline.after(deadlineOf(body, host.config), { signal: host.signal, label: "batch deadline" });
+  const { config } = host;
+  const deadline = Deadline.after(deadlineOf(body, config), { signal: host.signal, label: "batch deadline" });
   try {
+    const httpCalls = plan.steps.filter((step) => step.kind === "http").length;
     return await runBatch(plan, {
       mode: body.mode,
-      concurrency: body.concurrency ?? host.config.DEFAULT_CONCURRENCY,
-      maxSteps: host.config.MAX_STEPS,
-      batch: createBatchContext(host, plan, deadline),
+      concurrency: body.concurrency ?? config.DEFAULT_CONCURRENCY,
+      maxSteps: config.MAX_STEPS,
+      batch: createBatchContext({ ...host, deadline, httpCalls }),
       onSettle,
     });
   } finally {

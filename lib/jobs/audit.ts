@@ -3,6 +3,9 @@
  * bodies, headers or secrets (the key's id, not the key).
  */
 
+import { outcomeBytes } from "../batch/service";
+import type { BatchOutcome } from "../batch/scheduler";
+
 export interface AuditRecord {
   createdAt: string;
   requestId: string;
@@ -20,6 +23,33 @@ export interface StoredAuditRecord extends AuditRecord {
   id: number;
 }
 
+/** What is known of a finished batch when its audit record is written. */
+export interface BatchAuditEntry {
+  requestId: string;
+  keyId: string;
+  /** The async job it ran as, or null for a synchronous batch. */
+  jobId: string | null;
+  steps: number;
+  outcome: BatchOutcome;
+}
+
+/** Writes the audit record of one finished batch, sync or async. */
+export function auditBatch(db: D1Database, { requestId, keyId, jobId, steps, outcome }: BatchAuditEntry): Promise<void> {
+  return writeAudit(db, {
+    createdAt: new Date().toISOString(),
+    requestId,
+    keyId,
+    jobId,
+    async: jobId !== null,
+    mode: outcome.mode,
+    steps,
+    counts: outcome.counts,
+    durationMs: outcome.durationMs,
+    bytes: outcomeBytes(outcome),
+  });
+}
+
+/** Inserts one audit record. */
 export async function writeAudit(db: D1Database, record: AuditRecord): Promise<void> {
   await db
     .prepare(

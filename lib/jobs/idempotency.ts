@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { sha256Hex } from "./store";
+import { sha256Hex } from "../base/bytes";
 
 /**
  * Idempotency-Key claims, one Durable Object per (API key id, Idempotency-Key). KV has no

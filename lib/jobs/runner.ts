@@ -1,12 +1,13 @@
-import type { BatchOutcome } from "../batch/scheduler";
-import { writeAudit } from "./audit";
+import { runAfterResponse, type WaitUntil } from "../async/after";
 import type { Config } from "../base/config";
-import { toFanoutError } from "../base/errors";
+import { publicDetail, toFanoutError } from "../base/errors";
+import { WAIT_UNTIL_WINDOW_MS } from "../base/limits";
+import { createLogger, describeError, type Logger } from "../base/log";
+import { batchBindings, executeBatch, planBatch, publicResult, type BatchHost } from "../batch/service";
+import type { InProcessHandler } from "../batch/in-process";
+import { auditBatch } from "./audit";
 import { JobStore, type StoredJob } from "./store";
-import { createLogger, describeError } from "../base/log";
 import { deliverWebhook, nextDelaySeconds } from "./webhooks";
-import { BatchRequest } from "../../functions/batch-schema";
-import { executeBatch, outcomeBytes, planBatch, publicResult, type BatchHost } from "../batch/service";
 
 /**
  * Async jobs end to end: run the batch, record the result, write the audit record, and deliver the
@@ -19,29 +20,28 @@ export type JobMessage = { kind: "run"; jobId: string } | { kind: "deliver"; job
 /** How a delivery attempt left the callback: done (delivered or failed for good), retry later, or dead-lettered. */
 export type DeliveryStep = { next: "done" } | { next: "retry"; delaySeconds: number } | { next: "dead" };
 
-export function jobStore({ env, config }: { env: Env; config: Config }): JobStore {
-  return new JobStore(env.KV, config.JOB_TTL_SECONDS);
+/** What running and delivering jobs needs: the batch host, the job store, the audit database and the queues. */
+export interface JobHost extends BatchHost {
+  store: JobStore;
+  db: D1Database;
+  queues: { jobs: Queue<JobMessage>; deadLetters: Queue<JobMessage> };
 }
 
-export async function auditBatch(host: BatchHost, entry: { requestId: string; keyId: string; jobId: string | null; steps: number; outcome: BatchOutcome }) {
-  const { outcome } = entry;
-  await writeAudit(host.env.DB, {
-    createdAt: new Date().toISOString(),
-    requestId: entry.requestId,
-    keyId: entry.keyId,
-    jobId: entry.jobId,
-    async: entry.jobId !== null,
-    mode: outcome.mode,
-    steps: entry.steps,
-    counts: outcome.counts,
-    durationMs: outcome.durationMs,
-    bytes: outcomeBytes(outcome),
-  });
+/** The job host of the Worker's `Env`: everything a job touches comes from its bindings and configuration. */
+export function jobHost(env: Env, config: Config, serveInProcess: InProcessHandler): JobHost {
+  return {
+    bindings: batchBindings(env),
+    config,
+    serveInProcess,
+    store: new JobStore(env.KV, config.JOB_TTL_SECONDS),
+    db: env.DB,
+    queues: { jobs: env.JOBS as Queue<JobMessage>, deadLetters: env.JOBS_DLQ as Queue<JobMessage> },
+  };
 }
 
 /** Runs a queued job once; a job that already started is left alone (a redelivered message). */
-export async function runJob(jobId: string, host: BatchHost): Promise<StoredJob | null> {
-  const store = jobStore(host);
+export async function runJob(jobId: string, host: JobHost): Promise<StoredJob | null> {
+  const { store } = host;
   const job = await store.get(jobId);
   if (!job || job.record.state !== "queued") return job;
   const { record } = job;
@@ -51,18 +51,19 @@ export async function runJob(jobId: string, host: BatchHost): Promise<StoredJob 
 
   const logger = createLogger(host.config.LOG_LEVEL, { requestId: record.requestId, jobId });
   try {
-    const body = BatchRequest.parse(job.request);
-    const plan = planBatch(body, host.config);
-    const outcome = await executeBatch(body, plan, host);
+    const plan = planBatch(job.request, host.config);
+    const outcome = await executeBatch(job.request, plan, host);
     record.state = outcome.conditionMet ? "succeeded" : "failed";
     record.result = publicResult(outcome);
-    if (host.config.AUDIT_ENABLED) await auditBatch(host, { requestId: record.requestId, keyId: record.keyId, jobId, steps: plan.steps.length, outcome }).catch((error: unknown) =>
-      logger.log("error", "post-response task failed", { task: "audit", ...describeError(error) }),
-    );
+    if (host.config.AUDIT_ENABLED) {
+      await auditBatch(host.db, { requestId: record.requestId, keyId: record.keyId, jobId, steps: plan.steps.length, outcome }).catch((error: unknown) =>
+        logger.log("error", "post-response task failed", { task: "audit", ...describeError(error) }),
+      );
+    }
   } catch (error) {
     const failure = toFanoutError(error);
     record.state = "failed";
-    record.error = { code: failure.code, message: failure.status >= 500 && failure.code === "internal" ? "internal error" : failure.detail };
+    record.error = { code: failure.code, message: publicDetail(failure, record.requestId) };
     logger.log("error", "job failed", { ...describeError(error) });
   }
   record.finishedAt = new Date().toISOString();
@@ -84,12 +85,11 @@ function callbackPayload(job: StoredJob, maxBytes: number): string {
 }
 
 /** One delivery attempt of a finished job's callback, recorded on the job. */
-export async function deliverCallback(jobId: string, host: BatchHost): Promise<DeliveryStep> {
-  const store = jobStore(host);
+export async function deliverCallback(jobId: string, host: JobHost): Promise<DeliveryStep> {
+  const { store, config } = host;
   const job = await store.get(jobId);
   const callback = job?.record.callback;
   if (!job || !callback || callback.state !== "pending" || !job.webhookSecret) return { next: "done" };
-  const { config } = host;
   const attempt = callback.attempts.length + 1;
   const result = await deliverWebhook({
     url: callback.url,
@@ -120,12 +120,24 @@ export async function deliverCallback(jobId: string, host: BatchHost): Promise<D
 }
 
 /** After a job ends in waitUntil: the first delivery now if the window allows, else from the queue. */
-export async function deliverAfterJob(jobId: string, host: BatchHost, windowLeftMs: number): Promise<void> {
+export async function deliverAfterJob(jobId: string, host: JobHost, windowLeftMs: number): Promise<void> {
   if (windowLeftMs < host.config.CALLBACK_TIMEOUT_MS) {
-    await host.env.JOBS.send({ kind: "deliver", jobId } satisfies JobMessage);
+    await host.queues.jobs.send({ kind: "deliver", jobId });
     return;
   }
   const step = await deliverCallback(jobId, host);
-  if (step.next === "retry") await host.env.JOBS.send({ kind: "deliver", jobId } satisfies JobMessage, { delaySeconds: step.delaySeconds });
-  if (step.next === "dead") await host.env.JOBS_DLQ.send({ kind: "deliver", jobId } satisfies JobMessage);
+  if (step.next === "retry") await host.queues.jobs.send({ kind: "deliver", jobId }, { delaySeconds: step.delaySeconds });
+  if (step.next === "dead") await host.queues.deadLetters.send({ kind: "deliver", jobId });
+}
+
+/** Runs a job (and its first callback delivery) after the response, inside the waitUntil window. */
+export function runJobAfterResponse(jobId: string, host: JobHost, { waitUntil, requestId, logger }: { waitUntil: WaitUntil; requestId: string; logger: Logger }): void {
+  const started = Date.now();
+  runAfterResponse(
+    async () => {
+      const job = await runJob(jobId, host);
+      if (job?.record.callback) await deliverAfterJob(jobId, host, WAIT_UNTIL_WINDOW_MS - (Date.now() - started));
+    },
+    { waitUntil, task: "job", requestId, logger, timeoutMs: WAIT_UNTIL_WINDOW_MS },
+  );
 }

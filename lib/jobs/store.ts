@@ -1,4 +1,4 @@
-import { toHex } from "../base/bytes";
+import type { BatchRequestInput } from "../batch/service";
 import type { DeliveryOutcome } from "./webhooks";
 
 /**
@@ -36,15 +36,12 @@ export interface JobRecord {
 /** What is stored: the public record, plus what the runner needs and a client must never see. */
 export interface StoredJob {
   record: JobRecord;
-  request: unknown;
+  /** The batch as the route validated it (stored parsed: the runner never parses it again). */
+  request: BatchRequestInput;
   webhookSecret?: string;
 }
 
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return toHex(new Uint8Array(digest));
-}
-
+/** The job records in KV, each kept for `ttlSeconds`. */
 export class JobStore {
   readonly #kv: KVNamespace;
   readonly #ttlSeconds: number;
@@ -56,6 +53,17 @@ export class JobStore {
 
   get(id: string): Promise<StoredJob | null> {
     return this.#kv.get<StoredJob>(`job:${id}`, "json");
+  }
+
+  /**
+   * The public view of a job for the API key that created it; null for no job or another key's job
+   * (indistinguishable on purpose: a 404, never a 403).
+   */
+  async getFor(id: string, keyId: string): Promise<Omit<JobRecord, "keyId" | "requestId"> | null> {
+    const job = await this.get(id);
+    if (!job || job.record.keyId !== keyId) return null;
+    const { keyId: _keyId, requestId: _requestId, ...visible } = job.record;
+    return visible;
   }
 
   put(job: StoredJob): Promise<void> {

@@ -1,4 +1,5 @@
 import { toBase64 } from "../base/bytes";
+import { SECRET_PATTERN } from "../base/config";
 import { FanoutError, isFanoutError } from "../base/errors";
 import type { Fetcher } from "../base/http";
 import { checkTarget, type AllowList } from "../base/policy";
@@ -10,8 +11,6 @@ import { withTimeout } from "../async/timers";
  * `webhook-timestamp` (unix seconds), `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`)
  * with a `whsec_` secret. Redirects are not followed; the target is re-checked at every attempt.
  */
-
-export const SECRET_PATTERN = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
 
 /** Delay before attempt n+1 after attempt n failed: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, ... */
 export const DELIVERY_SCHEDULE_SECONDS = [5, 300, 1800, 7200, 18000, 36000];

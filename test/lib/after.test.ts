@@ -13,9 +13,9 @@ describe("runAfterResponse", () => {
     const ctx = fakeContext();
     const logger: Logger = { log: vi.fn() };
     let ran = false;
-    runAfterResponse(ctx, async () => {
+    runAfterResponse(async () => {
       ran = true;
-    }, { task: "t", requestId: "r1", logger });
+    }, { waitUntil: ctx.waitUntil, task: "t", requestId: "r1", logger });
     expect(ctx.promises).toHaveLength(1);
     await Promise.all(ctx.promises);
     expect(ran).toBe(true);
@@ -25,9 +25,9 @@ describe("runAfterResponse", () => {
   it("catches a failure and logs it as one structured line, never rejecting", async () => {
     const ctx = fakeContext();
     const logger: Logger = { log: vi.fn() };
-    const guarded = runAfterResponse(ctx, async () => {
+    const guarded = runAfterResponse(async () => {
       throw new FanoutError("network", "webhook receiver down");
-    }, { task: "webhook", requestId: "r2", logger });
+    }, { waitUntil: ctx.waitUntil, task: "webhook", requestId: "r2", logger });
     await expect(guarded).resolves.toBeUndefined();
     expect(logger.log).toHaveBeenCalledWith("error", "post-response task failed", expect.objectContaining({ requestId: "r2", task: "webhook", error: "webhook receiver down", errorCode: "network" }));
   });
@@ -36,10 +36,10 @@ describe("runAfterResponse", () => {
     const ctx = fakeContext();
     const logger: Logger = { log: vi.fn() };
     let seen: AbortSignal | undefined;
-    await runAfterResponse(ctx, (signal) => {
+    await runAfterResponse((signal) => {
       seen = signal;
       return new Promise(() => {});
-    }, { task: "slow", requestId: "r3", logger, timeoutMs: 20 });
+    }, { waitUntil: ctx.waitUntil, task: "slow", requestId: "r3", logger, timeoutMs: 20 });
     expect(seen?.aborted).toBe(true);
     expect(logger.log).toHaveBeenCalledWith("error", "post-response task failed", expect.objectContaining({ task: "slow", errorCode: "timeout" }));
   });

@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { claimIdempotencyKey, releaseIdempotencyKey, type IdempotencyKey, type IdempotencyRecord } from "../../lib/jobs/idempotency";
-import { sha256Hex } from "../../lib/jobs/store";
+import { sha256Hex } from "../../lib/base/bytes";
 
 const namespace = env.IDEMPOTENCY_KEYS;
 const record = (jobId: string): IdempotencyRecord => ({ jobId, bodyHash: `hash-${jobId}`, statusUrl: `http://fanout.test/v1/jobs/${jobId}` });

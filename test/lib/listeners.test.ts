@@ -1,8 +1,6 @@
-import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { executeBatch, planBatch } from "../../lib/batch/service";
-import type { BatchRequestBody } from "../../functions/batch-schema";
+import { batchBindings, executeBatch, planBatch, type BatchRequestInput } from "../../lib/batch/service";
 import { runBatch, type Executor } from "../../lib/batch/scheduler";
 import { parseConfig } from "../../lib/base/config";
 import { FanoutError } from "../../lib/base/errors";
@@ -267,8 +265,8 @@ describe("Deadline", () => {
 
 describe("executeBatch disposes the batch deadline", () => {
   const config = parseConfig(env as unknown as Record<string, unknown>);
-  const host = (signal?: AbortSignal) => ({ env, config, executionCtx: createExecutionContext(), inProcess: () => new Response(null, { status: 404 }), signal });
-  const body = (steps: StepInput[], deadlineMs = 5000) => ({ mode: "allSettled", deadlineMs, steps }) as BatchRequestBody;
+  const host = (signal?: AbortSignal) => ({ bindings: batchBindings(env), config, serveInProcess: () => new Response(null, { status: 404 }), signal });
+  const body = (steps: StepInput[], deadlineMs = 5000) => ({ mode: "allSettled", deadlineMs, steps }) as BatchRequestInput;
 
   it.each([
     ["succeeds", [{ id: "w", wait: { ms: 10 } }], 10, { ok: 1 }],

@@ -2,22 +2,25 @@ import { FanoutError } from "../../base/errors";
 import { readBodyLimited } from "../../base/http";
 import { checkTarget } from "../../base/policy";
 import { abortable } from "../../async/timers";
-import { stepReadLimits, type StepRun } from "./context";
-import { absoluteUrl } from "./http";
+import { absoluteUrl } from "../in-process";
+import { stepReadLimits, type BatchContext, type StepRun } from "./context";
 import type { CacheSpec, StepOutput } from "./types";
 
 /** A Cache API lookup by URL; the URL must pass the same allow-list as an upstream call. A miss is a 404. */
-export async function runCache(spec: CacheSpec, { batch, signal }: StepRun): Promise<StepOutput> {
-  const url = checkTarget(absoluteUrl(spec.url, batch.inProcessOrigin), batch.allowList);
+/** What the cache step uses of its deps. */
+export type CacheDeps = Pick<BatchContext, "bindings" | "allowList" | "maxStepResponseBytes" | "budgets">;
+
+export async function runCache(spec: CacheSpec, { deps, signal }: StepRun<CacheDeps>): Promise<StepOutput> {
+  const url = checkTarget(absoluteUrl(spec.url), deps.allowList);
   let cached: Response | undefined;
   try {
-    cached = await abortable(batch.bindings.cache.match(new Request(url)), signal);
+    cached = await abortable(deps.bindings.cache.match(new Request(url)), signal);
   } catch (error) {
     if (signal.aborted) throw error;
     throw new FanoutError("storage_error", `the Cache API lookup of ${url.href} failed`, { cause: error });
   }
   if (!cached) return { ok: false, status: 404, body: null, error: { code: "not_found", message: `cache miss for ${url.href}` } };
-  const bytes = await readBodyLimited(cached, stepReadLimits(batch, signal));
+  const bytes = await readBodyLimited(cached, stepReadLimits(deps, signal));
   const text = new TextDecoder().decode(bytes);
   let body: unknown = text;
   if (spec.as === "json" || (spec.as === undefined && /json/.test(cached.headers.get("content-type") ?? ""))) {

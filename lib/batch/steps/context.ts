@@ -1,20 +1,23 @@
 import type { Budget } from "../../async/budget";
-import type { Fetcher, ReadLimits } from "../../base/http";
-import type { AllowList } from "../../base/policy";
 import type { Singleflight } from "../../async/singleflight";
 import type { Deadline } from "../../async/timers";
+import type { Fetcher, ReadLimits } from "../../base/http";
+import type { AllowList } from "../../base/policy";
 import type { Trace } from "../../base/trace";
 import type { KvReader } from "./kv";
 import type { StepOutput } from "./types";
 
-/** Everything one batch's steps share: bindings, policy, limits, budgets and coalescing. Built per request. */
+/**
+ * Everything one batch's steps may share: bindings, policy, limits, budgets and coalescing. Built
+ * per request by `createBatchContext` (lib/batch/service.ts). Each executor declares the part it
+ * uses (`HttpDeps`, `KvDeps`, ...), so a reader sees at a glance what a step can touch.
+ */
 export interface BatchContext {
   deadline: Deadline;
   bindings: { kv: KVNamespace; bucket: R2Bucket; db: D1Database; cache: Cache };
   allowList: AllowList;
+  /** Reaches upstreams; in-process `/v1/sim/` URLs are answered by the gateway itself. */
   fetcher: Fetcher;
-  /** Relative `/v1/sim/...` URLs become this origin, served in-process by the fetcher. */
-  inProcessOrigin: string;
   credentials: Record<string, Record<string, string>>;
   kvPrefixes: readonly string[];
   r2Prefixes: readonly string[];
@@ -26,19 +29,22 @@ export interface BatchContext {
   trace: Trace;
 }
 
+/** What a step that reads a body needs to apply the byte limits. */
+export type ByteLimitDeps = Pick<BatchContext, "maxStepResponseBytes" | "budgets">;
+
 /** What one step may read: MAX_STEP_RESPONSE_BYTES itself, charged to the batch's MAX_BATCH_RESPONSE_BYTES as bytes arrive. */
-export function stepReadLimits(batch: BatchContext, signal?: AbortSignal): ReadLimits {
+export function stepReadLimits(deps: ByteLimitDeps, signal?: AbortSignal): ReadLimits {
   return {
-    maxBytes: batch.maxStepResponseBytes,
+    maxBytes: deps.maxStepResponseBytes,
     maxName: "MAX_STEP_RESPONSE_BYTES",
-    budget: batch.budgets.responseBytes,
+    budget: deps.budgets.responseBytes,
     budgetName: "MAX_BATCH_RESPONSE_BYTES",
     signal,
   };
 }
 
-/** What one execution gets: the batch context and a signal that aborts on deadline or cancellation. */
-export interface StepRun {
-  batch: BatchContext;
+/** What one execution gets: the dependencies its executor declares, and a signal that aborts on deadline or cancellation. */
+export interface StepRun<Deps = BatchContext> {
+  deps: Deps;
   signal: AbortSignal;
 }

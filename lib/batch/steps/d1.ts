@@ -1,6 +1,6 @@
 import { FanoutError } from "../../base/errors";
 import { abortable } from "../../async/timers";
-import type { StepRun } from "./context";
+import type { BatchContext, StepRun } from "./context";
 import type { D1Spec, StepOutput } from "./types";
 
 /**
@@ -23,14 +23,17 @@ export function d1ParamCount(sql: string): number {
 }
 
 /** D1 runs only named, read-only queries from configuration; a client never sends SQL. */
-export async function runD1(spec: D1Spec, { batch, signal }: StepRun): Promise<StepOutput> {
-  const sql = batch.d1Queries[spec.query];
+/** What the d1 step uses of its deps. */
+export type D1Deps = Pick<BatchContext, "bindings" | "d1Queries">;
+
+export async function runD1(spec: D1Spec, { deps, signal }: StepRun<D1Deps>): Promise<StepOutput> {
+  const sql = deps.d1Queries[spec.query];
   if (sql === undefined) throw new FanoutError("forbidden_target", `no named query "${spec.query}" (D1_QUERIES)`);
   const expected = d1ParamCount(sql);
   const given = spec.params?.length ?? 0;
   if (given !== expected) throw new FanoutError("validation_failed", `the D1 query "${spec.query}" takes ${expected} parameter(s), got ${given}`);
   try {
-    const result = await abortable(batch.bindings.db.prepare(sql).bind(...(spec.params ?? [])).all(), signal);
+    const result = await abortable(deps.bindings.db.prepare(sql).bind(...(spec.params ?? [])).all(), signal);
     return { ok: true, status: 200, body: result.results, headers: { "x-d1-rows-read": String(result.meta.rows_read ?? 0) } };
   } catch (error) {
     if (signal.aborted) throw error;

@@ -5,12 +5,19 @@ import { fetchUpstream, HEADER_VALUE, readBodyLimited } from "../../base/http";
 import { httpRetryPolicy, retry } from "../../async/retry";
 import { followPath, parsePickPath } from "../template";
 import { abortable, withTimeout } from "../../async/timers";
-import { stepReadLimits, type StepRun } from "./context";
+import { ATTEMPT_HEADER, absoluteUrl } from "../in-process";
+import { stepReadLimits, type BatchContext, type StepRun } from "./context";
 import type { HttpSpec, StepOutput } from "./types";
 
 /** The http step: allow-listed fetch with per-attempt timeout, retries, hedging, coalescing and limits. */
 
-export const ATTEMPT_HEADER = "x-fanout-attempt";
+/** What the http step uses of its deps. */
+export type HttpDeps = Pick<
+  BatchContext,
+  "deadline" | "fetcher" | "allowList" | "credentials" | "defaultTimeoutMs" | "maxStepResponseBytes" | "budgets" | "coalesce" | "trace"
+>;
+type HttpRun = StepRun<HttpDeps>;
+
 const STRIPPED_RESPONSE_HEADERS = new Set(["set-cookie", "connection", "keep-alive", "transfer-encoding", "proxy-authenticate"]);
 
 interface Fetched {
@@ -20,12 +27,8 @@ interface Fetched {
   hedged: boolean;
 }
 
-export function absoluteUrl(url: string, inProcessOrigin: string): string {
-  return url.startsWith("/") ? inProcessOrigin + url : url;
-}
-
-export async function runHttp(spec: HttpSpec, run: StepRun): Promise<StepOutput> {
-  const { batch } = run;
+export async function runHttp(spec: HttpSpec, run: HttpRun): Promise<StepOutput> {
+  const { deps } = run;
   // Literal values were checked up front; a value that a reference rendered is checked here.
   for (const [name, value] of Object.entries(spec.headers ?? {}) as Array<[string, unknown]>) {
     const scalar = typeof value === "string" || typeof value === "number" || typeof value === "boolean";
@@ -33,24 +36,24 @@ export async function runHttp(spec: HttpSpec, run: StepRun): Promise<StepOutput>
       throw new FanoutError("validation_failed", `header ${name}: after references are resolved it must be a string without CR, LF or NUL`);
     }
   }
-  const url = absoluteUrl(spec.url, batch.inProcessOrigin);
+  const url = absoluteUrl(spec.url);
   const coalescible = (spec.method === "GET" || spec.method === "HEAD") && spec.body === undefined;
   if (!coalescible) return { ...(await execute(spec, url, run)), coalesced: false };
   const key = JSON.stringify([spec.method, url, spec.headers ?? {}, spec.pick ?? null, spec.timeoutMs ?? null, spec.retry ?? null, spec.hedge ?? null]);
-  const { value, shared } = await batch.coalesce.http.do(key, () => execute(spec, url, run));
+  const { value, shared } = await deps.coalesce.http.do(key, () => execute(spec, url, run));
   return { ...value, coalesced: shared };
 }
 
-async function execute(spec: HttpSpec, url: string, run: StepRun): Promise<StepOutput> {
-  const { batch, signal } = run;
+async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepOutput> {
+  const { deps, signal } = run;
   const attempted = await retry<Fetched>((attempt) => attemptOnce(spec, url, attempt, run), {
     attempts: spec.retry?.attempts ?? 1,
     baseDelayMs: spec.retry?.baseDelayMs,
     maxDelayMs: spec.retry?.maxDelayMs,
-    deadline: batch.deadline,
+    deadline: deps.deadline,
     signal,
     decide: httpRetryPolicy(spec.method, spec.idempotencyKey),
-    beforeRetry: () => batch.budgets.retries.tryTake(),
+    beforeRetry: () => deps.budgets.retries.tryTake(),
   });
   if (signal.aborted && !attempted.ok) throw attempted.error;
   if (!attempted.ok) return { ok: false, error: { code: attempted.error.code, message: attempted.error.detail }, attempts: attempted.attempts };
@@ -69,27 +72,27 @@ async function execute(spec: HttpSpec, url: string, run: StepRun): Promise<StepO
 }
 
 /** One attempt: hedged when asked and when a hedge could still finish in time. */
-function attemptOnce(spec: HttpSpec, url: string, attempt: number, run: StepRun): Promise<Fetched> {
-  const { batch, signal } = run;
+function attemptOnce(spec: HttpSpec, url: string, attempt: number, run: HttpRun): Promise<Fetched> {
+  const { deps, signal } = run;
   const call = (callSignal: AbortSignal) => timedCall(spec, url, attempt, run, callSignal);
-  if (!spec.hedge || spec.hedge.afterMs >= batch.deadline.remaining()) return call(signal).then((fetched) => ({ ...fetched, hedged: false }));
+  if (!spec.hedge || spec.hedge.afterMs >= deps.deadline.remaining()) return call(signal).then((fetched) => ({ ...fetched, hedged: false }));
   return hedge(call, { afterMs: spec.hedge.afterMs, signal }).then(({ value, hedged }) => ({ ...value, hedged }));
 }
 
 /** One upstream call bounded by min(timeoutMs, what is left of the deadline). */
-function timedCall(spec: HttpSpec, url: string, attempt: number, run: StepRun, signal: AbortSignal): Promise<Fetched> {
-  const { batch } = run;
-  const timeoutMs = spec.timeoutMs ?? batch.defaultTimeoutMs;
+function timedCall(spec: HttpSpec, url: string, attempt: number, run: HttpRun, signal: AbortSignal): Promise<Fetched> {
+  const { deps } = run;
+  const timeoutMs = spec.timeoutMs ?? deps.defaultTimeoutMs;
   const call = (callSignal: AbortSignal) => fetchOnce(spec, url, attempt, run, callSignal);
   // When the deadline is the tighter bound, let it fire (deadline_exceeded) rather than a timeout.
-  if (timeoutMs < batch.deadline.remaining()) return withTimeout(call, { ms: timeoutMs, signal, label: `timeoutMs` });
+  if (timeoutMs < deps.deadline.remaining()) return withTimeout(call, { ms: timeoutMs, signal, label: `timeoutMs` });
   return abortable(call(signal), signal);
 }
 
-async function fetchOnce(spec: HttpSpec, url: string, attempt: number, run: StepRun, signal: AbortSignal): Promise<Fetched> {
-  const { batch } = run;
+async function fetchOnce(spec: HttpSpec, url: string, attempt: number, run: HttpRun, signal: AbortSignal): Promise<Fetched> {
+  const { deps } = run;
   const headers = new Headers(spec.headers);
-  headers.set("traceparent", batch.trace.child());
+  headers.set("traceparent", deps.trace.child());
   headers.set(ATTEMPT_HEADER, String(attempt));
   if (spec.idempotencyKey) headers.set("idempotency-key", spec.idempotencyKey);
   let body: string | undefined;
@@ -100,14 +103,14 @@ async function fetchOnce(spec: HttpSpec, url: string, attempt: number, run: Step
   const { response } = await fetchUpstream(
     { url, method: spec.method, headers, body },
     {
-      allowList: batch.allowList,
+      allowList: deps.allowList,
       signal,
-      fetcher: batch.fetcher,
+      fetcher: deps.fetcher,
       maxRedirects: spec.maxRedirects,
-      credentialsFor: (origin) => batch.credentials[origin],
+      credentialsFor: (origin) => deps.credentials[origin],
     },
   );
-  const bytes = spec.method === "HEAD" ? new Uint8Array() : await readBodyLimited(response, stepReadLimits(batch, signal));
+  const bytes = spec.method === "HEAD" ? new Uint8Array() : await readBodyLimited(response, stepReadLimits(deps, signal));
   return { status: response.status, headers: response.headers, body: bytes, hedged: false };
 }
 

@@ -1,6 +1,6 @@
 import { FanoutError } from "../../base/errors";
 import { abortable } from "../../async/timers";
-import type { StepRun } from "./context";
+import type { BatchContext, StepRun } from "./context";
 import type { KvSpec, StepOutput } from "./types";
 
 /**
@@ -45,10 +45,14 @@ export function checkPrefix(key: string, prefixes: readonly string[], what: stri
   }
 }
 
-export async function runKv(spec: KvSpec, { batch, signal }: StepRun): Promise<StepOutput> {
+/** What the kv step uses of its deps. */
+export type KvDeps = Pick<BatchContext, "kvPrefixes" | "coalesce">;
+
+/** Reads one key (404 when absent) or many keys with one bulk read (absent keys are null). */
+export async function runKv(spec: KvSpec, { deps, signal }: StepRun<KvDeps>): Promise<StepOutput> {
   const keys = spec.keys ?? [spec.key!];
-  for (const key of keys) checkPrefix(key, batch.kvPrefixes, "KV key", "KV_PREFIXES");
-  const { values, coalesced } = batch.coalesce.kv.read(keys, spec.type);
+  for (const key of keys) checkPrefix(key, deps.kvPrefixes, "KV key", "KV_PREFIXES");
+  const { values, coalesced } = deps.coalesce.kv.read(keys, spec.type);
   let read: unknown[];
   try {
     read = await abortable(values, signal);

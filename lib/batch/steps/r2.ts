@@ -2,7 +2,7 @@ import { toBase64 } from "../../base/bytes";
 import { FanoutError } from "../../base/errors";
 import { abortable } from "../../async/timers";
 import { overBudget, overLimit } from "../../base/http";
-import { stepReadLimits, type StepRun } from "./context";
+import { stepReadLimits, type BatchContext, type StepRun } from "./context";
 import { checkPrefix } from "./kv";
 import type { R2Spec, StepOutput } from "./types";
 
@@ -18,13 +18,16 @@ function metadata(object: R2Object) {
 }
 
 /** R2 get / head / byte range, with the body as text, JSON, base64 or metadata only. */
-export async function runR2(spec: R2Spec, { batch, signal }: StepRun): Promise<StepOutput> {
-  checkPrefix(spec.key, batch.r2Prefixes, "R2 key", "R2_PREFIXES");
+/** What the r2 step uses of its deps. */
+export type R2Deps = Pick<BatchContext, "bindings" | "r2Prefixes" | "maxStepResponseBytes" | "budgets">;
+
+export async function runR2(spec: R2Spec, { deps, signal }: StepRun<R2Deps>): Promise<StepOutput> {
+  checkPrefix(spec.key, deps.r2Prefixes, "R2 key", "R2_PREFIXES");
   const headOnly = spec.head || spec.as === "metadata";
   let object: R2Object | R2ObjectBody | null;
   try {
     object = await abortable(
-      headOnly ? batch.bindings.bucket.head(spec.key) : batch.bindings.bucket.get(spec.key, spec.range ? { range: spec.range } : undefined),
+      headOnly ? deps.bindings.bucket.head(spec.key) : deps.bindings.bucket.get(spec.key, spec.range ? { range: spec.range } : undefined),
       signal,
     );
   } catch (error) {
@@ -39,7 +42,7 @@ export async function runR2(spec: R2Spec, { batch, signal }: StepRun): Promise<S
   const withBody = object as R2ObjectBody;
 
   // The size is known before the body is read: check it against the step's cap and charge the batch's budget up front.
-  const limits = stepReadLimits(batch);
+  const limits = stepReadLimits(deps);
   const length = spec.range ? Math.min(spec.range.length ?? object.size, object.size - spec.range.offset) : object.size;
   if (length > limits.maxBytes || !limits.budget!.tryTake(length)) {
     await withBody.body.cancel();

@@ -1,8 +1,7 @@
-import type { ExecutionContext as HonoExecutionContext } from "hono";
-import { parseConfig } from "../lib/base/config";
-import { createLogger, describeError } from "../lib/base/log";
-import type { InProcessHandler } from "../lib/batch/service";
-import { deliverAfterJob, deliverCallback, runJob, type JobMessage } from "../lib/jobs/runner";
+import { parseConfig } from "../base/config";
+import { createLogger, describeError } from "../base/log";
+import type { InProcessHandler } from "../batch/in-process";
+import { deliverAfterJob, deliverCallback, jobHost, runJob, type JobMessage } from "./runner";
 
 /**
  * The Queue consumer: long async jobs (`run`) and callback deliveries (`deliver`). A delivery that
@@ -10,7 +9,7 @@ import { deliverAfterJob, deliverCallback, runJob, type JobMessage } from "../li
  * to the dead-letter queue. A message it cannot read is never acknowledged unread: it is retried
  * and, after max_retries, lands in the dead-letter queue too.
  */
-export async function handleQueue(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, inProcess: InProcessHandler): Promise<void> {
+export async function consumeJobMessages(batch: MessageBatch<unknown>, env: Env, serveInProcess: InProcessHandler): Promise<void> {
   const logger = createLogger("info", { queue: batch.queue });
   let config;
   try {
@@ -20,7 +19,7 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env, ctx: E
     batch.retryAll({ delaySeconds: 60 });
     return;
   }
-  const host = { env, config, executionCtx: ctx as unknown as HonoExecutionContext, inProcess };
+  const host = jobHost(env, config, serveInProcess);
 
   for (const message of batch.messages) {
     const body = message.body as Partial<JobMessage> | null;
@@ -34,7 +33,7 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env, ctx: E
         const step = await deliverCallback(body.jobId, host);
         if (step.next === "retry") message.retry({ delaySeconds: step.delaySeconds });
         else {
-          if (step.next === "dead") await env.JOBS_DLQ.send(body);
+          if (step.next === "dead") await host.queues.deadLetters.send({ kind: "deliver", jobId: body.jobId });
           message.ack();
         }
       } else {

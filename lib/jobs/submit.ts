@@ -1,0 +1,111 @@
+import type { WaitUntil } from "../async/after";
+import { sha256Hex } from "../base/bytes";
+import { FanoutError, invalid } from "../base/errors";
+import type { Logger } from "../base/log";
+import { describeError } from "../base/log";
+import { checkTarget } from "../base/policy";
+import { deadlineOf, type BatchRequestInput } from "../batch/service";
+import { claimIdempotencyKey, releaseIdempotencyKey, type IdempotencyKey } from "./idempotency";
+import { runJobAfterResponse, type JobHost } from "./runner";
+import type { StoredJob } from "./store";
+
+/**
+ * Accepting an async batch (202): the job is recorded and then run after the response, in waitUntil
+ * when it can finish well inside that window, else by the Queue consumer. An Idempotency-Key makes
+ * the submission safe to repeat.
+ */
+
+export interface JobSubmission {
+  request: BatchRequestInput;
+  callback?: { url: string; secret?: string };
+  /** The API key id that submits (and alone may read) the job. */
+  keyId: string;
+  requestId: string;
+  /** The Idempotency-Key header, if sent. */
+  idempotencyKey?: string;
+  /** The job's status URL, from its id (the route knows its own origin). */
+  statusUrlOf: (id: string) => string;
+}
+
+export interface SubmitOptions {
+  host: JobHost;
+  idempotencyKeys: DurableObjectNamespace<IdempotencyKey>;
+  waitUntil: WaitUntil;
+  logger: Logger;
+}
+
+/** What the client is told: the job and where to poll it. */
+export interface AcceptedJob {
+  id: string;
+  statusUrl: string;
+}
+
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+/**
+ * Records a job and schedules it. The same key with the same body answers with the job it created
+ * first (even while simultaneous submissions race); with a different body it is `unprocessable`.
+ * @throws FanoutError `validation_failed` naming callback.url, callback.secret or Idempotency-Key.
+ */
+export async function submitJob(submission: JobSubmission, { host, idempotencyKeys, waitUntil, logger }: SubmitOptions): Promise<AcceptedJob> {
+  const { request, callback, keyId, requestId, idempotencyKey } = submission;
+  const { config } = host;
+  const webhookSecret = callback ? (callback.secret ?? config.WEBHOOK_SECRET) : undefined;
+  if (callback) {
+    try {
+      checkTarget(callback.url, config.UPSTREAM_ALLOWLIST);
+    } catch (error) {
+      throw invalid("callback.url", (error as FanoutError).detail);
+    }
+    if (!webhookSecret) throw invalid("callback.secret", "required when WEBHOOK_SECRET is not configured");
+  }
+
+  const id = crypto.randomUUID();
+  const statusUrl = submission.statusUrlOf(id);
+  if (idempotencyKey !== undefined) {
+    if (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+      throw invalid("Idempotency-Key", `1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+    }
+    // One atomic claim in a Durable Object: of any number of simultaneous submissions, one creates the job.
+    const bodyHash = await sha256Hex(JSON.stringify(callback ? { ...request, callback } : request));
+    const claim = await claimIdempotencyKey(idempotencyKeys, { keyId, key: idempotencyKey, candidate: { jobId: id, bodyHash, statusUrl }, ttlSeconds: config.JOB_TTL_SECONDS });
+    if (!claim.created) {
+      if (claim.record.bodyHash !== bodyHash) {
+        throw new FanoutError("unprocessable", "this Idempotency-Key was used with a different request body", {
+          invalidParams: [{ name: "Idempotency-Key", reason: "reused with a different body" }],
+        });
+      }
+      // Answered from the claim, not from KV: the winner may still be writing the job, whose id and URL are already fixed.
+      return { id: claim.record.jobId, statusUrl: claim.record.statusUrl };
+    }
+  }
+
+  const job: StoredJob = {
+    record: {
+      id,
+      keyId,
+      requestId,
+      state: "queued",
+      runner: deadlineOf(request, config) <= config.ASYNC_WAITUNTIL_LIMIT_MS ? "waitUntil" : "queue",
+      statusUrl,
+      createdAt: new Date().toISOString(),
+      ...(callback ? { callback: { url: callback.url, state: "pending" as const, attempts: [] } } : {}),
+    },
+    request,
+    ...(webhookSecret ? { webhookSecret } : {}),
+  };
+  try {
+    await host.store.put(job);
+    if (job.record.runner === "queue") await host.queues.jobs.send({ kind: "run", jobId: id });
+  } catch (error) {
+    // The job was not created (or will never run): free the key so the client's retry creates it, rather than naming a dead job for JOB_TTL_SECONDS.
+    if (idempotencyKey !== undefined) {
+      await releaseIdempotencyKey(idempotencyKeys, { keyId, key: idempotencyKey, jobId: id }).catch((releaseError: unknown) =>
+        logger.log("error", "could not release an Idempotency-Key", { jobId: id, ...describeError(releaseError) }),
+      );
+    }
+    throw error;
+  }
+  if (job.record.runner === "waitUntil") runJobAfterResponse(id, host, { waitUntil, requestId, logger });
+  return { id, statusUrl };
+}
