@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { listAudit } from "../lib/jobs/audit";
+import { listAudit, type StoredAuditRecord } from "../lib/jobs/audit";
 import { FanoutError } from "../lib/base/errors";
 import { requireApiKey } from "./auth";
 import { problemResponses } from "./problem";
-import { createRouter, integer } from "./router";
+import { createRouter, integer, type Same } from "./router";
 
 const audit = createRouter();
 audit.use("*", requireApiKey);
@@ -27,6 +27,7 @@ const AuditRecord = z
     bytes: z.number(),
   })
   .openapi("AuditRecord");
+true satisfies Same<z.output<typeof AuditRecord>, StoredAuditRecord>;
 
 audit.openapi(
   createRoute({

@@ -1,10 +1,13 @@
 import { z } from "@hono/zod-openapi";
-import { BATCH_MODES } from "../lib/batch/scheduler";
+import { STEP_ERROR_CODES } from "../lib/base/errors";
+import { BATCH_MODES, type StepResult } from "../lib/batch/scheduler";
+import type { BatchRequestInput, PublicBatchResult } from "../lib/batch/service";
 import { SECRET_PATTERN } from "../lib/base/config";
 import { HEADER_VALUE } from "../lib/base/http";
 import { MAX_REDIRECTS } from "../lib/base/limits";
 import type { CacheSpec, D1Spec, HttpSpec, KvSpec, R2Spec, WaitSpec } from "../lib/batch/steps/types";
 import { STEP_KINDS } from "../lib/batch/steps/types";
+import type { Same } from "./router";
 import { MAX_JSON_DEPTH, nestedDeeperThan, parsePickPath } from "../lib/batch/template";
 
 /**
@@ -14,7 +17,7 @@ import { MAX_JSON_DEPTH, nestedDeeperThan, parsePickPath } from "../lib/batch/te
 
 const ms = (max: number) => z.number().int().min(0).max(max);
 
-export const StepId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "a step id is 1-64 letters, digits, _ or -");
+const StepId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "a step id is 1-64 letters, digits, _ or -");
 
 // A URL that starts with a reference gets its scheme at run time, where the allow-list checks it.
 const StepUrl = z
@@ -45,7 +48,7 @@ const PickPath = z
   });
 
 /** Headers a step may not set: hop-by-hop, routing, Cloudflare's and fanout's own. */
-export const FORBIDDEN_STEP_HEADER = /^(host|connection|keep-alive|proxy-.*|te|trailer|transfer-encoding|upgrade|content-length|cf-.*|x-fanout-.*|traceparent|tracestate|x-forwarded-.*|forwarded)$/i;
+const FORBIDDEN_STEP_HEADER = /^(host|connection|keep-alive|proxy-.*|te|trailer|transfer-encoding|upgrade|content-length|cf-.*|x-fanout-.*|traceparent|tracestate|x-forwarded-.*|forwarded)$/i;
 
 const StepHeaders = z.record(
   z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid header name"),
@@ -136,7 +139,7 @@ export const Step = z
   })
   .openapi("Step");
 
-export const Callback = z
+const Callback = z
   .object({
     url: z.string().url("callback.url must be an absolute URL").max(4096),
     secret: z.string().regex(SECRET_PATTERN, "a Standard Webhooks secret: whsec_<base64>").optional(),
@@ -156,10 +159,14 @@ export const BatchRequest = z
   .openapi("BatchRequest");
 
 export type BatchRequestBody = z.output<typeof BatchRequest>;
+// What the route validates is what the batch service runs.
+true satisfies Same<Omit<BatchRequestBody, "callback">, BatchRequestInput>;
 
-const StepErrorSchema = z.object({ code: z.string(), message: z.string(), dependency: z.string().optional() });
+const StepErrorSchema = z
+  .object({ code: z.enum(STEP_ERROR_CODES), message: z.string(), dependency: z.string().optional() })
+  .openapi("StepError");
 
-export const StepResultSchema = z
+const StepResultSchema = z
   .object({
     ok: z.boolean(),
     status: z.number().int().optional(),
@@ -172,9 +179,21 @@ export const StepResultSchema = z
     hedged: z.boolean().optional(),
     coalesced: z.boolean().optional(),
     bytes: z.number().int().optional(),
-    items: z.array(z.object({ ok: z.boolean(), status: z.number().int().optional(), error: StepErrorSchema.optional() })).optional(),
+    items: z
+      .array(
+        z.object({
+          ok: z.boolean(),
+          status: z.number().int().optional(),
+          error: StepErrorSchema.optional(),
+          attempts: z.number().int().optional(),
+          coalesced: z.boolean().optional(),
+        }),
+      )
+      .optional(),
   })
   .openapi("StepResult");
+// The documented result record and the one lib/ builds are the same type: a field added to one fails here.
+true satisfies Same<z.output<typeof StepResultSchema>, StepResult>;
 
 export const BatchResponse = z
   .object({
@@ -185,6 +204,7 @@ export const BatchResponse = z
     results: z.record(z.string(), StepResultSchema),
   })
   .openapi("BatchResponse");
+true satisfies Same<z.output<typeof BatchResponse>, PublicBatchResult>;
 
 export const JobAccepted = z
   .object({ id: z.string(), state: z.literal("queued"), statusUrl: z.string() })

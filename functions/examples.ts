@@ -137,7 +137,7 @@ examples.openapi(
   },
 );
 
-export const FETCH_EXAMPLE_MAX_BYTES = 1024 * 1024;
+const FETCH_EXAMPLE_MAX_BYTES = 1024 * 1024;
 
 const FetchResult = z.object({
   url: z.string(),

@@ -1,9 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { FanoutError } from "../lib/base/errors";
-import { JobStore } from "../lib/jobs/store";
+import { ERROR_CODES, FanoutError, type ErrorCode } from "../lib/base/errors";
+import { CALLBACK_STATES, JOB_RUNNERS, JOB_STATES, JobStore, type PublicJob } from "../lib/jobs/store";
+import { DELIVERY_OUTCOMES } from "../lib/jobs/webhooks";
+import { BatchResponse } from "./batch-schema";
 import { requireApiKey } from "./auth";
 import { problemResponses } from "./problem";
-import { createRouter } from "./router";
+import { createRouter, type Same } from "./router";
 
 const jobs = createRouter();
 jobs.use("*", requireApiKey);
@@ -11,23 +13,33 @@ jobs.use("*", requireApiKey);
 const Job = z
   .object({
     id: z.string(),
-    state: z.enum(["queued", "running", "succeeded", "failed"]),
-    runner: z.enum(["waitUntil", "queue"]),
+    state: z.enum(JOB_STATES),
+    runner: z.enum(JOB_RUNNERS),
     statusUrl: z.string(),
     createdAt: z.string(),
     startedAt: z.string().optional(),
     finishedAt: z.string().optional(),
-    result: z.unknown().optional().openapi({ description: "The batch result (as POST /v1/batch answers it) once the job is done" }),
-    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    result: BatchResponse.optional().openapi({ description: "The batch result (as POST /v1/batch answers it) once the job is done" }),
+    error: z.object({ code: z.enum(ERROR_CODES as [ErrorCode, ...ErrorCode[]]), message: z.string() }).optional(),
     callback: z
       .object({
         url: z.string(),
-        state: z.enum(["pending", "delivered", "failed"]),
-        attempts: z.array(z.object({ attempt: z.number(), at: z.string(), outcome: z.string(), status: z.number().optional(), error: z.string().optional(), nextDelaySeconds: z.number().optional() })),
+        state: z.enum(CALLBACK_STATES),
+        attempts: z.array(
+          z.object({
+            attempt: z.number(),
+            at: z.string(),
+            outcome: z.enum(DELIVERY_OUTCOMES),
+            status: z.number().optional(),
+            error: z.string().optional(),
+            nextDelaySeconds: z.number().optional(),
+          }),
+        ),
       })
       .optional(),
   })
   .openapi("Job");
+true satisfies Same<z.output<typeof Job>, PublicJob>;
 
 jobs.openapi(
   createRoute({

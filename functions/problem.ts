@@ -5,7 +5,7 @@ import { ERROR_CODES, FanoutError, PRIVATE_DETAIL_CODES, publicDetail, type Erro
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
-export const ProblemSchema = z
+const ProblemSchema = z
   .object({
     type: z.string().openapi({ example: "urn:fanout:problem:validation_failed" }),
     title: z.string(),

@@ -6,11 +6,11 @@ import { describeInvalid, FanoutError, type InvalidParam } from "../lib/base/err
 import type { AppEnv } from "./env";
 
 /** JSON-path style name for a zod issue path: `steps[2].http.url`. */
-export function issuePath(path: readonly PropertyKey[]): string {
+function issuePath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((name, key) => (typeof key === "number" ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)), "");
 }
 
-export function validationError(error: ZodError, target: string): FanoutError {
+function validationError(error: ZodError, target: string): FanoutError {
   const invalidParams: InvalidParam[] = error.issues.map((issue) => ({
     name: issuePath(issue.path) || target,
     reason: issue.message,
@@ -43,6 +43,13 @@ export function integer(name: string, min: number, max: number) {
 export function untypedResponse(response: Response): never {
   return response as never;
 }
+
+/**
+ * True when A and B are the same type (each assignable to the other). Used as
+ * `true satisfies Same<z.output<typeof Schema>, LibType>` so a documented schema cannot drift from
+ * the record lib/ builds.
+ */
+export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
 /** The request's `ctx.waitUntil` as the plain function lib/ takes. */
 export function waitUntilOf(c: Context): WaitUntil {

@@ -12,9 +12,9 @@ import { createRouter, integer, untypedResponse } from "./router";
  * use them so nothing needs the internet. Public and read-only; SIM_ENABLED=false switches them off.
  */
 
-export const MAX_SIM_DELAY_MS = 30_000;
-export const MAX_SIM_BYTES = 10 * 1024 * 1024;
-export const MAX_DRIP_BYTES = 1024 * 1024;
+const MAX_SIM_DELAY_MS = 30_000;
+const MAX_SIM_BYTES = 10 * 1024 * 1024;
+const MAX_DRIP_BYTES = 1024 * 1024;
 export const ATTEMPT_HEADER = "x-fanout-attempt";
 
 const sim = createRouter();

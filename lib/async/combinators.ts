@@ -2,9 +2,12 @@ import { FanoutError, toFanoutError } from "../base/errors";
 import { abortable, abortReason, linkSignals } from "./timers";
 
 /**
- * asyncio's gather / wait(FIRST_COMPLETED) / as_completed over abortable tasks. Each task gets its
- * own signal, linked to the caller's; whenever a combinator stops waiting, every task still running
- * is aborted, so no loser is ever left running.
+ * asyncio's gather over abortable tasks: each task gets its own signal, linked to the caller's, and
+ * when `all` stops waiting (a failure, or the caller's abort) every task still running is aborted.
+ *
+ * The batch scheduler (lib/batch/scheduler.ts) has its own modes (allSettled, all, any, race) over a
+ * DAG with dependencies and a concurrency limit, which flat combinators cannot express; this module
+ * keeps only what the examples use (`GET /v1/examples/gather`).
  */
 
 export type AbortableTask<T> = (signal: AbortSignal) => Promise<T>;
@@ -86,7 +89,11 @@ async function* inCompletionOrder<T>(promises: Promise<Settled<T>>[], signal: Ab
   }
 }
 
-/** gather(): all values in input order; on the first failure aborts the rest and rejects with it. */
+/**
+ * gather(): all values in input order; on the first failure aborts the rest and rejects with it.
+ * @throws the first task's FanoutError, or the abort reason when `signal` aborts.
+ * @example const [a, b] = await all([(signal) => fetch(u1, { signal }), (signal) => fetch(u2, { signal })], { signal });
+ */
 export async function all<T>(tasks: readonly AbortableTask<T>[], options: CombinatorOptions = {}): Promise<T[]> {
   const values = new Array<T>(tasks.length);
   let failure: FanoutError | undefined;
@@ -100,60 +107,4 @@ export async function all<T>(tasks: readonly AbortableTask<T>[], options: Combin
   });
   if (failure) throw failure;
   return values;
-}
-
-/** gather(return_exceptions=True): every settlement in input order. */
-export async function allSettled<T>(tasks: readonly AbortableTask<T>[], options: CombinatorOptions = {}): Promise<Settled<T>[]> {
-  const results = new Array<Settled<T>>(tasks.length);
-  await drain(tasks, options, "the caller stopped waiting", ({ index, result }) => {
-    results[index] = result;
-    return false;
-  });
-  return results;
-}
-
-/** The first success; aborts the rest. Rejects with `all_failed` carrying every error if none succeeds. */
-export async function any<T>(tasks: readonly AbortableTask<T>[], options: CombinatorOptions = {}): Promise<T> {
-  if (tasks.length === 0) throw new FanoutError("all_failed", "no task to run");
-  const errors = new Array<FanoutError>(tasks.length);
-  let winner: { value: T } | undefined;
-  await drain(tasks, options, "another task succeeded first", ({ index, result }) => {
-    if (result.status === "fulfilled") {
-      winner = { value: result.value };
-      return true;
-    }
-    errors[index] = result.reason;
-    return false;
-  });
-  if (winner) return winner.value;
-  throw new FanoutError("all_failed", `all ${tasks.length} tasks failed`, { errors });
-}
-
-/** The first settlement, success or failure; aborts the rest. */
-export async function race<T>(tasks: readonly AbortableTask<T>[], options: CombinatorOptions = {}): Promise<T> {
-  if (tasks.length === 0) throw new FanoutError("bad_request", "race needs at least one task");
-  let first: Settled<T> | undefined;
-  await drain(tasks, options, "another task settled first", ({ result }) => {
-    first = result;
-    return true;
-  });
-  if (first!.status === "rejected") throw first!.reason;
-  return first!.value;
-}
-
-/**
- * as_completed(): yields settlements in completion order. Breaking out of the loop (or the caller's
- * signal aborting) aborts every task still running.
- */
-export async function* asCompleted<T>(tasks: readonly AbortableTask<T>[], options: CombinatorOptions = {}): AsyncGenerator<Completed<T>> {
-  const { signal } = options;
-  if (signal?.aborted) throw abortReason(signal);
-  const { promises, abortRest } = launch(tasks, signal);
-  try {
-    for await (const completed of inCompletionOrder(promises, signal)) {
-      yield completed;
-    }
-  } finally {
-    abortRest(loserReason("the consumer stopped iterating"));
-  }
 }

@@ -39,9 +39,10 @@ export interface RetryOptions<T> {
   discard?: (value: T) => void;
 }
 
-export const MAX_ATTEMPTS = 10;
+const MAX_ATTEMPTS = 10;
 
-export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: number, random: () => number): number {
+/** Full jitter: a random share of min(maxDelayMs, baseDelayMs * 2^(attempt-1)). */
+function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: number, random: () => number): number {
   const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
   return Math.floor(random() * ceiling);
 }
@@ -112,7 +113,7 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Math.max(0, at - now);
 }
 
-export function isIdempotent(method: string, idempotencyKey?: string | null): boolean {
+function isIdempotent(method: string, idempotencyKey?: string | null): boolean {
   return IDEMPOTENT_METHODS.has(method.toUpperCase()) || Boolean(idempotencyKey);
 }
 

@@ -29,7 +29,7 @@ function parsed<T>(parse: (text: string) => T) {
 const list = (text: string) => text.split(/[\s,]+/).filter(Boolean);
 
 /** `id:key` pairs, comma-separated. The id is what logs and audit records show; the key never is. */
-export function parseApiKeys(text: string): Array<{ id: string; key: string }> {
+function parseApiKeys(text: string): Array<{ id: string; key: string }> {
   return list(text).map((entry) => {
     const colon = entry.indexOf(":");
     const id = entry.slice(0, colon);
@@ -44,7 +44,7 @@ export function parseApiKeys(text: string): Array<{ id: string; key: string }> {
 const READ_ONLY_SQL = /^\s*(select|with)\b[^;]*;?\s*$/is;
 
 /** Named read-only D1 queries: a JSON object of name -> one SELECT statement. */
-export function parseD1Queries(text: string): Record<string, string> {
+function parseD1Queries(text: string): Record<string, string> {
   const queries = z.record(z.string().regex(/^\w{1,64}$/, "query names are word characters"), z.string()).parse(JSON.parse(text || "{}"));
   for (const [name, sql] of Object.entries(queries)) {
     if (!READ_ONLY_SQL.test(sql)) throw new Error(`query ${name} must be a single SELECT (or WITH ... SELECT) statement`);
@@ -53,7 +53,7 @@ export function parseD1Queries(text: string): Record<string, string> {
 }
 
 /** Per-origin credentials: a JSON object of origin -> headers, added only to requests to that origin. */
-export function parseCredentials(text: string): Record<string, Record<string, string>> {
+function parseCredentials(text: string): Record<string, Record<string, string>> {
   const credentials = z.record(z.string(), z.record(z.string(), z.string())).parse(JSON.parse(text || "{}"));
   return Object.fromEntries(Object.entries(credentials).map(([origin, headers]) => [new URL(origin).origin, headers]));
 }

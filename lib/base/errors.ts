@@ -2,7 +2,7 @@
  * The one error type of fanout. `code` comes from a closed set so clients can branch on it;
  * `status` is the HTTP status a route renders it with; `detail` is safe to show to a client.
  */
-export const ERROR_STATUS = {
+const ERROR_STATUS = {
   bad_request: 400,
   validation_failed: 400,
   unauthorized: 401,
@@ -35,6 +35,37 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+/**
+ * The codes a step result may carry: the subset of ErrorCode that steps produce. The README's list
+ * and the OpenAPI enum come from here (a test holds the README to it). `internal` is a bug, never an
+ * answer to input: it is listed so that the type tells the truth.
+ */
+export const STEP_ERROR_CODES = [
+  "timeout",
+  "deadline_exceeded",
+  "network",
+  "http_status",
+  "response_too_large",
+  "cancelled",
+  "skipped",
+  "forbidden_target",
+  "redirect_blocked",
+  "reference_missing",
+  "budget_exhausted",
+  "limit_exceeded",
+  "not_found",
+  "validation_failed",
+  "storage_error",
+  "internal",
+] as const satisfies readonly ErrorCode[];
+
+export type StepErrorCode = (typeof STEP_ERROR_CODES)[number];
+
+/** Whether a code may stand in a step result. */
+export function isStepErrorCode(code: ErrorCode): code is StepErrorCode {
+  return (STEP_ERROR_CODES as readonly ErrorCode[]).includes(code);
+}
 
 export interface InvalidParam {
   /** JSON path or parameter name, e.g. `ms`, `steps[2].http.url`. */
@@ -112,6 +143,6 @@ export function toFanoutError(error: unknown, signal?: AbortSignal): FanoutError
   return new FanoutError("internal", "internal error", { cause: error });
 }
 
-export function isAbortError(error: unknown): boolean {
+function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
 }

@@ -57,7 +57,7 @@ export function parseAllowList(text: string): AllowList {
     .map(parseAllowRule);
 }
 
-export function isIpLiteral(hostname: string): boolean {
+function isIpLiteral(hostname: string): boolean {
   return hostname.startsWith("[") || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname);
 }
 

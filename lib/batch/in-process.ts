@@ -8,7 +8,7 @@ import { parseAllowRule } from "../base/policy";
  */
 
 /** The origin relative step URLs are given; it never leaves the isolate. */
-export const IN_PROCESS_ORIGIN = "http://fanout.internal";
+const IN_PROCESS_ORIGIN = "http://fanout.internal";
 
 /** The allow-list rule that lets steps reach the in-process origin (only when SIM_ENABLED). */
 export const IN_PROCESS_RULE = parseAllowRule(IN_PROCESS_ORIGIN);

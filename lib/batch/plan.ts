@@ -34,7 +34,7 @@ export interface PlanLimits {
   isInProcess: (url: string) => boolean;
 }
 
-export function stepCost(kind: StepKind, input: StepInput, isInProcess: (url: string) => boolean): number {
+function stepCost(kind: StepKind, input: StepInput, isInProcess: (url: string) => boolean): number {
   if (kind === "wait") return 0;
   if (kind !== "http") return 1;
   const http = input.http!;

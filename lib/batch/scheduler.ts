@@ -4,7 +4,7 @@ import type { Plan, PlannedStep } from "./plan";
 import { Pool } from "../async/pool";
 import type { BatchContext, StepRun } from "./steps/context";
 import { executeStep } from "./steps/index";
-import type { SpecByKind, StepError, StepKind, StepOutput } from "./steps/types";
+import { stepErrorOf, type SpecByKind, type StepError, type StepKind, type StepOutput } from "./steps/types";
 import { renderString, renderValue, type Scope } from "./template";
 import { abortReason, elapsedSince } from "../async/timers";
 
@@ -63,16 +63,14 @@ export interface RunBatchOptions {
   execute?: Executor;
 }
 
-export function countOf(result: StepResult): keyof StepCounts {
+function countOf(result: StepResult): keyof StepCounts {
   if (result.ok) return "ok";
   if (result.error?.code === "skipped") return "skipped";
   if (result.error?.code === "cancelled") return "cancelled";
   return "failed";
 }
 
-function errorOf(error: FanoutError): StepError {
-  return { code: error.code, message: error.detail };
-}
+
 
 /** Fields that hold URLs: references inside them are URL-encoded. */
 const isUrlField = (key: string) => key === "url";
@@ -165,7 +163,7 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       const startMs = elapsedSince(started);
       runStep(step, signal).then(
         (output) => settle(step.id, { ...output, startMs, durationMs: elapsedSince(started) - startMs }),
-        (error: unknown) => settle(step.id, { ok: false, error: errorOf(toFanoutError(error, signal)), startMs, durationMs: elapsedSince(started) - startMs }),
+        (error: unknown) => settle(step.id, { ok: false, error: stepErrorOf(toFanoutError(error, signal)), startMs, durationMs: elapsedSince(started) - startMs }),
       );
     };
 
@@ -189,7 +187,7 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       if (step.kind === "http") batch.budgets.retries.raise(Math.floor(items.length * RETRY_SHARE));
       const outputs = await Promise.all(
         items.map((item, index) =>
-          runOne(step, { ...scope, item, index }, signal).catch((error: unknown): StepOutput => ({ ok: false, error: errorOf(toFanoutError(error, signal)) })),
+          runOne(step, { ...scope, item, index }, signal).catch((error: unknown): StepOutput => ({ ok: false, error: stepErrorOf(toFanoutError(error, signal)) })),
         ),
       );
       if (signal.aborted) throw abortReason(signal);

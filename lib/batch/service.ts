@@ -51,7 +51,7 @@ export function batchBindings(env: Env): BatchBindings {
 }
 
 /** Checks that depend on configuration: limits (each named in its error) and what the config offers. */
-export function checkAgainstConfig(body: BatchRequestInput, config: Config): void {
+function checkAgainstConfig(body: BatchRequestInput, config: Config): void {
   const limits: InvalidParam[] = [];
   if (body.concurrency !== undefined && body.concurrency > config.MAX_CONCURRENCY) {
     limits.push({ name: "concurrency", reason: `at most ${config.MAX_CONCURRENCY} (MAX_CONCURRENCY)` });
@@ -153,8 +153,13 @@ export function summaryOf({ completed, mode, durationMs, counts }: BatchOutcome)
   return { completed, mode, durationMs, counts };
 }
 
+/** A batch's answer as clients see it (JSON, a job's result): the summary and every step's result. */
+export interface PublicBatchResult extends ReturnType<typeof summaryOf> {
+  results: Record<string, StepResult>;
+}
+
 /** A batch's answer as clients see it: the summary and every step's result. */
-export function publicResult(outcome: BatchOutcome) {
+export function publicResult(outcome: BatchOutcome): PublicBatchResult {
   return { ...summaryOf(outcome), results: outcome.results };
 }
 

@@ -79,7 +79,7 @@ export function parsePickPath(path: string): PathSegment[] {
   return segments;
 }
 
-export function referencesIn(text: string): Reference[] {
+function referencesIn(text: string): Reference[] {
   return [...text.matchAll(REFERENCE)].map((match) => parseReference(match[1]!));
 }
 
@@ -133,7 +133,7 @@ function describe(value: unknown): string {
   return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
-export function resolveReference(reference: Reference, scope: Scope): unknown {
+function resolveReference(reference: Reference, scope: Scope): unknown {
   const fail = (why: string): never => {
     throw missing(reference, why);
   };

@@ -1,4 +1,5 @@
-import type { BatchRequestInput } from "../batch/service";
+import type { ErrorCode } from "../base/errors";
+import type { BatchRequestInput, PublicBatchResult } from "../batch/service";
 import type { DeliveryOutcome } from "./webhooks";
 
 /**
@@ -7,7 +8,10 @@ import type { DeliveryOutcome } from "./webhooks";
  * created a job may read it.
  */
 
-export type JobState = "queued" | "running" | "succeeded" | "failed";
+export const JOB_STATES = ["queued", "running", "succeeded", "failed"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export const JOB_RUNNERS = ["waitUntil", "queue"] as const;
+export const CALLBACK_STATES = ["pending", "delivered", "failed"] as const;
 
 export interface DeliveryAttempt {
   attempt: number;
@@ -23,15 +27,19 @@ export interface JobRecord {
   keyId: string;
   requestId: string;
   state: JobState;
-  runner: "waitUntil" | "queue";
+  runner: (typeof JOB_RUNNERS)[number];
   statusUrl: string;
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
-  result?: unknown;
-  error?: { code: string; message: string };
-  callback?: { url: string; state: "pending" | "delivered" | "failed"; attempts: DeliveryAttempt[] };
+  /** The batch result (as POST /v1/batch answers it) once the job is done. */
+  result?: PublicBatchResult;
+  error?: { code: ErrorCode; message: string };
+  callback?: { url: string; state: (typeof CALLBACK_STATES)[number]; attempts: DeliveryAttempt[] };
 }
+
+/** A job as its owner sees it. */
+export type PublicJob = Omit<JobRecord, "keyId" | "requestId">;
 
 /** What is stored: the public record, plus what the runner needs and a client must never see. */
 export interface StoredJob {
@@ -59,7 +67,7 @@ export class JobStore {
    * The public view of a job for the API key that created it; null for no job or another key's job
    * (indistinguishable on purpose: a 404, never a 403).
    */
-  async getFor(id: string, keyId: string): Promise<Omit<JobRecord, "keyId" | "requestId"> | null> {
+  async getFor(id: string, keyId: string): Promise<PublicJob | null> {
     const job = await this.get(id);
     if (!job || job.record.keyId !== keyId) return null;
     const { keyId: _keyId, requestId: _requestId, ...visible } = job.record;

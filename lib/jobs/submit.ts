@@ -40,7 +40,7 @@ export interface AcceptedJob {
   statusUrl: string;
 }
 
-export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 /**
  * Records a job and schedules it. The same key with the same body answers with the job it created

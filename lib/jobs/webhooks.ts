@@ -13,14 +13,14 @@ import { withTimeout } from "../async/timers";
  */
 
 /** Delay before attempt n+1 after attempt n failed: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, ... */
-export const DELIVERY_SCHEDULE_SECONDS = [5, 300, 1800, 7200, 18000, 36000];
+const DELIVERY_SCHEDULE_SECONDS = [5, 300, 1800, 7200, 18000, 36000];
 
 function secretKey(secret: string): Uint8Array {
   if (!SECRET_PATTERN.test(secret)) throw new FanoutError("not_configured", "a webhook secret must look like whsec_<base64>");
   return Uint8Array.from(atob(secret.slice("whsec_".length)), (char) => char.charCodeAt(0));
 }
 
-export async function signWebhook(secret: string, id: string, timestamp: number, body: string): Promise<string> {
+async function signWebhook(secret: string, id: string, timestamp: number, body: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", secretKey(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`${id}.${timestamp}.${body}`));
   return `v1,${toBase64(new Uint8Array(mac))}`;
@@ -33,7 +33,8 @@ export function nextDelaySeconds(attempt: number, { maxDelaySeconds, retryAfterS
   return Math.min(maxDelaySeconds, Math.max(jittered, Math.ceil(retryAfterSeconds)));
 }
 
-export type DeliveryOutcome = "delivered" | "retry" | "failed";
+export const DELIVERY_OUTCOMES = ["delivered", "retry", "failed"] as const;
+export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
 
 export interface DeliveryResult {
   outcome: DeliveryOutcome;
@@ -43,7 +44,7 @@ export interface DeliveryResult {
 }
 
 /** 2xx delivered; network errors, timeouts, 429 and 5xx are retried; 410 and everything else fail at once. */
-export function classifyStatus(status: number): DeliveryOutcome {
+function classifyStatus(status: number): DeliveryOutcome {
   if (status >= 200 && status < 300) return "delivered";
   if (status === 429 || status >= 500) return "retry";
   return "failed";

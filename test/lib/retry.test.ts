@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FanoutError } from "../../lib/base/errors";
-import { backoffDelay, httpRetryPolicy, parseRetryAfter, retry } from "../../lib/async/retry";
+import { httpRetryPolicy, parseRetryAfter, retry } from "../../lib/async/retry";
 import { Deadline } from "../../lib/async/timers";
 
 beforeEach(() => {
@@ -131,11 +131,19 @@ describe("retry", () => {
   });
 });
 
-describe("backoffDelay", () => {
-  it("is random() times min(max, base * 2^(n-1))", () => {
-    expect(backoffDelay(1, 100, 5000, () => 0.5)).toBe(50);
-    expect(backoffDelay(3, 100, 5000, () => 0.5)).toBe(200);
-    expect(backoffDelay(10, 100, 5000, () => 0.5)).toBe(2500);
+describe("the backoff", () => {
+  it("waits random() times min(max, base * 2^(n-1)) before attempt n+1", async () => {
+    const starts: number[] = [];
+    const result = retry(
+      async () => {
+        starts.push(Date.now());
+        throw new FanoutError("network", "x");
+      },
+      { attempts: 4, baseDelayMs: 100, maxDelayMs: 150, decide: always, random: () => 0.5 },
+    );
+    await vi.runAllTimersAsync();
+    await result;
+    expect(starts.slice(1).map((start, i) => start - starts[i]!)).toEqual([50, 75, 75]);
   });
 });
 

@@ -7,7 +7,7 @@ import { followPath, parsePickPath } from "../template";
 import { abortable, withTimeout } from "../../async/timers";
 import { ATTEMPT_HEADER, absoluteUrl } from "../in-process";
 import { stepReadLimits, type BatchContext, type StepRun } from "./context";
-import type { HttpSpec, StepOutput } from "./types";
+import { stepErrorOf, type HttpSpec, type StepOutput } from "./types";
 
 /** The http step: allow-listed fetch with per-attempt timeout, retries, hedging, coalescing and limits. */
 
@@ -56,7 +56,7 @@ async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepO
     beforeRetry: () => deps.budgets.retries.tryTake(),
   });
   if (signal.aborted && !attempted.ok) throw attempted.error;
-  if (!attempted.ok) return { ok: false, error: { code: attempted.error.code, message: attempted.error.detail }, attempts: attempted.attempts };
+  if (!attempted.ok) return { ok: false, error: stepErrorOf(attempted.error), attempts: attempted.attempts };
   const fetched = attempted.value;
   const ok = fetched.status >= 200 && fetched.status < 300;
   return {

@@ -1,4 +1,4 @@
-import type { ErrorCode } from "../../base/errors";
+import { isStepErrorCode, type FanoutError, type StepErrorCode } from "../../base/errors";
 
 /**
  * The contract between the batch route and the step executors: what each step kind takes. The
@@ -41,7 +41,7 @@ export interface R2Spec {
 
 export interface D1Spec {
   query: string;
-  params?: unknown[];
+  params?: Array<string | number | boolean | null>;
 }
 
 export interface CacheSpec {
@@ -84,11 +84,16 @@ export interface StepOutput {
 }
 
 export interface StepError {
-  /** One of the closed set in lib/errors.ts (the step error codes are listed in the README). */
-  code: ErrorCode;
+  /** One of STEP_ERROR_CODES (lib/base/errors.ts), the list the README and the OpenAPI enum show. */
+  code: StepErrorCode;
   message: string;
   /** For `skipped`: the dependency that did not succeed. */
   dependency?: string;
+}
+
+/** A step's error as its result shows it; a code outside STEP_ERROR_CODES is a bug, reported as `internal`. */
+export function stepErrorOf(error: FanoutError): StepError {
+  return isStepErrorCode(error.code) ? { code: error.code, message: error.detail } : { code: "internal", message: "internal error" };
 }
 
 export function stepKind(step: StepInput): StepKind {
