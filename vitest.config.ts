@@ -65,6 +65,10 @@ export default defineConfig(async () => {
           },
         },
         {
+          // Checks of the source itself (the layer order, the README against the code), in Node.
+          test: { name: "static", include: ["test/static/**/*.test.ts"], environment: "node" },
+        },
+        {
           // As real clients call it: `npm start`, then curl, Node's fetch and a browser.
           test: {
             name: "e2e",

@@ -1,5 +1,5 @@
-import { FanoutError, toFanoutError } from "../base/errors";
-import { abortable, abortReason, linkSignals } from "./timers";
+import { abortReason, FanoutError, toFanoutError } from "../base/errors";
+import { abortable, linkSignals } from "./timers";
 
 /**
  * asyncio's gather over abortable tasks: each task gets its own signal, linked to the caller's, and

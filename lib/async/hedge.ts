@@ -1,5 +1,5 @@
-import { FanoutError, toFanoutError } from "../base/errors";
-import { abortReason, checkMs } from "./timers";
+import { abortReason, FanoutError, toFanoutError } from "../base/errors";
+import { checkMs } from "./timers";
 
 /**
  * Hedged requests: when the first attempt has not answered after `afterMs`, a second one starts;
@@ -20,6 +20,14 @@ export interface Hedged<T> {
   winner: 1 | 2;
 }
 
+/**
+ * Runs `task` once, and a second time after `afterMs` if the first has not settled; the first
+ * success wins and the other attempt is aborted.
+ * @returns the value, whether a hedge started, and which attempt won.
+ * @throws the first attempt's error if it fails before the hedge starts; the last error if both
+ * fail; the abort reason when `signal` aborts (both attempts are aborted then).
+ * @example const { value } = await hedge((signal) => fetch(url, { signal }), { afterMs: 300, signal });
+ */
 export function hedge<T>(task: (signal: AbortSignal, attempt: 1 | 2) => Promise<T>, { afterMs, signal }: HedgeOptions): Promise<Hedged<T>> {
   checkMs("afterMs", afterMs);
   if (signal?.aborted) return Promise.reject(abortReason(signal));

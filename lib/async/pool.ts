@@ -1,4 +1,4 @@
-import { abortReason } from "./timers";
+import { abortReason } from "../base/errors";
 
 /**
  * A FIFO concurrency limiter. At most `concurrency` tasks run at once; a task whose signal aborts
@@ -11,6 +11,10 @@ interface Waiter {
   start: () => void;
 }
 
+/**
+ * `new Pool(6).run(task, { signal })`: asyncio's Semaphore with a FIFO queue. Throws RangeError for
+ * a concurrency that is not a positive integer.
+ */
 export class Pool {
   readonly concurrency: number;
   #running = 0;

@@ -10,6 +10,7 @@ export interface Shared<T> {
   shared: boolean;
 }
 
+/** One request's coalescing group: `do(key, fn)` joins an identical call in flight, or starts one. */
 export class Singleflight<T> {
   readonly #inFlight = new Map<string, Promise<T>>();
 

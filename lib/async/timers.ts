@@ -1,4 +1,4 @@
-import { FanoutError, type ErrorCode } from "../base/errors";
+import { abortReason, FanoutError, type ErrorCode } from "../base/errors";
 
 /**
  * Timers and deadlines. Everything here bounds work with real timers (setTimeout + AbortController),
@@ -10,17 +10,11 @@ export interface SignalOption {
   signal?: AbortSignal;
 }
 
+/** Checks an option eagerly: a finite number of milliseconds in [0, max]. @throws RangeError naming the option. */
 export function checkMs(name: string, ms: number, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isFinite(ms) || ms < 0 || ms > max) {
     throw new RangeError(`${name} must be a finite number of milliseconds between 0 and ${max}, got ${ms}`);
   }
-}
-
-/** The reason to reject with when `signal` is aborted, normalised to a FanoutError. */
-export function abortReason(signal: AbortSignal): FanoutError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof FanoutError) return reason;
-  return new FanoutError("cancelled", "the operation was cancelled", { cause: reason });
 }
 
 /** asyncio.sleep: resolves after `ms`; on abort clears its timer and rejects with the abort reason. */

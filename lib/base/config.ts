@@ -95,6 +95,10 @@ const ConfigSchema = z.preprocess(
 export type Config = z.output<typeof ConfigSchema>;
 export type LogLevel = Config["LOG_LEVEL"];
 
+/**
+ * Validates vars and secrets into a typed Config (defaults applied).
+ * @throws FanoutError `not_configured` naming every bad var (logged; a client sees only the code).
+ */
 export function parseConfig(vars: Record<string, unknown>): Config {
   const result = ConfigSchema.safeParse(vars);
   if (result.success) return result.data;

@@ -83,6 +83,7 @@ export interface FanoutErrorOptions {
   errors?: unknown[];
 }
 
+/** `new FanoutError(code, detail, options)`: the one error type, rendered once as problem+json. */
 export class FanoutError extends Error {
   override readonly name = "FanoutError";
   readonly code: ErrorCode;
@@ -107,6 +108,7 @@ export class FanoutError extends Error {
   }
 }
 
+/** Whether a thrown value is a FanoutError. */
 export function isFanoutError(value: unknown): value is FanoutError {
   return value instanceof FanoutError;
 }
@@ -145,4 +147,11 @@ export function toFanoutError(error: unknown, signal?: AbortSignal): FanoutError
 
 function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
+}
+
+/** The reason to reject with when `signal` is aborted, normalised to a FanoutError. */
+export function abortReason(signal: AbortSignal): FanoutError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof FanoutError) return reason;
+  return new FanoutError("cancelled", "the operation was cancelled", { cause: reason });
 }

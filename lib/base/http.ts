@@ -1,8 +1,6 @@
-import type { Budget } from "../async/budget";
-import { FanoutError, isFanoutError } from "./errors";
+import { abortReason, FanoutError, isFanoutError } from "./errors";
 import { MAX_REDIRECTS } from "./limits";
 import { checkTarget, type AllowList } from "./policy";
-import { abortReason } from "../async/timers";
 
 /**
  * Upstream HTTP under the allow-list: redirects are followed by hand so that every hop is checked
@@ -41,6 +39,13 @@ export interface UpstreamRequest {
   body?: BodyInit | null;
 }
 
+/**
+ * aiohttp's `session.get`, under the allow-list: the target and every redirect hop are checked,
+ * redirects are followed by hand (up to `maxRedirects`), and per-origin credentials never cross to
+ * another origin.
+ * @throws FanoutError `forbidden_target` (refused before any request), `redirect_blocked`,
+ * `network`, or the abort reason when `signal` aborts.
+ */
 export async function fetchUpstream(request: UpstreamRequest, options: UpstreamFetchOptions): Promise<UpstreamResponse> {
   const { allowList, signal, maxRedirects = MAX_REDIRECTS, fetcher = (r) => fetch(r), credentialsFor = () => undefined } = options;
   // Checked before a Request exists, so a refused target is never even constructed.
@@ -101,6 +106,13 @@ async function send(fetcher: Fetcher, request: Request, signal: AbortSignal | un
   }
 }
 
+/** A shared allowance of bytes (a `Budget` from lib/async/budget.ts fits). */
+export interface ByteBudget {
+  readonly limit: number;
+  /** Takes `amount` if it fits; false (and nothing taken) if it does not. */
+  tryTake(amount: number): boolean;
+}
+
 /** How much of a body may be read: its own cap, and optionally a budget shared with other reads. */
 export interface ReadLimits {
   /** This body's own cap in bytes. */
@@ -111,7 +123,7 @@ export interface ReadLimits {
    * Charged as bytes arrive (each chunk, or a declared Content-Length up front), so reads running
    * at the same time can never take more than it holds in total.
    */
-  budget?: Budget;
+  budget?: ByteBudget;
   /** The setting behind `budget`, named in the error (e.g. MAX_BATCH_RESPONSE_BYTES). */
   budgetName?: string;
   signal?: AbortSignal;
@@ -123,7 +135,7 @@ export function overLimit(maxBytes: number, maxName?: string): FanoutError {
 }
 
 /** The `response_too_large` error for a read the shared budget refused. */
-export function overBudget(budget: Budget, budgetName = "the shared byte budget"): FanoutError {
+export function overBudget(budget: ByteBudget, budgetName = "the shared byte budget"): FanoutError {
   return new FanoutError("response_too_large", `the responses together exceed ${budgetName} (${budget.limit} bytes)`);
 }
 

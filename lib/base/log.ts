@@ -10,6 +10,7 @@ export interface Logger {
   log(level: LogLevel, message: string, fields?: LogFields): void;
 }
 
+/** A logger that writes one JSON line per event at or above `minimum`, with `base` fields on every line. */
 export function createLogger(minimum: LogLevel, base: LogFields = {}): Logger {
   return {
     log(level, message, fields = {}) {

@@ -76,6 +76,7 @@ function ruleMatches(rule: AllowRule, url: URL): boolean {
 }
 
 /** What the WHATWG parser ignores in a URL string: C0 controls and spaces at either end, tabs and newlines anywhere. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the parser strips exactly these control characters, so this must too.
 const URL_EDGES = /^[\u0000-\u0020]+|[\u0000-\u0020]+$/g;
 const URL_TABS_AND_NEWLINES = /[\t\n\r]/g;
 const SCHEME_PREFIX = /^([a-z][a-z\d+.-]*):/i;

@@ -15,6 +15,7 @@ export interface Trace {
   child(): string;
 }
 
+/** Continues the caller's `traceparent` (a valid one), or starts a new trace. */
 export function continueTrace(incoming: string | null | undefined): Trace {
   const match = incoming ? TRACEPARENT.exec(incoming.trim().toLowerCase()) : null;
   const traceId = match && !/^0+$/.test(match[1]!) ? match[1]! : randomHex(16);

@@ -44,6 +44,11 @@ function stepCost(kind: StepKind, input: StepInput, isInProcess: (url: string) =
   return attempts * hedges * (1 + http.maxRedirects);
 }
 
+/**
+ * Checks a batch's steps and builds its DAG.
+ * @throws FanoutError `validation_failed` naming every bad reference, id or cycle (with JSON paths),
+ * `limit_exceeded` for MAX_STEPS (literal forEach included) or SUBREQUEST_BUDGET.
+ */
 export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Plan {
   const problems: InvalidParam[] = [];
   if (inputs.length > limits.maxSteps) {

@@ -1,12 +1,12 @@
 import { RETRY_SHARE } from "../async/budget";
-import { FanoutError, toFanoutError } from "../base/errors";
+import { abortReason, FanoutError, toFanoutError } from "../base/errors";
 import type { Plan, PlannedStep } from "./plan";
 import { Pool } from "../async/pool";
 import type { BatchContext, StepRun } from "./steps/context";
 import { executeStep } from "./steps/index";
 import { stepErrorOf, type SpecByKind, type StepError, type StepKind, type StepOutput } from "./steps/types";
 import { renderString, renderValue, type Scope } from "./template";
-import { abortReason, elapsedSince } from "../async/timers";
+import { elapsedSince } from "../async/timers";
 
 /**
  * Runs a plan: every step starts as soon as its dependencies have succeeded (no level-by-level
@@ -71,7 +71,6 @@ function countOf(result: StepResult): keyof StepCounts {
 }
 
 
-
 /** Fields that hold URLs: references inside them are URL-encoded. */
 const isUrlField = (key: string) => key === "url";
 
@@ -88,6 +87,11 @@ function render(step: PlannedStep, scope: Scope): SpecByKind[StepKind] {
   return spec as unknown as SpecByKind[StepKind];
 }
 
+/**
+ * Runs a plan to its outcome. Never rejects: every step's failure is in its result. Stopping (the
+ * mode, the deadline, the caller) aborts the steps in flight and cancels the rest; the listener on
+ * the batch signal is removed when the batch settles.
+ */
 export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOutcome> {
   const { mode, batch, onSettle, execute = executeStep } = options;
   const pool = new Pool(options.concurrency);

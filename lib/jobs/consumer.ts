@@ -1,4 +1,4 @@
-import { parseConfig } from "../base/config";
+import { parseConfig, type Config } from "../base/config";
 import { createLogger, describeError } from "../base/log";
 import type { InProcessHandler } from "../batch/in-process";
 import { deliverAfterJob, deliverCallback, jobHost, runJob, type JobMessage } from "./runner";
@@ -11,7 +11,7 @@ import { deliverAfterJob, deliverCallback, jobHost, runJob, type JobMessage } fr
  */
 export async function consumeJobMessages(batch: MessageBatch<unknown>, env: Env, serveInProcess: InProcessHandler): Promise<void> {
   const logger = createLogger("info", { queue: batch.queue });
-  let config;
+  let config: Config;
   try {
     config = parseConfig(env as unknown as Record<string, unknown>);
   } catch (error) {

@@ -33,6 +33,7 @@ interface ClaimRow extends Record<string, SqlStorageValue> {
   expires_at: number;
 }
 
+/** The Durable Object that holds one Idempotency-Key's claim (see `claimIdempotencyKey`). */
 export class IdempotencyKey extends DurableObject {
   #schemaReady = false;
 

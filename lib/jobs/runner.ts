@@ -43,7 +43,7 @@ export function jobHost(env: Env, config: Config, serveInProcess: InProcessHandl
 export async function runJob(jobId: string, host: JobHost): Promise<StoredJob | null> {
   const { store } = host;
   const job = await store.get(jobId);
-  if (!job || job.record.state !== "queued") return job;
+  if (job?.record.state !== "queued") return job;
   const { record } = job;
   record.state = "running";
   record.startedAt = new Date().toISOString();

@@ -61,6 +61,11 @@ export interface DeliverOptions {
   now?: () => number;
 }
 
+/**
+ * One signed delivery attempt. Never throws: the result says delivered (2xx), retry (network
+ * errors, timeouts, 429 and 5xx, with Retry-After) or failed for good (a refused target, any other
+ * status, 410 Gone among them).
+ */
 export async function deliverWebhook({ url, id, body, secret, allowList, timeoutMs, fetcher = (r) => fetch(r), now = Date.now }: DeliverOptions): Promise<DeliveryResult> {
   let target: URL;
   try {

@@ -137,7 +137,7 @@ describe("a streamed body reaches a gzip-accepting client early", () => {
       const page = await browser.newPage();
       const res = await page.goto(`${server.origin}/v1/examples/gather?k=10&ms=200`);
       expect(res?.status()).toBe(200);
-      const body = JSON.parse(await page.innerText("body")) as { concurrentMs: number; sequentialMs: number };
+      const body = JSON.parse((await page.textContent("body")) ?? "") as { concurrentMs: number; sequentialMs: number };
       expect(body.sequentialMs).toBe(2000);
       expect(body.concurrentMs).toBeLessThan(1000);
     });

@@ -13,8 +13,7 @@ async function readLines(res: Response, onLine: (line: string, atMs: number) => 
     const { done, value } = await reader.read();
     if (done) break;
     buffer += value;
-    let newline: number;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
+    for (let newline = buffer.indexOf("\n"); newline >= 0; newline = buffer.indexOf("\n")) {
       onLine(buffer.slice(0, newline), Date.now() - started);
       buffer = buffer.slice(newline + 1);
     }

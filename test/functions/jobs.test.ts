@@ -46,6 +46,7 @@ function harness(vars: Record<string, string> = {}) {
     },
     async job(id: string, key = API_KEY) {
       const { res } = await this.request(`/v1/jobs/${id}`, { key });
+      // biome-ignore lint/suspicious/noExplicitAny: tests read whichever job fields they check.
       return { status: res.status, job: (await res.json()) as Record<string, any> };
     },
     /** Runs the queue consumer on the messages sent so far (and forgets them). */
@@ -206,7 +207,7 @@ describe("async batch submission rules", () => {
 
   it("use a per-job secret when given", async () => {
     const h = harness();
-    const own = "whsec_" + btoa("a per-job secret of 32 bytes!!!!");
+    const own = `whsec_${btoa("a per-job secret of 32 bytes!!!!")}`;
     const { ctx } = await h.submit({ steps, callback: { url: `${UPSTREAM}/webhook/own`, secret: own } });
     await waitOnExecutionContext(ctx);
     const [delivery] = await deliveries("own");

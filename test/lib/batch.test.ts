@@ -36,7 +36,7 @@ function recordingExecutor() {
   const aborted: string[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
-  const execute: Executor = async (kind, spec, { signal }) => {
+  const execute: Executor = async (_kind, spec, { signal }) => {
     const ms = (spec as { ms: number }).ms;
     started.push(String(ms));
     inFlight++;
@@ -149,7 +149,7 @@ describe("runBatch failures and modes", () => {
 });
 
 describe("runBatch references and forEach", () => {
-  const echo: Executor = async (kind, spec) => ({ ok: true, status: 200, body: spec });
+  const echo: Executor = async (_kind, spec) => ({ ok: true, status: 200, body: spec });
 
   it("passes data between steps", async () => {
     const { outcome } = await run(

@@ -4,7 +4,7 @@ import { FanoutError } from "../../lib/base/errors";
 import { sleep } from "../../lib/async/timers";
 import { controllable, flush } from "./helpers";
 
-const after = <T>(ms: number, value: T) => (signal: AbortSignal) => sleep(ms, { signal }).then(() => value);
+const valueAfter = <T>(ms: number, value: T) => (signal: AbortSignal) => sleep(ms, { signal }).then(() => value);
 const failAfter = (ms: number, code: "network" | "timeout" = "network") => async (signal: AbortSignal) => {
   await sleep(ms, { signal });
   throw new FanoutError(code, `failed after ${ms}`);
@@ -12,7 +12,7 @@ const failAfter = (ms: number, code: "network" | "timeout" = "network") => async
 
 describe("all", () => {
   it("returns values in input order, not completion order", async () => {
-    expect(await all([after(30, "a"), after(5, "b"), after(15, "c")])).toEqual(["a", "b", "c"]);
+    expect(await all([valueAfter(30, "a"), valueAfter(5, "b"), valueAfter(15, "c")])).toEqual(["a", "b", "c"]);
   });
 
   it("fails fast and aborts the tasks still running", async () => {
@@ -30,7 +30,7 @@ describe("all", () => {
       seen = signal;
       return new Promise<string>(() => {});
     };
-    const result = all([stubborn, after(10_000, "x")], { signal: controller.signal });
+    const result = all([stubborn, valueAfter(10_000, "x")], { signal: controller.signal });
     await flush();
     controller.abort(new FanoutError("deadline_exceeded", "deadline"));
     await expect(result).rejects.toMatchObject({ code: "deadline_exceeded" });

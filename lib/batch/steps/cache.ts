@@ -10,6 +10,7 @@ import type { CacheSpec, StepOutput } from "./types";
 /** What the cache step uses of its deps. */
 export type CacheDeps = Pick<BatchContext, "bindings" | "allowList" | "maxStepResponseBytes" | "budgets">;
 
+/** Looks `spec.url` up in the Cache API (a miss is `404 not_found`); failures are `storage_error`. */
 export async function runCache(spec: CacheSpec, { deps, signal }: StepRun<CacheDeps>): Promise<StepOutput> {
   const url = checkTarget(absoluteUrl(spec.url), deps.allowList);
   let cached: Response | undefined;
@@ -31,6 +32,8 @@ export async function runCache(spec: CacheSpec, { deps, signal }: StepRun<CacheD
     }
   }
   const headers: Record<string, string> = {};
-  cached.headers.forEach((value, name) => (headers[name] = value));
+  cached.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
   return { ok: cached.ok, status: cached.status, headers, body, bytes: bytes.byteLength };
 }

@@ -26,6 +26,7 @@ export function d1ParamCount(sql: string): number {
 /** What the d1 step uses of its deps. */
 export type D1Deps = Pick<BatchContext, "bindings" | "d1Queries">;
 
+/** Runs a named D1 query with exactly as many parameters as it takes; database failures are `storage_error`. */
 export async function runD1(spec: D1Spec, { deps, signal }: StepRun<D1Deps>): Promise<StepOutput> {
   const sql = deps.d1Queries[spec.query];
   if (sql === undefined) throw new FanoutError("forbidden_target", `no named query "${spec.query}" (D1_QUERIES)`);

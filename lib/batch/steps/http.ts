@@ -27,6 +27,10 @@ interface Fetched {
   hedged: boolean;
 }
 
+/**
+ * Runs one http step: rendered headers checked, identical GET/HEAD calls in flight coalesced, then
+ * retries, hedging and per-attempt timeouts under the batch's deadline and budgets.
+ */
 export async function runHttp(spec: HttpSpec, run: HttpRun): Promise<StepOutput> {
   const { deps } = run;
   // Literal values were checked up front; a value that a reference rendered is checked here.

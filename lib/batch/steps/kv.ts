@@ -39,6 +39,7 @@ function describeKeys(keys: readonly string[]): string {
   return keys.length === 1 ? `"${keys[0]}"` : `${keys.length} keys`;
 }
 
+/** @throws FanoutError `forbidden_target` naming `setting` when `key` is not under one of `prefixes`. */
 export function checkPrefix(key: string, prefixes: readonly string[], what: string, setting: string): void {
   if (!prefixes.some((prefix) => key.startsWith(prefix))) {
     throw new FanoutError("forbidden_target", `${what} "${key}" is not under an allowed prefix (${setting})`);

@@ -21,6 +21,7 @@ function metadata(object: R2Object) {
 /** What the r2 step uses of its deps. */
 export type R2Deps = Pick<BatchContext, "bindings" | "r2Prefixes" | "maxStepResponseBytes" | "budgets">;
 
+/** Reads an R2 object (or its metadata, or a byte range); failures name their reason as `storage_error`. */
 export async function runR2(spec: R2Spec, { deps, signal }: StepRun<R2Deps>): Promise<StepOutput> {
   checkPrefix(spec.key, deps.r2Prefixes, "R2 key", "R2_PREFIXES");
   const headOnly = spec.head || spec.as === "metadata";

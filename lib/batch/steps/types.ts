@@ -96,6 +96,7 @@ export function stepErrorOf(error: FanoutError): StepError {
   return isStepErrorCode(error.code) ? { code: error.code, message: error.detail } : { code: "internal", message: "internal error" };
 }
 
+/** The one kind a validated step has. @throws Error when it has none or several (the schema prevents that). */
 export function stepKind(step: StepInput): StepKind {
   const kinds = STEP_KINDS.filter((kind) => step[kind] !== undefined);
   if (kinds.length !== 1) throw new Error(`step ${step.id} must have exactly one of ${STEP_KINDS.join(", ")}`);
