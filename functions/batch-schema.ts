@@ -12,7 +12,7 @@ import { MAX_JSON_DEPTH, nestedDeeperThan, parsePickPath } from "../lib/batch/te
 
 /**
  * The request and response of POST /v1/batch. Each step schema `satisfies` the executor's type in
- * lib/steps/types.ts, so what is validated here is exactly what the executors accept.
+ * lib/batch/steps/types.ts, so what is validated here is exactly what the executors accept.
  */
 
 const ms = (max: number) => z.number().int().min(0).max(max);
