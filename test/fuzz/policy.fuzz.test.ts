@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FanoutError } from "../../lib/errors";
-import { checkTarget, parseAllowList } from "../../lib/policy";
+import { FanoutError } from "../../lib/base/errors";
+import { checkTarget, parseAllowList } from "../../lib/base/policy";
 import { fuzzParameters } from "./fuzz";
 
 /**

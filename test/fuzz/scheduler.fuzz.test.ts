@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BATCH_MODES, runBatch, type BatchMode, type Executor, type StepResult } from "../../lib/batch";
-import { FanoutError } from "../../lib/errors";
-import { buildPlan } from "../../lib/plan";
-import type { StepInput } from "../../lib/steps/types";
-import { Deadline } from "../../lib/timers";
+import { BATCH_MODES, runBatch, type BatchMode, type Executor, type StepResult } from "../../lib/batch/scheduler";
+import { FanoutError } from "../../lib/base/errors";
+import { buildPlan } from "../../lib/batch/plan";
+import type { StepInput } from "../../lib/batch/steps/types";
+import { Deadline } from "../../lib/async/timers";
 import { batchContext } from "../lib/batch-context";
 import { fuzzParameters } from "./fuzz";
 

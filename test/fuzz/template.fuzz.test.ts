@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FanoutError } from "../../lib/errors";
-import { collectReferences, parseReference, renderString, renderValue, type Scope } from "../../lib/template";
+import { FanoutError } from "../../lib/base/errors";
+import { collectReferences, parseReference, renderString, renderValue, type Scope } from "../../lib/batch/template";
 import { hostileString, jsonish, nested, referenceText, templateString } from "./arbitraries";
 import { fuzzParameters } from "./fuzz";
 
