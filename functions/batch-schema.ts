@@ -72,7 +72,7 @@ export const HttpStep = z
       .optional(),
     hedge: z.object({ afterMs: ms(60_000).min(1) }).strict().optional().openapi({ description: "GET/HEAD only" }),
     pick: z.array(PickPath).max(50).optional().openapi({ description: "Keep only these dot paths of a JSON body" }),
-    idempotencyKey: z.string().min(1).max(256).optional().openapi({ description: "Sent as Idempotency-Key; makes a non-idempotent method retryable" }),
+    idempotencyKey: z.string().min(1).max(256).regex(HEADER_VALUE, "cannot contain CR, LF or NUL (it is sent as a header)").optional().openapi({ description: "Sent as Idempotency-Key; makes a non-idempotent method retryable" }),
     maxRedirects: z.number().int().min(0).max(MAX_REDIRECTS).default(MAX_REDIRECTS),
   })
   .strict()

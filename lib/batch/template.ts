@@ -24,11 +24,23 @@ export interface LocatedReference extends Reference {
 export const SCOPE_NAMES = new Set(["item", "index"]);
 export const STEP_FIELDS = new Set(["status", "headers", "body"]);
 
-const REFERENCE = /\{\{\s*([^{}]*?)\s*\}\}/g;
+// One character class between the braces (trimmed in code): no nested quantifiers, so a scan is
+// linear even on hostile text such as "{{" followed by thousands of spaces.
+const REFERENCE = /\{\{([^{}]*)\}\}/g;
 const SEGMENT = /^(?:\.([A-Za-z0-9_$-]+)|\[(\d+|\*)\])/;
 
 /** How deep a JSON value in a request (a step body, a forEach item) may nest. */
 export const MAX_JSON_DEPTH = 32;
+
+/**
+ * How deep a template the engine walks (requests are held to MAX_JSON_DEPTH before they get here;
+ * this keeps the engine itself total for any input).
+ */
+const MAX_TEMPLATE_DEPTH = 256;
+
+function tooDeep(at: string): FanoutError {
+  return new FanoutError("validation_failed", `${at || "the value"} is nested deeper than ${MAX_TEMPLATE_DEPTH} levels`);
+}
 
 /**
  * Whether `value` nests deeper than `maxDepth` levels (a scalar is depth 0, `[1]` is 1). Iterative,
@@ -80,17 +92,16 @@ export function parsePickPath(path: string): PathSegment[] {
 }
 
 function referencesIn(text: string): Reference[] {
-  return [...text.matchAll(REFERENCE)].map((match) => parseReference(match[1]!));
+  return [...text.matchAll(REFERENCE)].map((match) => parseReference(match[1]!.trim()));
 }
 
 /** Every reference in a JSON value, with the JSON path where it stands. */
-export function collectReferences(value: unknown, at: string): LocatedReference[] {
+export function collectReferences(value: unknown, at: string, depth = 0): LocatedReference[] {
   if (typeof value === "string") return referencesIn(value).map((reference) => ({ ...reference, at }));
-  if (Array.isArray(value)) return value.flatMap((item, index) => collectReferences(item, `${at}[${index}]`));
-  if (value && typeof value === "object") {
-    return Object.entries(value).flatMap(([key, item]) => collectReferences(item, `${at}.${key}`));
-  }
-  return [];
+  if (!value || typeof value !== "object") return [];
+  if (depth >= MAX_TEMPLATE_DEPTH) throw tooDeep(at);
+  if (Array.isArray(value)) return value.flatMap((item, index) => collectReferences(item, `${at}[${index}]`, depth + 1));
+  return Object.entries(value).flatMap(([key, item]) => collectReferences(item, `${at}.${key}`, depth + 1));
 }
 
 /** What references resolve against: settled steps' values, and the forEach item. */
@@ -148,10 +159,25 @@ function resolveReference(reference: Reference, scope: Scope): unknown {
   return followPath(scope.step(reference.root), reference.path, fail);
 }
 
-function stringify(value: unknown): string {
+function stringify(value: unknown, reference: string): string {
   if (typeof value === "string") return value;
   if (value === undefined) return "";
-  return typeof value === "object" ? JSON.stringify(value) : String(value);
+  if (typeof value !== "object") return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    // A value nested deeper than the engine's stack allows (data from an upstream or storage).
+    throw new FanoutError("validation_failed", `{{${reference}}} cannot be written into text (it nests too deeply)`);
+  }
+}
+
+/** A lone surrogate has no UTF-8 form, so it cannot be percent-encoded into a URL. */
+function encodeForUrl(value: string, reference: string): string {
+  try {
+    return encodeURIComponent(value);
+  } catch {
+    throw new FanoutError("validation_failed", `{{${reference}}} renders to text that is not valid Unicode (a lone surrogate), which cannot be put in a URL`);
+  }
 }
 
 export interface RenderOptions {
@@ -163,19 +189,19 @@ export interface RenderOptions {
 export function renderString(text: string, scope: Scope, { encode = false }: RenderOptions = {}): unknown {
   const references = [...text.matchAll(REFERENCE)];
   if (references.length === 0) return text;
-  if (references.length === 1 && references[0]![0] === text) return resolveReference(parseReference(references[0]![1]!), scope);
+  if (references.length === 1 && references[0]![0] === text) return resolveReference(parseReference(references[0]![1]!.trim()), scope);
   return text.replace(REFERENCE, (_, inner: string) => {
-    const value = stringify(resolveReference(parseReference(inner), scope));
-    return encode ? encodeURIComponent(value) : value;
+    const reference = inner.trim();
+    const value = stringify(resolveReference(parseReference(reference), scope), reference);
+    return encode ? encodeForUrl(value, reference) : value;
   });
 }
 
 /** Renders every string in a JSON value; `encodeAt` says which keys hold URLs. */
-export function renderValue(value: unknown, scope: Scope, encodeAt: (key: string) => boolean = () => false, key = ""): unknown {
+export function renderValue(value: unknown, scope: Scope, encodeAt: (key: string) => boolean = () => false, key = "", depth = 0): unknown {
   if (typeof value === "string") return renderString(value, scope, { encode: encodeAt(key) });
-  if (Array.isArray(value)) return value.map((item) => renderValue(item, scope, encodeAt, key));
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, renderValue(item, scope, encodeAt, name)]));
-  }
-  return value;
+  if (!value || typeof value !== "object") return value;
+  if (depth >= MAX_TEMPLATE_DEPTH) throw tooDeep(key);
+  if (Array.isArray(value)) return value.map((item) => renderValue(item, scope, encodeAt, key, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, renderValue(item, scope, encodeAt, name, depth + 1)]));
 }

@@ -82,8 +82,57 @@ describe("failures only a reference or the data can cause fail the step with a c
         { id: "r2json", r2: { key: "test/plain.txt", as: "json" } },
       ],
     });
-    expect(json.results.kv!.error).toEqual({ code: "storage_error", message: 'a KV value of "test:not-json" is not valid JSON (read it with type "text")' });
+    expect(json.results.kv!.error).toEqual({ code: "storage_error", message: 'the KV value of "test:not-json" is not valid JSON (read it with type "text")' });
     expect(json.results.range!.error).toMatchObject({ code: "storage_error", message: expect.stringContaining("past the end of R2 object") });
     expect(json.results.r2json!.error).toMatchObject({ code: "storage_error", message: expect.stringContaining("is not valid JSON") });
+  });
+});
+
+describe("hostile data from storage and upstreams never takes the answer down", () => {
+  const deepText = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
+
+  it("a JSON value nested deeper than 256 levels fails its step (response_too_large); the batch still answers 200", async () => {
+    await env.KV.put("test:deep", deepText(20_000));
+    await env.BUCKET.put("test/deep.json", deepText(20_000));
+    await env.KV.put("test:ok-deep", deepText(256));
+    const { res, json } = await runBatchJson({
+      steps: [
+        { id: "kv", kv: { key: "test:deep", type: "json" } },
+        { id: "r2", r2: { key: "test/deep.json", as: "json" } },
+        { id: "use", http: { url: "{{kv.body}}" } },
+        { id: "fine", kv: { key: "test:ok-deep", type: "json" } },
+        { id: "text", kv: { key: "test:deep" } },
+      ],
+    });
+    expect(res.status).toBe(200);
+    expect(json.results.kv!.error).toMatchObject({ code: "response_too_large", message: expect.stringContaining("deeper than 256 levels") });
+    expect(json.results.r2!.error).toMatchObject({ code: "response_too_large" });
+    expect(json.results.use!.error!.code).toBe("skipped");
+    expect(json.results.fine!.ok).toBe(true);
+    expect(json.results.text!.ok).toBe(true);
+  });
+
+  it("a lone surrogate rendered into a URL fails that step with validation_failed, not a 500", async () => {
+    await env.BUCKET.put("test/odd.json", '{"value":"\\ud800"}');
+    const { res, json } = await runBatchJson({
+      steps: [
+        { id: "s", r2: { key: "test/odd.json", as: "json" } },
+        { id: "t", http: { url: "/v1/sim/status/200?x={{s.body.value}}" } },
+      ],
+    });
+    expect(res.status).toBe(200);
+    expect(json.results.t!.error).toMatchObject({ code: "validation_failed", message: expect.stringContaining("lone surrogate") });
+  });
+
+  it("an idempotencyKey with CR, LF or NUL is refused up front, and one rendered with them fails its step", async () => {
+    const problem = await expectProblem(await postBatch({ steps: [{ id: "a", http: { url: `${UPSTREAM}/echo`, idempotencyKey: "k\u0000" } }] }), 400, "validation_failed");
+    expect(problem.invalidParams?.map((param) => param.name)).toContain("steps[0].http.idempotencyKey");
+    const { json } = await runBatchJson({
+      steps: [
+        { id: "src", http: { url: `${UPSTREAM}/echo`, method: "POST", body: "a\r\nb" } },
+        { id: "a", http: { url: `${UPSTREAM}/echo`, method: "POST", idempotencyKey: "{{src.body.body}}" } },
+      ],
+    });
+    expect(json.results.a).toMatchObject({ ok: false, error: { code: "validation_failed" } });
   });
 });

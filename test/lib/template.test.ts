@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { collectReferences, parseReference, renderString, renderValue, type Scope } from "../../lib/batch/template";
+import { FanoutError } from "../../lib/base/errors";
 
 const steps: Record<string, unknown> = {
   user: { status: 200, headers: { "content-type": "application/json" }, body: { id: 7, name: "Ada L", tags: ["a", "b"] } },
@@ -63,5 +64,33 @@ describe("renderValue and collectReferences", () => {
       ["steps[1].http.url", "user"],
       ["steps[1].http.params[0]", "posts"],
     ]);
+  });
+});
+
+describe("the engine is total on hostile input", () => {
+  const deep = (depth: number): unknown => JSON.parse("[".repeat(depth) + "]".repeat(depth));
+  const scopeWith = (body: unknown): Scope => ({ step: () => ({ status: 200, headers: {}, body }) });
+
+  it("scans an unclosed {{ followed by 200,000 spaces in one pass (the old pattern backtracked for hours)", () => {
+    expect(collectReferences(`{{${" ".repeat(200_000)}}`, "x")).toEqual([]);
+    expect(collectReferences(`{{ a.body }}${"{".repeat(50_000)}`, "x").map((reference) => reference.root)).toEqual(["a"]);
+  });
+
+  it("refuses a template nested deeper than it walks, with a typed error", () => {
+    expect(() => collectReferences(deep(5_000), "steps[0].http.body")).toThrow(FanoutError);
+    expect(() => renderValue(deep(5_000), scopeWith(null))).toThrow(FanoutError);
+  });
+
+  it("fails with a typed error when a value cannot be written into text", () => {
+    // JSON.stringify throws on a value deeper than the stack allows; a cycle makes it throw at any depth.
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => renderString("x{{a.body}}", scopeWith(cyclic))).toThrow(FanoutError);
+    expect(() => renderString("x{{a.body}}", scopeWith(cyclic))).toThrow(/cannot be written into text/);
+  });
+
+  it("refuses a lone surrogate in a URL instead of throwing URIError", () => {
+    expect(() => renderString("/v1/sim/status/200?x={{a.body}}", scopeWith("\ud800"), { encode: true })).toThrow(/lone surrogate/);
+    expect(renderString("x={{a.body}}", scopeWith("\ud800"))).toBe("x=\ud800");
   });
 });

@@ -4,10 +4,11 @@ import { checkTarget } from "../../base/policy";
 import { abortable } from "../../async/timers";
 import { absoluteUrl } from "../in-process";
 import { stepReadLimits, type BatchContext, type StepRun } from "./context";
+import { parseStepJson } from "./json";
 import type { CacheSpec, StepOutput } from "./types";
 
 /** A Cache API lookup by URL; the URL must pass the same allow-list as an upstream call. A miss is a 404. */
-/** What the cache step uses of its deps. */
+/** What the cache step uses of its batch. */
 export type CacheDeps = Pick<BatchContext, "bindings" | "allowList" | "maxStepResponseBytes" | "budgets">;
 
 /** Looks `spec.url` up in the Cache API (a miss is `404 not_found`); failures are `storage_error`. */
@@ -25,11 +26,7 @@ export async function runCache(spec: CacheSpec, { deps, signal }: StepRun<CacheD
   const text = new TextDecoder().decode(bytes);
   let body: unknown = text;
   if (spec.as === "json" || (spec.as === undefined && /json/.test(cached.headers.get("content-type") ?? ""))) {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = text;
-    }
+    body = parseStepJson(text, `the cached body of ${url.href}`)?.value ?? text;
   }
   const headers: Record<string, string> = {};
   cached.headers.forEach((value, name) => {

@@ -23,7 +23,7 @@ export function d1ParamCount(sql: string): number {
 }
 
 /** D1 runs only named, read-only queries from configuration; a client never sends SQL. */
-/** What the d1 step uses of its deps. */
+/** What the d1 step uses of its batch. */
 export type D1Deps = Pick<BatchContext, "bindings" | "d1Queries">;
 
 /** Runs a named D1 query with exactly as many parameters as it takes; database failures are `storage_error`. */

@@ -7,11 +7,12 @@ import { followPath, parsePickPath } from "../template";
 import { abortable, withTimeout } from "../../async/timers";
 import { ATTEMPT_HEADER, absoluteUrl } from "../in-process";
 import { stepReadLimits, type BatchContext, type StepRun } from "./context";
+import { parseStepJson } from "./json";
 import { stepErrorOf, type HttpSpec, type StepOutput } from "./types";
 
 /** The http step: allow-listed fetch with per-attempt timeout, retries, hedging, coalescing and limits. */
 
-/** What the http step uses of its deps. */
+/** What the http step uses of its batch. */
 export type HttpDeps = Pick<
   BatchContext,
   "deadline" | "fetcher" | "allowList" | "credentials" | "defaultTimeoutMs" | "maxStepResponseBytes" | "budgets" | "coalesce" | "trace"
@@ -34,7 +35,8 @@ interface Fetched {
 export async function runHttp(spec: HttpSpec, run: HttpRun): Promise<StepOutput> {
   const { deps } = run;
   // Literal values were checked up front; a value that a reference rendered is checked here.
-  for (const [name, value] of Object.entries(spec.headers ?? {}) as Array<[string, unknown]>) {
+  const sentAsHeaders = { ...spec.headers, ...(spec.idempotencyKey === undefined ? {} : { idempotencyKey: spec.idempotencyKey }) };
+  for (const [name, value] of Object.entries(sentAsHeaders) as Array<[string, unknown]>) {
     const scalar = typeof value === "string" || typeof value === "number" || typeof value === "boolean";
     if (!scalar || !HEADER_VALUE.test(String(value))) {
       throw new FanoutError("validation_failed", `header ${name}: after references are resolved it must be a string without CR, LF or NUL`);
@@ -133,13 +135,10 @@ function decodeBody(fetched: Fetched, spec: HttpSpec): unknown {
   const type = fetched.headers.get("content-type") ?? "";
   const text = () => new TextDecoder().decode(fetched.body);
   if (/json/.test(type)) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text());
-    } catch {
-      return text();
-    }
-    return spec.pick ? pick(parsed, spec.pick) : parsed;
+    const decoded = text();
+    const parsed = parseStepJson(decoded, "the upstream's JSON body");
+    if (!parsed) return decoded;
+    return spec.pick ? pick(parsed.value, spec.pick) : parsed.value;
   }
   if (TEXTUAL.test(type) || type === "") return text();
   return { base64: toBase64(fetched.body) };

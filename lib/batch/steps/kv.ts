@@ -1,6 +1,7 @@
 import { FanoutError } from "../../base/errors";
 import { abortable } from "../../async/timers";
 import type { BatchContext, StepRun } from "./context";
+import { parseStepJson } from "./json";
 import type { KvSpec, StepOutput } from "./types";
 
 /**
@@ -9,30 +10,35 @@ import type { KvSpec, StepOutput } from "./types";
  */
 export class KvReader {
   readonly #kv: KVNamespace;
-  readonly #inFlight = new Map<string, Promise<unknown>>();
+  readonly #inFlight = new Map<string, Promise<string | null>>();
 
   constructor(kv: KVNamespace) {
     this.#kv = kv;
   }
 
-  /** Values by key (null when absent) and whether any key was shared with an earlier read. */
-  read(keys: readonly string[], type: KvSpec["type"]): { values: Promise<unknown[]>; coalesced: boolean } {
+  /** Values as text by key (null when absent) and whether any key was shared with another read. */
+  read(keys: readonly string[]): { values: Promise<Array<string | null>>; coalesced: boolean } {
     const unique = [...new Set(keys)];
-    const fresh = unique.filter((key) => !this.#inFlight.has(`${type}:${key}`));
+    const fresh = unique.filter((key) => !this.#inFlight.has(key));
     if (fresh.length > 0) {
-      const bulk: Promise<Map<string, unknown>> =
-        fresh.length === 1
-          ? this.#kv.get(fresh[0]!, type as "text").then((value) => new Map([[fresh[0]!, value]]))
-          : (this.#kv.get(fresh, type as "text") as Promise<Map<string, unknown>>);
-      for (const key of fresh) this.#inFlight.set(`${type}:${key}`, bulk.then((values) => values.get(key) ?? null));
+      // Read as text and parsed by the step, so text and json steps share a read and JSON is checked one way.
+      const bulk: Promise<Map<string, string | null>> =
+        fresh.length === 1 ? this.#kv.get(fresh[0]!, "text").then((value) => new Map([[fresh[0]!, value]])) : this.#kv.get(fresh, "text");
+      for (const key of fresh) this.#inFlight.set(key, bulk.then((values) => values.get(key) ?? null));
       const forget = () => {
-        for (const key of fresh) this.#inFlight.delete(`${type}:${key}`);
+        for (const key of fresh) this.#inFlight.delete(key);
       };
       bulk.then(forget, forget);
     }
-    const values = Promise.all(keys.map((key) => this.#inFlight.get(`${type}:${key}`)!));
+    const values = Promise.all(keys.map((key) => this.#inFlight.get(key)!));
     return { values, coalesced: fresh.length < unique.length || unique.length < keys.length };
   }
+}
+
+function parseKvJson(text: string, key: string): unknown {
+  const parsed = parseStepJson(text, `the KV value of "${key}"`);
+  if (!parsed) throw new FanoutError("storage_error", `the KV value of "${key}" is not valid JSON (read it with type "text")`);
+  return parsed.value;
 }
 
 function describeKeys(keys: readonly string[]): string {
@@ -46,24 +52,22 @@ export function checkPrefix(key: string, prefixes: readonly string[], what: stri
   }
 }
 
-/** What the kv step uses of its deps. */
+/** What the kv step uses of its batch. */
 export type KvDeps = Pick<BatchContext, "kvPrefixes" | "coalesce">;
 
 /** Reads one key (404 when absent) or many keys with one bulk read (absent keys are null). */
 export async function runKv(spec: KvSpec, { deps, signal }: StepRun<KvDeps>): Promise<StepOutput> {
   const keys = spec.keys ?? [spec.key!];
   for (const key of keys) checkPrefix(key, deps.kvPrefixes, "KV key", "KV_PREFIXES");
-  const { values, coalesced } = deps.coalesce.kv.read(keys, spec.type);
-  let read: unknown[];
+  const { values, coalesced } = deps.coalesce.kv.read(keys);
+  let texts: Array<string | null>;
   try {
-    read = await abortable(values, signal);
+    texts = await abortable(values, signal);
   } catch (error) {
     if (signal.aborted) throw error;
-    if (error instanceof SyntaxError && spec.type === "json") {
-      throw new FanoutError("storage_error", `a KV value of ${describeKeys(keys)} is not valid JSON (read it with type "text")`, { cause: error });
-    }
     throw new FanoutError("storage_error", `the KV read of ${describeKeys(keys)} failed`, { cause: error });
   }
+  const read = spec.type === "text" ? texts : texts.map((text, index) => (text === null ? null : parseKvJson(text, keys[index]!)));
   if (spec.key !== undefined) {
     const value = read[0];
     if (value === null) return { ok: false, status: 404, body: null, coalesced, error: { code: "not_found", message: `no KV value for "${spec.key}"` } };

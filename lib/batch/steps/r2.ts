@@ -3,6 +3,7 @@ import { FanoutError } from "../../base/errors";
 import { abortable } from "../../async/timers";
 import { overBudget, overLimit } from "../../base/http";
 import { stepReadLimits, type BatchContext, type StepRun } from "./context";
+import { parseStepJson } from "./json";
 import { checkPrefix } from "./kv";
 import type { R2Spec, StepOutput } from "./types";
 
@@ -18,7 +19,7 @@ function metadata(object: R2Object) {
 }
 
 /** R2 get / head / byte range, with the body as text, JSON, base64 or metadata only. */
-/** What the r2 step uses of its deps. */
+/** What the r2 step uses of its batch. */
 export type R2Deps = Pick<BatchContext, "bindings" | "r2Prefixes" | "maxStepResponseBytes" | "budgets">;
 
 /** Reads an R2 object (or its metadata, or a byte range); failures name their reason as `storage_error`. */
@@ -55,9 +56,9 @@ export async function runR2(spec: R2Spec, { deps, signal }: StepRun<R2Deps>): Pr
   let body: unknown;
   if (spec.as === "base64") body = { base64: toBase64(bytes) };
   else if (spec.as === "json") {
-    try {
-      body = JSON.parse(text());
-    } catch {
+    const parsed = parseStepJson(text(), `R2 object "${spec.key}"`);
+    if (parsed) body = parsed.value;
+    else {
       return { ok: false, status, error: { code: "storage_error", message: `R2 object "${spec.key}" is not valid JSON (read it with as: "text")` }, bytes: bytes.byteLength };
     }
   } else body = text();
