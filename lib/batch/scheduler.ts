@@ -163,7 +163,9 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
     const start = (step: PlannedStep) => {
       const controller = new AbortController();
       running.set(step.id, controller);
-      const signal = AbortSignal.any([batchSignal, controller.signal]);
+      // Not AbortSignal.any (it keeps native memory in workerd, see linkSignals): the batch signal
+      // reaches each step through stop(), which onBatchAbort calls and which aborts every running controller.
+      const signal = controller.signal;
       const startMs = elapsedSince(started);
       runStep(step, signal).then(
         (output) => settle(step.id, { ...output, startMs, durationMs: elapsedSince(started) - startMs }),

@@ -1,9 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { all } from "../../lib/combinators";
-import { FanoutError } from "../../lib/errors";
-import { hedge } from "../../lib/hedge";
-import { Deadline, linkSignals, sleep, withTimeout } from "../../lib/timers";
+import { all } from "../../lib/async/combinators";
+import { FanoutError } from "../../lib/base/errors";
+import { hedge } from "../../lib/async/hedge";
+import { Deadline, linkSignals, sleep, withTimeout } from "../../lib/async/timers";
 import { flush, trackListeners } from "./helpers";
+import { env } from "cloudflare:workers";
+import { parseConfig } from "../../lib/base/config";
+import { batchBindings, executeBatch, planBatch, type BatchRequestInput } from "../../lib/batch/service";
 
 /**
  * fanout links signals by hand (linkSignals) instead of AbortSignal.any: in workerd every signal
@@ -136,5 +139,18 @@ describe("the primitives on the request path never call AbortSignal.any", () => 
     await expect(result).resolves.toEqual([10, 20]);
     await flush();
     expect(listeners.live).toBe(0);
+  });
+});
+
+describe("a whole batch never calls AbortSignal.any", () => {
+  it("steps linked to a batch deadline that follows the client's signal", async () => {
+    vi.useRealTimers();
+    const any = vi.spyOn(AbortSignal, "any");
+    const config = parseConfig(env as unknown as Record<string, unknown>);
+    const body: BatchRequestInput = { mode: "allSettled", deadlineMs: 5000, steps: [{ id: "a", wait: { ms: 1 } }, { id: "b", wait: { ms: 1 }, dependsOn: ["a"] }] };
+    const host = { bindings: batchBindings(env), config, serveInProcess: () => new Response(null, { status: 404 }), signal: new AbortController().signal };
+    await expect(executeBatch(body, planBatch(body, config), host)).resolves.toMatchObject({ counts: { ok: 2 } });
+    expect(any).not.toHaveBeenCalled();
+    any.mockRestore();
   });
 });
