@@ -38,6 +38,12 @@ export const MAX_JSON_DEPTH = 32;
  */
 const MAX_TEMPLATE_DEPTH = 256;
 
+/**
+ * The most characters one interpolated string may render to: a short template that repeats a
+ * reference to a large value must not build a string of gigabytes.
+ */
+export const MAX_RENDERED_CHARS = 1_048_576;
+
 function tooDeep(at: string): FanoutError {
   return new FanoutError("validation_failed", `${at || "the value"} is nested deeper than ${MAX_TEMPLATE_DEPTH} levels`);
 }
@@ -190,10 +196,14 @@ export function renderString(text: string, scope: Scope, { encode = false }: Ren
   const references = [...text.matchAll(REFERENCE)];
   if (references.length === 0) return text;
   if (references.length === 1 && references[0]![0] === text) return resolveReference(parseReference(references[0]![1]!.trim()), scope);
+  let length = text.length;
   return text.replace(REFERENCE, (_, inner: string) => {
     const reference = inner.trim();
     const value = stringify(resolveReference(parseReference(reference), scope), reference);
-    return encode ? encodeForUrl(value, reference) : value;
+    const rendered = encode ? encodeForUrl(value, reference) : value;
+    length += rendered.length;
+    if (length > MAX_RENDERED_CHARS) throw new FanoutError("limit_exceeded", `a string with {{${reference}}} renders to more than ${MAX_RENDERED_CHARS} characters`);
+    return rendered;
   });
 }
 

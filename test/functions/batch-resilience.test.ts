@@ -185,7 +185,7 @@ describe("client disconnect", () => {
     ) as Promise<Response>;
     expect(await eventually(async () => (await upstreamCalls(key)).at.length === 2)).toBe(true);
     client.abort();
-    const text = await pending.then((res) => res.text()).catch(() => "");
+    const text = await pending.then(async (res) => new TextDecoder().decode(await res.arrayBuffer())).catch(() => "");
     // The upstream answers after 5 s and counts a connection closed before that as aborted.
     return { text, aborted: await eventually(async () => (await upstreamCalls(key)).aborted === 2) };
   }
@@ -238,7 +238,7 @@ describe("a stop reaches a step that is waiting to retry", () => {
   it("NDJSON: the summary line arrives as soon as the mode decides", async () => {
     const started = Date.now();
     const res = await postBatch({ mode: "race", steps: [{ id: "w", wait: { ms: 200 } }, retrying] }, { accept: "application/x-ndjson" });
-    const text = await res.text();
+    const text = new TextDecoder().decode(await res.arrayBuffer());
     expect(Date.now() - started).toBeLessThan(1000);
     const lines = text.trim().split("\n").map((line) => JSON.parse(line) as { type: string; id?: string; error?: { code: string } });
     expect(lines.at(-1)).toMatchObject({ type: "summary", counts: { ok: 1, cancelled: 1 } });

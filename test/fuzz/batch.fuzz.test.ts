@@ -275,7 +275,7 @@ function checkAnswer(answer: Answer, ndjson: boolean): void {
 async function send(body: string, headers: Record<string, string>): Promise<Answer> {
   const request = new Request(`${BASE}/v1/batch`, { method: "POST", headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json", ...headers }, body });
   const res = (await worker.fetch(request, env, createExecutionContext())) as Response;
-  return { status: res.status, contentType: res.headers.get("content-type"), text: await res.text() };
+  return { status: res.status, contentType: res.headers.get("content-type"), text: new TextDecoder().decode(await res.arrayBuffer()) };
 }
 
 // Storage the steps may read: ordinary values and hostile ones (JSON nested far deeper than any client may send,

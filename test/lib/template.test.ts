@@ -94,3 +94,13 @@ describe("the engine is total on hostile input", () => {
     expect(renderString("x={{a.body}}", scopeWith("\ud800"))).toBe("x=\ud800");
   });
 });
+
+describe("a rendered string has a size limit", () => {
+  it("a short template that repeats a reference to a large value fails with limit_exceeded, not a RangeError", () => {
+    const large = "x".repeat(100_000);
+    const scopeOf: Scope = { step: () => ({ status: 200, headers: {}, body: large }) };
+    expect(renderString("{{a.body}}".repeat(10), scopeOf)).toHaveLength(1_000_000);
+    expect(() => renderString("{{a.body}}".repeat(11), scopeOf)).toThrow(expect.objectContaining({ code: "limit_exceeded" }));
+    expect(() => renderString("{{a.body}}".repeat(1_000), scopeOf)).toThrow(/more than 1048576 characters/);
+  });
+});
