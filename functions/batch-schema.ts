@@ -52,7 +52,7 @@ const FORBIDDEN_STEP_HEADER = /^(host|connection|keep-alive|proxy-.*|te|trailer|
 
 const StepHeaders = z.record(
   z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid header name"),
-  z.string().max(8192).regex(HEADER_VALUE, "a header value cannot contain CR, LF or NUL"),
+  z.string().max(8192).regex(HEADER_VALUE, "a header value is printable ASCII: no CR, LF or NUL, other control characters or non-ASCII text"),
 ).superRefine((headers, ctx) => {
   for (const name of Object.keys(headers)) {
     if (FORBIDDEN_STEP_HEADER.test(name)) ctx.addIssue({ code: "custom", path: [name], message: `header ${name} cannot be set by a step` });
@@ -72,7 +72,7 @@ export const HttpStep = z
       .optional(),
     hedge: z.object({ afterMs: ms(60_000).min(1) }).strict().optional().openapi({ description: "GET/HEAD only" }),
     pick: z.array(PickPath).max(50).optional().openapi({ description: "Keep only these dot paths of a JSON body" }),
-    idempotencyKey: z.string().min(1).max(256).regex(HEADER_VALUE, "cannot contain CR, LF or NUL (it is sent as a header)").optional().openapi({ description: "Sent as Idempotency-Key; makes a non-idempotent method retryable" }),
+    idempotencyKey: z.string().min(1).max(256).regex(HEADER_VALUE, "printable ASCII only: no CR, LF or NUL, other control characters or non-ASCII text (it is sent as a header)").optional().openapi({ description: "Sent as Idempotency-Key; makes a non-idempotent method retryable" }),
     maxRedirects: z.number().int().min(0).max(MAX_REDIRECTS).default(MAX_REDIRECTS),
   })
   .strict()

@@ -99,7 +99,11 @@ export function createBatchRoutes(appFetch: AppFetch) {
       path: "/",
       summary: "Run many I/O steps concurrently and answer with every outcome",
       description:
-        "Answers JSON by default (200 when the batch ran; 502 when the mode's condition failed). With `Accept: application/x-ndjson` each result is one line the moment its step settles, then a summary line; with `Accept: text/event-stream` the same as SSE events `result` and `summary`. With a `callback` or `Prefer: respond-async` it answers 202 at once and runs the batch after the response; `Idempotency-Key` makes that submission safe to repeat.",
+        [
+          "Answers JSON by default (200 when the batch ran; 502 when the mode's condition failed). ",
+          "With `Accept: application/x-ndjson` each result is one line the moment its step settles, then a summary line; with `Accept: text/event-stream` the same as SSE events `result` and `summary`. ",
+          "With a `callback` or `Prefer: respond-async` it answers 202 at once and runs the batch after the response; `Idempotency-Key` makes that submission safe to repeat.",
+        ].join(""),
       security: [{ bearer: [] }],
       request: { body: { required: true, content: { "application/json": { schema: BatchRequest } } } },
       responses: {

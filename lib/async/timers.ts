@@ -77,7 +77,9 @@ export function linkSignals(signals: readonly AbortSignal[]): { signal: AbortSig
   const aborted = signals.find((source) => source.aborted);
   if (aborted) controller.abort(aborted.reason);
   else {
-    signals.forEach((source, index) => source.addEventListener("abort", listeners[index]!, { once: true }));
+    signals.forEach((source, index) => {
+      source.addEventListener("abort", listeners[index]!, { once: true });
+    });
     linked = true;
   }
   return { signal: controller.signal, dispose: () => unlink() };

@@ -26,8 +26,11 @@ export interface UpstreamResponse {
   redirects: number;
 }
 
-/** What a header value may hold: no CR, LF or NUL (they would split or end the header). */
-export const HEADER_VALUE = /^[^\r\n\0]*$/;
+/**
+ * What a header value may hold: printable ASCII and tabs. CR, LF and NUL would split or end the
+ * header; other control characters and non-ASCII text have no portable encoding in a header.
+ */
+export const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];

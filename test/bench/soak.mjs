@@ -175,7 +175,9 @@ async function openInspector(port, origin) {
       }
       return used;
     },
-    close: () => sessions.forEach((session) => session.close()),
+    close: () => {
+      for (const session of sessions) session.close();
+    },
   };
 }
 

@@ -16,6 +16,7 @@ describe("refused up front with a 400 naming the field", () => {
     ["a GET with a body", { id: "a", http: { url: `${UPSTREAM}/echo`, body: "x" } }, "steps[0].http.body", "GET request has no body"],
     ["a HEAD with a body", { id: "a", http: { url: `${UPSTREAM}/echo`, method: "HEAD", body: { a: 1 } } }, "steps[0].http.body", "HEAD request has no body"],
     ["a header value with CR LF", { id: "a", http: { url: `${UPSTREAM}/echo`, headers: { "x-a": "1\r\nx-b: 2" } } }, "steps[0].http.headers.x-a", "CR, LF or NUL"],
+    ["a header value with non-ASCII text", { id: "a", http: { url: `${UPSTREAM}/echo`, headers: { "x-a": "caf\u00e9" } } }, "steps[0].http.headers.x-a", "printable ASCII"],
     ["a header value with NUL", { id: "a", http: { url: `${UPSTREAM}/echo`, headers: { "x-a": "a\u0000b" } } }, "steps[0].http.headers.x-a", "CR, LF or NUL"],
     ["a pick path a..b", { id: "a", http: { url: `${UPSTREAM}/echo`, pick: ["a..b"] } }, "steps[0].http.pick[0]", 'pick path "a..b"'],
     ["a pick path [", { id: "a", http: { url: `${UPSTREAM}/echo`, pick: ["["] } }, "steps[0].http.pick[0]", 'pick path "["'],

@@ -67,7 +67,7 @@ export function nested<T>(leaf: T, depth: number, kind: "array" | "object" | "mi
 
 /** The JSON text of a value `depth` levels deep, built without recursion. */
 export function nestedJson(depth: number, kind: "array" | "object"): string {
-  return kind === "array" ? "[".repeat(depth) + "1" + "]".repeat(depth) : '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+  return kind === "array" ? `${"[".repeat(depth)}1${"]".repeat(depth)}` : `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
 }
 
 /** JSON-shaped values, sometimes very deep, sometimes with huge or awkward numbers. */

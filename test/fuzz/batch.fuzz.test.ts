@@ -232,7 +232,9 @@ function stepErrors(results: unknown): Array<[string, string | undefined]> {
   const found: Array<[string, string | undefined]> = [];
   for (const [id, result] of Object.entries((results ?? {}) as Record<string, { error?: { code?: string }; items?: Array<{ error?: { code?: string } }> }>)) {
     found.push([id, result?.error?.code]);
-    (result?.items ?? []).forEach((item, index) => found.push([`${id}.items[${index}]`, item?.error?.code]));
+    (result?.items ?? []).forEach((item, index) => {
+      found.push([`${id}.items[${index}]`, item?.error?.code]);
+    });
   }
   return found;
 }

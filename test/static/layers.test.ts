@@ -24,12 +24,12 @@ function layerOf(path: string): number {
   return LAYERS.findIndex((layer) => path === layer || path.startsWith(`${layer}/`));
 }
 
-export function importsOf(source: string): string[] {
+function importsOf(source: string): string[] {
   return [...source.matchAll(IMPORT)].map((match) => (match[1] ?? match[2])!);
 }
 
 /** Every way a file breaks the layer order, as "file -> import: why". */
-export function violations(files: ReadonlyMap<string, string>): string[] {
+function violations(files: ReadonlyMap<string, string>): string[] {
   const found: string[] = [];
   for (const [file, source] of files) {
     const layer = layerOf(file);

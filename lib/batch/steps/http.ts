@@ -39,7 +39,7 @@ export async function runHttp(spec: HttpSpec, run: HttpRun): Promise<StepOutput>
   for (const [name, value] of Object.entries(sentAsHeaders) as Array<[string, unknown]>) {
     const scalar = typeof value === "string" || typeof value === "number" || typeof value === "boolean";
     if (!scalar || !HEADER_VALUE.test(String(value))) {
-      throw new FanoutError("validation_failed", `header ${name}: after references are resolved it must be a string without CR, LF or NUL`);
+      throw new FanoutError("validation_failed", `header ${name}: after references are resolved it must be printable ASCII (no CR, LF or NUL, other control characters or non-ASCII text)`);
     }
   }
   const url = absoluteUrl(spec.url);
