@@ -59,7 +59,9 @@ export default defineConfig(async () => {
             include: ["test/fuzz/**/*.test.ts"],
             globalSetup: ["./test/fixtures/global-setup.ts"],
             setupFiles: ["./test/fixtures/apply-migrations.ts"],
-            provide: { fuzz: { runs: Number(process.env.FUZZ_RUNS ?? 200), seed: process.env.FUZZ_SEED ?? "", path: process.env.FUZZ_PATH ?? "" } },
+            provide: {
+              fuzz: { runs: Number(process.env.FUZZ_RUNS ?? 200), seed: process.env.FUZZ_SEED ?? "", path: process.env.FUZZ_PATH ?? "" },
+            },
             // Proportional to the run count: a full run is long by design, a hang still fails.
             testTimeout: 60_000 + Number(process.env.FUZZ_RUNS ?? 200) * 200,
           },

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { listAudit, type StoredAuditRecord } from "../lib/jobs/audit";
 import { FanoutError } from "../lib/base/errors";
+import { listAudit, type StoredAuditRecord } from "../lib/jobs/audit";
 import { requireApiKey } from "./auth";
 import { problemResponses } from "./problem";
 import { createRouter, integer, type Same } from "./router";
@@ -8,7 +8,8 @@ import { createRouter, integer, type Same } from "./router";
 const audit = createRouter();
 audit.use("*", requireApiKey);
 audit.use("*", async (c, next) => {
-  if (!c.var.config.ADMIN_KEY_IDS.includes(c.var.apiKeyId!)) throw new FanoutError("forbidden", "the audit log needs an admin key (ADMIN_KEY_IDS)");
+  if (!c.var.config.ADMIN_KEY_IDS.includes(c.var.apiKeyId!))
+    throw new FanoutError("forbidden", "the audit log needs an admin key (ADMIN_KEY_IDS)");
   await next();
 });
 
@@ -43,7 +44,10 @@ audit.openapi(
       }),
     },
     responses: {
-      200: { description: "A page of records, oldest first", content: { "application/json": { schema: z.object({ records: z.array(AuditRecord), nextCursor: z.number().nullable() }) } } },
+      200: {
+        description: "A page of records, oldest first",
+        content: { "application/json": { schema: z.object({ records: z.array(AuditRecord), nextCursor: z.number().nullable() }) } },
+      },
       ...problemResponses(400, 401, 403),
     },
   }),

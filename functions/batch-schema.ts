@@ -1,14 +1,14 @@
 import { z } from "@hono/zod-openapi";
-import { STEP_ERROR_CODES } from "../lib/base/errors";
-import { BATCH_MODES, type StepResult } from "../lib/batch/scheduler";
-import type { BatchRequestInput, PublicBatchResult } from "../lib/batch/service";
 import { SECRET_PATTERN } from "../lib/base/config";
+import { STEP_ERROR_CODES } from "../lib/base/errors";
 import { HEADER_VALUE } from "../lib/base/http";
 import { MAX_REDIRECTS } from "../lib/base/limits";
+import { BATCH_MODES, type StepResult } from "../lib/batch/scheduler";
+import type { BatchRequestInput, PublicBatchResult } from "../lib/batch/service";
 import type { CacheSpec, D1Spec, HttpSpec, KvSpec, R2Spec, WaitSpec } from "../lib/batch/steps/types";
 import { STEP_KINDS } from "../lib/batch/steps/types";
-import type { Same } from "./router";
 import { MAX_JSON_DEPTH, nestedDeeperThan, parsePickPath } from "../lib/batch/template";
+import type { Same } from "./router";
 
 /**
  * The request and response of POST /v1/batch. Each step schema `satisfies` the executor's type in
@@ -48,36 +48,56 @@ const PickPath = z
   });
 
 /** Headers a step may not set: hop-by-hop, routing, Cloudflare's and fanout's own. */
-const FORBIDDEN_STEP_HEADER = /^(host|connection|keep-alive|proxy-.*|te|trailer|transfer-encoding|upgrade|content-length|cf-.*|x-fanout-.*|traceparent|tracestate|x-forwarded-.*|forwarded)$/i;
+const FORBIDDEN_STEP_HEADER =
+  /^(host|connection|keep-alive|proxy-.*|te|trailer|transfer-encoding|upgrade|content-length|cf-.*|x-fanout-.*|traceparent|tracestate|x-forwarded-.*|forwarded)$/i;
 
-const StepHeaders = z.record(
-  z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid header name"),
-  z.string().max(8192).regex(HEADER_VALUE, "a header value is printable ASCII: no CR, LF or NUL, other control characters or non-ASCII text"),
-).superRefine((headers, ctx) => {
-  for (const name of Object.keys(headers)) {
-    if (FORBIDDEN_STEP_HEADER.test(name)) ctx.addIssue({ code: "custom", path: [name], message: `header ${name} cannot be set by a step` });
-  }
-});
+const StepHeaders = z
+  .record(
+    z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid header name"),
+    z
+      .string()
+      .max(8192)
+      .regex(HEADER_VALUE, "a header value is printable ASCII: no CR, LF or NUL, other control characters or non-ASCII text"),
+  )
+  .superRefine((headers, ctx) => {
+    for (const name of Object.keys(headers)) {
+      if (FORBIDDEN_STEP_HEADER.test(name))
+        ctx.addIssue({ code: "custom", path: [name], message: `header ${name} cannot be set by a step` });
+    }
+  });
 
 export const HttpStep = z
   .object({
     url: StepUrl,
     method: z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]).default("GET"),
     headers: StepHeaders.optional(),
-    body: ClientJson.optional().openapi({ description: `A string is sent as text, anything else as JSON (at most ${MAX_JSON_DEPTH} levels deep); not with GET or HEAD` }),
+    body: ClientJson.optional().openapi({
+      description: `A string is sent as text, anything else as JSON (at most ${MAX_JSON_DEPTH} levels deep); not with GET or HEAD`,
+    }),
     timeoutMs: ms(300_000).min(1).optional().openapi({ description: "Per attempt; default DEFAULT_TIMEOUT_MS, never past the deadline" }),
     retry: z
       .object({ attempts: z.number().int().min(1).max(5), baseDelayMs: ms(10_000).optional(), maxDelayMs: ms(60_000).optional() })
       .strict()
       .optional(),
-    hedge: z.object({ afterMs: ms(60_000).min(1) }).strict().optional().openapi({ description: "GET/HEAD only" }),
+    hedge: z
+      .object({ afterMs: ms(60_000).min(1) })
+      .strict()
+      .optional()
+      .openapi({ description: "GET/HEAD only" }),
     pick: z.array(PickPath).max(50).optional().openapi({ description: "Keep only these dot paths of a JSON body" }),
-    idempotencyKey: z.string().min(1).max(256).regex(HEADER_VALUE, "printable ASCII only: no CR, LF or NUL, other control characters or non-ASCII text (it is sent as a header)").optional().openapi({ description: "Sent as Idempotency-Key; makes a non-idempotent method retryable" }),
+    idempotencyKey: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(HEADER_VALUE, "printable ASCII only: no CR, LF or NUL, other control characters or non-ASCII text (it is sent as a header)")
+      .optional()
+      .openapi({ description: "Sent as Idempotency-Key; makes a non-idempotent method retryable" }),
     maxRedirects: z.number().int().min(0).max(MAX_REDIRECTS).default(MAX_REDIRECTS),
   })
   .strict()
   .superRefine((spec, ctx) => {
-    if (spec.hedge && spec.method !== "GET" && spec.method !== "HEAD") ctx.addIssue({ code: "custom", path: ["hedge"], message: "hedging is only for GET and HEAD" });
+    if (spec.hedge && spec.method !== "GET" && spec.method !== "HEAD")
+      ctx.addIssue({ code: "custom", path: ["hedge"], message: "hedging is only for GET and HEAD" });
     if (spec.body !== undefined && (spec.method === "GET" || spec.method === "HEAD")) {
       ctx.addIssue({ code: "custom", path: ["body"], message: `a ${spec.method} request has no body` });
     }
@@ -96,7 +116,10 @@ export const R2Step = z
   .object({
     key: z.string().min(1).max(1024),
     head: z.boolean().optional(),
-    range: z.object({ offset: z.number().int().min(0), length: z.number().int().min(1).optional() }).strict().optional(),
+    range: z
+      .object({ offset: z.number().int().min(0), length: z.number().int().min(1).optional() })
+      .strict()
+      .optional(),
     as: z.enum(["text", "json", "base64", "metadata"]).default("text"),
   })
   .strict()
@@ -105,26 +128,40 @@ export const R2Step = z
 export const D1Step = z
   .object({
     query: z.string().regex(/^\w{1,64}$/, "a query name from D1_QUERIES"),
-    params: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).max(100).optional(),
+    params: z
+      .array(z.union([z.string(), z.number(), z.boolean(), z.null()]))
+      .max(100)
+      .optional(),
   })
   .strict()
   .openapi("D1Step") satisfies z.ZodType<D1Spec>;
 
-export const CacheStep = z.object({ url: StepUrl, as: z.enum(["text", "json"]).optional() }).strict().openapi("CacheStep") satisfies z.ZodType<CacheSpec>;
+export const CacheStep = z
+  .object({ url: StepUrl, as: z.enum(["text", "json"]).optional() })
+  .strict()
+  .openapi("CacheStep") satisfies z.ZodType<CacheSpec>;
 
-export const WaitStep = z.object({ ms: ms(300_000) }).strict().openapi("WaitStep") satisfies z.ZodType<WaitSpec>;
+export const WaitStep = z
+  .object({ ms: ms(300_000) })
+  .strict()
+  .openapi("WaitStep") satisfies z.ZodType<WaitSpec>;
 
 export const Step = z
   .object({
     id: StepId,
     dependsOn: z.array(StepId).max(100).optional(),
     forEach: z
-      .union([
-        z.string().regex(/^\{\{[^{}]*\}\}$/, "a reference to an array, written as one {{...}}"),
-        z.array(ClientJson).max(1000, "at most 1000 items (and at most MAX_STEPS steps in all)"),
-      ], { error: "an array, or a {{reference}} to one" })
+      .union(
+        [
+          z.string().regex(/^\{\{[^{}]*\}\}$/, "a reference to an array, written as one {{...}}"),
+          z.array(ClientJson).max(1000, "at most 1000 items (and at most MAX_STEPS steps in all)"),
+        ],
+        { error: "an array, or a {{reference}} to one" },
+      )
       .optional()
-      .openapi({ description: "A reference to an array ({{posts.body[*].id}}) or a literal array; {{item}} and {{index}} name each element" }),
+      .openapi({
+        description: "A reference to an array ({{posts.body[*].id}}) or a literal array; {{item}} and {{index}} name each element",
+      }),
     http: HttpStep.optional(),
     kv: KvStep.optional(),
     r2: R2Step.optional(),
@@ -135,7 +172,11 @@ export const Step = z
   .strict()
   .superRefine((step, ctx) => {
     const kinds = STEP_KINDS.filter((kind) => step[kind] !== undefined);
-    if (kinds.length !== 1) ctx.addIssue({ code: "custom", message: `a step has exactly one of ${STEP_KINDS.join(", ")} (found ${kinds.length === 0 ? "none" : kinds.join(", ")})` });
+    if (kinds.length !== 1)
+      ctx.addIssue({
+        code: "custom",
+        message: `a step has exactly one of ${STEP_KINDS.join(", ")} (found ${kinds.length === 0 ? "none" : kinds.join(", ")})`,
+      });
   })
   .openapi("Step");
 
@@ -153,7 +194,12 @@ export const BatchRequest = z
     callback: Callback.optional(),
     mode: z.enum(BATCH_MODES).default("allSettled"),
     concurrency: z.number().int().min(1).optional().openapi({ description: "Default DEFAULT_CONCURRENCY (6); at most MAX_CONCURRENCY" }),
-    deadlineMs: z.number().int().min(1).optional().openapi({ description: "Default DEFAULT_DEADLINE_MS (10 s); at most MAX_DEADLINE_MS (30 s)" }),
+    deadlineMs: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .openapi({ description: "Default DEFAULT_DEADLINE_MS (10 s); at most MAX_DEADLINE_MS (30 s)" }),
   })
   .strict()
   .openapi("BatchRequest");
@@ -206,6 +252,4 @@ export const BatchResponse = z
   .openapi("BatchResponse");
 true satisfies Same<z.output<typeof BatchResponse>, PublicBatchResult>;
 
-export const JobAccepted = z
-  .object({ id: z.string(), state: z.literal("queued"), statusUrl: z.string() })
-  .openapi("JobAccepted");
+export const JobAccepted = z.object({ id: z.string(), state: z.literal("queued"), statusUrl: z.string() }).openapi("JobAccepted");

@@ -7,7 +7,15 @@ import { runAfterResponse } from "../lib/async/after";
 import { FanoutError } from "../lib/base/errors";
 import type { Plan } from "../lib/batch/plan";
 import type { BatchOutcome, StepResult } from "../lib/batch/scheduler";
-import { batchBindings, executeBatch, planBatch, publicResult, summaryOf, type BatchHost, type BatchRequestInput } from "../lib/batch/service";
+import {
+  type BatchHost,
+  type BatchRequestInput,
+  batchBindings,
+  executeBatch,
+  planBatch,
+  publicResult,
+  summaryOf,
+} from "../lib/batch/service";
 import { auditBatch } from "../lib/jobs/audit";
 import { jobHost } from "../lib/jobs/runner";
 import { submitJob } from "../lib/jobs/submit";
@@ -40,7 +48,13 @@ function serveInProcessOf(c: Context<AppEnv>, appFetch: AppFetch) {
 }
 
 function hostOf(c: Context<AppEnv>, appFetch: AppFetch, signal?: AbortSignal): BatchHost {
-  return { bindings: batchBindings(c.env), config: c.var.config, serveInProcess: serveInProcessOf(c, appFetch), traceparent: c.req.header("traceparent"), signal };
+  return {
+    bindings: batchBindings(c.env),
+    config: c.var.config,
+    serveInProcess: serveInProcessOf(c, appFetch),
+    traceparent: c.req.header("traceparent"),
+    signal,
+  };
 }
 
 function describe(result: StepResult): string {
@@ -98,18 +112,23 @@ export function createBatchRoutes(appFetch: AppFetch) {
       method: "post",
       path: "/",
       summary: "Run many I/O steps concurrently and answer with every outcome",
-      description:
-        [
-          "Answers JSON by default (200 when the batch ran; 502 when the mode's condition failed). ",
-          "With `Accept: application/x-ndjson` each result is one line the moment its step settles, then a summary line; with `Accept: text/event-stream` the same as SSE events `result` and `summary`. ",
-          "With a `callback` or `Prefer: respond-async` it answers 202 at once and runs the batch after the response; `Idempotency-Key` makes that submission safe to repeat.",
-        ].join(""),
+      description: [
+        "Answers JSON by default (200 when the batch ran; 502 when the mode's condition failed). ",
+        "With `Accept: application/x-ndjson` each result is one line the moment its step settles, then a summary line; with `Accept: text/event-stream` the same as SSE events `result` and `summary`. ",
+        "With a `callback` or `Prefer: respond-async` it answers 202 at once and runs the batch after the response; `Idempotency-Key` makes that submission safe to repeat.",
+      ].join(""),
       security: [{ bearer: [] }],
       request: { body: { required: true, content: { "application/json": { schema: BatchRequest } } } },
       responses: {
         200: { description: "The batch ran (some steps may have failed)", content: { "application/json": { schema: BatchResponse } } },
-        202: { description: "Accepted: the batch runs after the response; poll statusUrl or await the callback", content: { "application/json": { schema: JobAccepted } } },
-        502: { description: "The mode's condition failed (all: a step failed; any/race: no success)", content: { "application/json": { schema: BatchResponse } } },
+        202: {
+          description: "Accepted: the batch runs after the response; poll statusUrl or await the callback",
+          content: { "application/json": { schema: JobAccepted } },
+        },
+        502: {
+          description: "The mode's condition failed (all: a step failed; any/race: no success)",
+          content: { "application/json": { schema: BatchResponse } },
+        },
         ...problemResponses(400, 401, 413, 415, 422, 503),
       },
     }),
@@ -135,7 +154,12 @@ export function createBatchRoutes(appFetch: AppFetch) {
 function scheduleAudit(c: Context<AppEnv>, host: BatchHost, plan: Plan, outcome: BatchOutcome): void {
   if (!host.config.AUDIT_ENABLED) return;
   const entry = { requestId: c.var.requestId, keyId: c.var.apiKeyId!, jobId: null, steps: plan.steps.length, outcome };
-  runAfterResponse(() => auditBatch(c.env.DB, entry), { waitUntil: waitUntilOf(c), task: "audit", requestId: c.var.requestId, logger: c.var.logger });
+  runAfterResponse(() => auditBatch(c.env.DB, entry), {
+    waitUntil: waitUntilOf(c),
+    task: "audit",
+    requestId: c.var.requestId,
+    logger: c.var.logger,
+  });
 }
 
 function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRequestInput, plan: Plan, host: BatchHost): Response {
@@ -162,7 +186,11 @@ function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRe
 }
 
 /** 202 now; the batch runs after the response (lib/jobs/submit.ts decides where). */
-async function accept(c: Context<AppEnv>, body: BatchRequestInput & { callback?: { url: string; secret?: string } }, appFetch: AppFetch): Promise<Response> {
+async function accept(
+  c: Context<AppEnv>,
+  body: BatchRequestInput & { callback?: { url: string; secret?: string } },
+  appFetch: AppFetch,
+): Promise<Response> {
   const { callback, ...request } = body;
   const { id, statusUrl } = await submitJob(
     {

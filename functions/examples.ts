@@ -2,12 +2,12 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { streamText } from "hono/streaming";
 import { runAfterResponse } from "../lib/async/after";
 import { all } from "../lib/async/combinators";
+import { elapsedSince, sleep, withTimeout } from "../lib/async/timers";
 import { FanoutError } from "../lib/base/errors";
 import { fetchUpstream, readBodyLimited } from "../lib/base/http";
-import { elapsedSince, sleep, withTimeout } from "../lib/async/timers";
 import { problemResponses } from "./problem";
-import { markAsLiveStream } from "./streaming";
 import { createRouter, integer, untypedResponse, waitUntilOf } from "./router";
+import { markAsLiveStream } from "./streaming";
 
 /**
  * The async-I/O lesson as working endpoints: a coroutine, gather, a done-callback and an aiohttp-style
@@ -23,7 +23,10 @@ examples.openapi(
     summary: "Streams Start, awaits a timer, streams End",
     request: { query: z.object({ ms: integer("ms", 0, 10_000).default(1000) }) },
     responses: {
-      200: { description: "`Start` at once, `End` after the wait", content: { "text/plain": { schema: z.string().openapi({ example: "Start\nEnd\n" }) } } },
+      200: {
+        description: "`Start` at once, `End` after the wait",
+        content: { "text/plain": { schema: z.string().openapi({ example: "Start\nEnd\n" }) } },
+      },
       ...problemResponses(400),
     },
   }),

@@ -33,7 +33,13 @@ health.openapi(
         status: "ok" as const,
         name: pkg.name,
         version: pkg.version,
-        features: { sim: config.SIM_ENABLED, examples: true, batch: config.API_KEYS.length > 0, audit: config.AUDIT_ENABLED, upstreamRules: config.UPSTREAM_ALLOWLIST.length },
+        features: {
+          sim: config.SIM_ENABLED,
+          examples: true,
+          batch: config.API_KEYS.length > 0,
+          audit: config.AUDIT_ENABLED,
+          upstreamRules: config.UPSTREAM_ALLOWLIST.length,
+        },
       },
       200,
     );

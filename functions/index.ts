@@ -4,17 +4,17 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { timing } from "hono/timing";
-import pkg from "../package.json";
 import { parseConfig } from "../lib/base/config";
 import { FanoutError, isFanoutError } from "../lib/base/errors";
 import { createLogger, describeError } from "../lib/base/log";
-import type { AppEnv, AppFetch } from "./env";
 import { consumeJobMessages } from "../lib/jobs/consumer";
-import { createBatchRoutes } from "./batch";
+import pkg from "../package.json";
 import audit from "./audit";
+import { createBatchRoutes } from "./batch";
+import type { AppEnv, AppFetch } from "./env";
 import examples from "./examples";
-import jobs from "./jobs";
 import health from "./health";
+import jobs from "./jobs";
 import { PROBLEM_CONTENT_TYPE, toProblem } from "./problem";
 import { createRouter } from "./router";
 import sim from "./sim";
@@ -35,7 +35,12 @@ app.use(
   methodNotAllowed({
     app,
     onMethodNotAllowed: (c, methods) =>
-      problem(c, new FanoutError("method_not_allowed", `${c.req.method} is not allowed here; use ${methods.join(", ")}`, { headers: { allow: methods.join(", ") } })),
+      problem(
+        c,
+        new FanoutError("method_not_allowed", `${c.req.method} is not allowed here; use ${methods.join(", ")}`, {
+          headers: { allow: methods.join(", ") },
+        }),
+      ),
   }),
 );
 app.use(async (c, next) => {
@@ -54,7 +59,11 @@ app.route("/v1/batch", createBatchRoutes(appFetch));
 app.route("/v1/jobs", jobs);
 app.route("/v1/audit", audit);
 
-app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "An API key from API_KEYS" });
+app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+  type: "http",
+  scheme: "bearer",
+  description: "An API key from API_KEYS",
+});
 
 app.doc31("/openapi.json", {
   openapi: "3.1.0",
@@ -99,7 +108,11 @@ app.onError((error, c) => {
       : new FanoutError("internal", "internal error", { cause: error });
   if (fanoutError.status >= 500 && !["timeout", "deadline_exceeded", "network", "http_status"].includes(fanoutError.code)) {
     const logger = c.var.logger ?? createLogger("error", { requestId: c.var.requestId });
-    logger.log("error", "request failed", { code: fanoutError.code, ...describeError(fanoutError.cause ?? error), detail: fanoutError.detail });
+    logger.log("error", "request failed", {
+      code: fanoutError.code,
+      ...describeError(fanoutError.cause ?? error),
+      detail: fanoutError.detail,
+    });
   }
   return problem(c, fanoutError);
 });

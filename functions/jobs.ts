@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { ERROR_CODES, FanoutError, type ErrorCode } from "../lib/base/errors";
+import { ERROR_CODES, type ErrorCode, FanoutError } from "../lib/base/errors";
 import { CALLBACK_STATES, JOB_RUNNERS, JOB_STATES, JobStore, type PublicJob } from "../lib/jobs/store";
 import { DELIVERY_OUTCOMES } from "../lib/jobs/webhooks";
-import { BatchResponse } from "./batch-schema";
 import { requireApiKey } from "./auth";
+import { BatchResponse } from "./batch-schema";
 import { problemResponses } from "./problem";
 import { createRouter, type Same } from "./router";
 

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ERROR_CODES, type FanoutError, PRIVATE_DETAIL_CODES, publicDetail, type ErrorCode } from "../lib/base/errors";
+import { ERROR_CODES, type ErrorCode, type FanoutError, PRIVATE_DETAIL_CODES, publicDetail } from "../lib/base/errors";
 
 /** RFC 9457 problem details: the one shape every error of fanout is rendered in. */
 
@@ -23,7 +23,10 @@ export type Problem = z.infer<typeof ProblemSchema>;
 /** For OpenAPI: `responses: { ...problemResponses(400, 404) }`. */
 export function problemResponses(...statuses: number[]) {
   return Object.fromEntries(
-    statuses.map((status) => [status, { description: `Problem (${status})`, content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } } }]),
+    statuses.map((status) => [
+      status,
+      { description: `Problem (${status})`, content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } } },
+    ]),
   );
 }
 

@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { stream } from "hono/streaming";
-import { FanoutError } from "../lib/base/errors";
 import { parseRetryAfter } from "../lib/async/retry";
 import { sleep } from "../lib/async/timers";
+import { FanoutError } from "../lib/base/errors";
 import { problemResponses } from "./problem";
-import { markAsLiveStream } from "./streaming";
 import { createRouter, integer, untypedResponse } from "./router";
+import { markAsLiveStream } from "./streaming";
 
 /**
  * httpbin-style simulated upstreams driven by timers: the quickstart, the tests and the benchmarks
@@ -33,7 +33,10 @@ sim.openapi(
     summary: "Answer after a timer of ms milliseconds",
     request: { params: z.object({ ms: integer("ms", 0, MAX_SIM_DELAY_MS).openapi({ param: { name: "ms", in: "path" }, example: 200 }) }) },
     responses: {
-      200: { description: "Answered after the delay", content: { "application/json": { schema: z.object({ delayedMs: z.number(), args: Args }) } } },
+      200: {
+        description: "Answered after the delay",
+        content: { "application/json": { schema: z.object({ delayedMs: z.number(), args: Args }) } },
+      },
       ...problemResponses(400),
     },
   }),
@@ -62,7 +65,10 @@ sim.openapi(
       query: z.object({ retryAfter: RetryAfter }),
     },
     responses: {
-      200: { description: "Any status from 200 to 599, as asked", content: { "application/json": { schema: z.object({ status: z.number() }) } } },
+      200: {
+        description: "Any status from 200 to 599, as asked",
+        content: { "application/json": { schema: z.object({ status: z.number() }) } },
+      },
       ...problemResponses(400),
     },
   }),
@@ -107,7 +113,10 @@ sim.openapi(
       }),
     },
     responses: {
-      200: { description: "The bytes, written slowly", content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } } },
+      200: {
+        description: "The bytes, written slowly",
+        content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } },
+      },
       ...problemResponses(400),
     },
   }),
@@ -117,16 +126,18 @@ sim.openapi(
     const interval = durationMs / chunks;
     c.header("content-type", "application/octet-stream");
     markAsLiveStream(c);
-    return untypedResponse(stream(c, async (out) => {
-      const signal = c.req.raw.signal;
-      let written = 0;
-      for (let i = 0; i < chunks && !out.aborted; i++) {
-        const size = Math.floor((bytes * (i + 1)) / chunks) - written;
-        await out.write(new Uint8Array(size).fill(42));
-        written += size;
-        if (i < chunks - 1) await sleep(interval, { signal }).catch(() => out.abort());
-      }
-    }));
+    return untypedResponse(
+      stream(c, async (out) => {
+        const signal = c.req.raw.signal;
+        let written = 0;
+        for (let i = 0; i < chunks && !out.aborted; i++) {
+          const size = Math.floor((bytes * (i + 1)) / chunks) - written;
+          await out.write(new Uint8Array(size).fill(42));
+          written += size;
+          if (i < chunks - 1) await sleep(interval, { signal }).catch(() => out.abort());
+        }
+      }),
+    );
   },
 );
 
@@ -156,7 +167,10 @@ sim.openapi(
       headers: z.object({ [ATTEMPT_HEADER]: integer(ATTEMPT_HEADER, 1, 1000).optional() }),
     },
     responses: {
-      200: { description: "This attempt succeeded", content: { "application/json": { schema: z.object({ ok: z.boolean(), attempt: z.number(), seed: z.string() }) } } },
+      200: {
+        description: "This attempt succeeded",
+        content: { "application/json": { schema: z.object({ ok: z.boolean(), attempt: z.number(), seed: z.string() }) } },
+      },
       ...problemResponses(400),
     },
   }),

@@ -39,7 +39,11 @@ export function hedge<T>(task: (signal: AbortSignal, attempt: 1 | 2) => Promise<
     let timer: ReturnType<typeof setTimeout> | undefined;
 
     // The winner's signal is left alone: its result (a response body, say) may still be streaming.
-    const finish = (settle: () => void, winner?: AbortController, reason = new FanoutError("cancelled", "cancelled: the other hedged attempt won")) => {
+    const finish = (
+      settle: () => void,
+      winner?: AbortController,
+      reason = new FanoutError("cancelled", "cancelled: the other hedged attempt won"),
+    ) => {
       if (done) return;
       done = true;
       if (timer !== undefined) clearTimeout(timer);

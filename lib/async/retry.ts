@@ -1,5 +1,5 @@
 import { abortReason, type FanoutError, toFanoutError } from "../base/errors";
-import { checkMs, sleep, type Deadline } from "./timers";
+import { checkMs, type Deadline, sleep } from "./timers";
 
 /**
  * Retry with capped exponential backoff and full jitter. The decision is the caller's (`decide`),

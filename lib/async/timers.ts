@@ -1,4 +1,4 @@
-import { abortReason, FanoutError, type ErrorCode } from "../base/errors";
+import { abortReason, type ErrorCode, FanoutError } from "../base/errors";
 
 /**
  * Timers and deadlines. Everything here bounds work with real timers (setTimeout + AbortController),
@@ -126,7 +126,10 @@ export class Deadline {
   }
 
   /** A deadline `ms` from now; `code` is `deadline_exceeded` for whole-request budgets. */
-  static after(ms: number, { signal, code = "deadline_exceeded", label = "deadline" }: SignalOption & { code?: ErrorCode; label?: string } = {}): Deadline {
+  static after(
+    ms: number,
+    { signal, code = "deadline_exceeded", label = "deadline" }: SignalOption & { code?: ErrorCode; label?: string } = {},
+  ): Deadline {
     checkMs("ms", ms);
     return new Deadline(ms, code, signal, label);
   }
@@ -171,7 +174,10 @@ export async function withTimeout<T>(
   checkMs("ms", ms);
   const deadline = Deadline.after(ms, { signal, code: "timeout", label });
   try {
-    return await abortable(Promise.resolve().then(() => task(deadline.signal)), deadline.signal);
+    return await abortable(
+      Promise.resolve().then(() => task(deadline.signal)),
+      deadline.signal,
+    );
   } finally {
     deadline.dispose();
   }

@@ -121,7 +121,9 @@ export const PRIVATE_DETAIL_CODES: ReadonlySet<ErrorCode> = new Set(["internal",
  * job's message). Private details are replaced by a line that points at the request id.
  */
 export function publicDetail(error: FanoutError, requestId?: string): string {
-  return PRIVATE_DETAIL_CODES.has(error.code) ? `the gateway could not handle this request; quote request id ${requestId ?? "(none)"} to its operator` : error.detail;
+  return PRIVATE_DETAIL_CODES.has(error.code)
+    ? `the gateway could not handle this request; quote request id ${requestId ?? "(none)"} to its operator`
+    : error.detail;
 }
 
 /** `name: reason; name: reason`, the detail line of a list of invalid params. */

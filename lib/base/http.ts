@@ -1,6 +1,6 @@
 import { abortReason, FanoutError, isFanoutError } from "./errors";
 import { MAX_REDIRECTS } from "./limits";
-import { checkTarget, type AllowList } from "./policy";
+import { type AllowList, checkTarget } from "./policy";
 
 /**
  * Upstream HTTP under the allow-list: redirects are followed by hand so that every hop is checked
@@ -79,7 +79,11 @@ export async function fetchUpstream(request: UpstreamRequest, options: UpstreamF
   }
 }
 
-function withCredentials(headers: Headers, previous: Record<string, string> | undefined, next: Record<string, string> | undefined): Headers {
+function withCredentials(
+  headers: Headers,
+  previous: Record<string, string> | undefined,
+  next: Record<string, string> | undefined,
+): Headers {
   for (const name of Object.keys(previous ?? {})) headers.delete(name);
   for (const [name, value] of Object.entries(next ?? {})) headers.set(name, value);
   return headers;

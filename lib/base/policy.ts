@@ -131,7 +131,10 @@ export function checkTarget(target: string | URL, allowList: AllowList, base?: s
     const written = writtenHost(target, base);
     if (written !== undefined && written !== url.hostname) {
       const shownHost = JSON.stringify(written.length > 64 ? `${written.slice(0, 64)}...` : written);
-      throw new FanoutError("forbidden_target", `non-canonical IPv4 address ${shownHost} (read as ${url.hostname}): write it as a.b.c.d, four decimal numbers without leading zeros`);
+      throw new FanoutError(
+        "forbidden_target",
+        `non-canonical IPv4 address ${shownHost} (read as ${url.hostname}): write it as a.b.c.d, four decimal numbers without leading zeros`,
+      );
     }
   }
   if (url.username || url.password) throw new FanoutError("forbidden_target", "URLs with credentials (userinfo) are not allowed");

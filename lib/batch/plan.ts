@@ -1,6 +1,6 @@
 import { describeInvalid, FanoutError, type InvalidParam } from "../base/errors";
-import { collectReferences, SCOPE_NAMES, STEP_FIELDS, type LocatedReference } from "./template";
-import { stepKind, type StepInput, type StepKind } from "./steps/types";
+import { type StepInput, type StepKind, stepKind } from "./steps/types";
+import { collectReferences, type LocatedReference, SCOPE_NAMES, STEP_FIELDS } from "./template";
 
 /**
  * The batch plan: a DAG of steps, checked before anything runs. Dependencies come from references
@@ -71,7 +71,8 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
   const indexById = new Map<string, number>();
   inputs.forEach((input, index) => {
     if (SCOPE_NAMES.has(input.id)) problems.push({ name: `steps[${index}].id`, reason: `"${input.id}" is reserved for forEach` });
-    if (indexById.has(input.id)) problems.push({ name: `steps[${index}].id`, reason: `duplicate id "${input.id}" (first at steps[${indexById.get(input.id)}])` });
+    if (indexById.has(input.id))
+      problems.push({ name: `steps[${index}].id`, reason: `duplicate id "${input.id}" (first at steps[${indexById.get(input.id)}])` });
     else indexById.set(input.id, index);
   });
 
@@ -87,11 +88,13 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
     const dependsOn = new Set<string>();
     for (const reference of references) {
       if (SCOPE_NAMES.has(reference.root)) {
-        if (input.forEach === undefined) problems.push({ name: reference.at, reason: `{{${reference.text}}} is only defined inside a forEach step` });
+        if (input.forEach === undefined)
+          problems.push({ name: reference.at, reason: `{{${reference.text}}} is only defined inside a forEach step` });
         else if (reference.at.endsWith(".forEach")) problems.push({ name: reference.at, reason: "forEach cannot refer to its own item" });
         continue;
       }
-      if (!indexById.has(reference.root)) problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to unknown step "${reference.root}"` });
+      if (!indexById.has(reference.root))
+        problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to unknown step "${reference.root}"` });
       else if (reference.root === input.id) problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to its own step` });
       else if (!STEP_FIELDS.has(String(reference.path[0]))) {
         problems.push({ name: reference.at, reason: `{{${reference.text}}} must continue with .status, .headers or .body` });
@@ -113,7 +116,10 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
 
   const cycle = findCycle(steps, byId);
   if (cycle) {
-    throw invalidPlan([{ name: "steps", reason: `dependency cycle: ${[...cycle, cycle[0]].join(" -> ")}` }], `dependency cycle between ${cycle.join(", ")}`);
+    throw invalidPlan(
+      [{ name: "steps", reason: `dependency cycle: ${[...cycle, cycle[0]].join(" -> ")}` }],
+      `dependency cycle between ${cycle.join(", ")}`,
+    );
   }
 
   const subrequests = steps.reduce((sum, step) => sum + step.cost, 0);

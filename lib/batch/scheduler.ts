@@ -1,12 +1,12 @@
 import { RETRY_SHARE } from "../async/budget";
+import { Pool } from "../async/pool";
+import { elapsedSince } from "../async/timers";
 import { abortReason, FanoutError, toFanoutError } from "../base/errors";
 import type { Plan, PlannedStep } from "./plan";
-import { Pool } from "../async/pool";
 import type { BatchContext, StepRun } from "./steps/context";
 import { executeStep } from "./steps/index";
-import { stepErrorOf, type SpecByKind, type StepError, type StepKind, type StepOutput } from "./steps/types";
+import { type SpecByKind, type StepError, type StepKind, type StepOutput, stepErrorOf } from "./steps/types";
 import { renderString, renderValue, type Scope } from "./template";
-import { elapsedSince } from "../async/timers";
 
 /**
  * Runs a plan: every step starts as soon as its dependencies have succeeded (no level-by-level
@@ -70,7 +70,6 @@ function countOf(result: StepResult): keyof StepCounts {
   return "failed";
 }
 
-
 /** Fields that hold URLs: references inside them are URL-encoded. */
 const isUrlField = (key: string) => key === "url";
 
@@ -121,8 +120,21 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       const counts: StepCounts = { ok: 0, failed: 0, skipped: 0, cancelled: 0 };
       for (const [, result] of ordered) counts[countOf(result)]++;
       const conditionMet =
-        mode === "allSettled" ? true : mode === "all" ? counts.ok === plan.steps.length : mode === "any" ? counts.ok > 0 : firstSettled?.ok === true;
-      resolve({ mode, completed: counts.ok === plan.steps.length, conditionMet, durationMs: elapsedSince(started), counts, results: Object.fromEntries(ordered) });
+        mode === "allSettled"
+          ? true
+          : mode === "all"
+            ? counts.ok === plan.steps.length
+            : mode === "any"
+              ? counts.ok > 0
+              : firstSettled?.ok === true;
+      resolve({
+        mode,
+        completed: counts.ok === plan.steps.length,
+        conditionMet,
+        durationMs: elapsedSince(started),
+        counts,
+        results: Object.fromEntries(ordered),
+      });
     };
 
     const modeStops = (result: StepResult) => (mode === "all" && !result.ok) || (mode === "any" && result.ok) || mode === "race";
@@ -138,14 +150,20 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
         if (results.has(dependent)) continue;
         if (!result.ok) {
           const at = elapsedSince(started);
-          settle(dependent, { ok: false, error: { code: "skipped", message: `dependency "${id}" did not succeed`, dependency: id }, startMs: at, durationMs: 0 });
+          settle(dependent, {
+            ok: false,
+            error: { code: "skipped", message: `dependency "${id}" did not succeed`, dependency: id },
+            startMs: at,
+            durationMs: 0,
+          });
         } else {
           const left = waitingFor.get(dependent)! - 1;
           waitingFor.set(dependent, left);
           if (left === 0 && !stopped && !stopping) start(plan.byId.get(dependent)!);
         }
       }
-      if (stopping) stop(new FanoutError("cancelled", `cancelled: step "${id}" ${result.ok ? "succeeded" : "failed"} first (mode ${mode})`));
+      if (stopping)
+        stop(new FanoutError("cancelled", `cancelled: step "${id}" ${result.ok ? "succeeded" : "failed"} first (mode ${mode})`));
       finishIfDone();
     };
 
@@ -156,7 +174,8 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       const at = elapsedSince(started);
       const notStarted = reason.code === "cancelled" ? reason.detail : `not started: ${reason.detail}`;
       for (const step of plan.steps) {
-        if (!results.has(step.id) && !running.has(step.id)) settle(step.id, { ok: false, error: { code: "cancelled", message: notStarted }, startMs: at, durationMs: 0 });
+        if (!results.has(step.id) && !running.has(step.id))
+          settle(step.id, { ok: false, error: { code: "cancelled", message: notStarted }, startMs: at, durationMs: 0 });
       }
     };
 
@@ -169,14 +188,23 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       const startMs = elapsedSince(started);
       runStep(step, signal).then(
         (output) => settle(step.id, { ...output, startMs, durationMs: elapsedSince(started) - startMs }),
-        (error: unknown) => settle(step.id, { ok: false, error: stepErrorOf(toFanoutError(error, signal)), startMs, durationMs: elapsedSince(started) - startMs }),
+        (error: unknown) =>
+          settle(step.id, {
+            ok: false,
+            error: stepErrorOf(toFanoutError(error, signal)),
+            startMs,
+            durationMs: elapsedSince(started) - startMs,
+          }),
       );
     };
 
     const runOne = async (step: PlannedStep, stepScope: Scope, signal: AbortSignal): Promise<StepOutput> => {
       const spec = render(step, stepScope);
       if (!batch.budgets.subrequests.tryTake(step.cost)) {
-        throw new FanoutError("budget_exhausted", `the batch has used its ${batch.budgets.subrequests.limit} subrequests (SUBREQUEST_BUDGET)`);
+        throw new FanoutError(
+          "budget_exhausted",
+          `the batch has used its ${batch.budgets.subrequests.limit} subrequests (SUBREQUEST_BUDGET)`,
+        );
       }
       return pool.run(() => execute(step.kind, spec, { deps: batch, signal }), { signal });
     };
@@ -185,15 +213,21 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       const { forEach } = step.input;
       if (forEach === undefined) return runOne(step, scope, signal);
       const items = typeof forEach === "string" ? renderString(forEach, scope) : forEach;
-      if (!Array.isArray(items)) throw new FanoutError("reference_missing", `forEach must resolve to an array, got ${items === null ? "null" : typeof items}`);
+      if (!Array.isArray(items))
+        throw new FanoutError("reference_missing", `forEach must resolve to an array, got ${items === null ? "null" : typeof items}`);
       expandedSteps += items.length - 1;
       if (expandedSteps > options.maxSteps) {
-        throw new FanoutError("limit_exceeded", `forEach expands to ${items.length} calls: the batch would run ${expandedSteps} steps, over the limit of ${options.maxSteps} (MAX_STEPS)`);
+        throw new FanoutError(
+          "limit_exceeded",
+          `forEach expands to ${items.length} calls: the batch would run ${expandedSteps} steps, over the limit of ${options.maxSteps} (MAX_STEPS)`,
+        );
       }
       if (step.kind === "http") batch.budgets.retries.raise(Math.floor(items.length * RETRY_SHARE));
       const outputs = await Promise.all(
         items.map((item, index) =>
-          runOne(step, { ...scope, item, index }, signal).catch((error: unknown): StepOutput => ({ ok: false, error: stepErrorOf(toFanoutError(error, signal)) })),
+          runOne(step, { ...scope, item, index }, signal).catch(
+            (error: unknown): StepOutput => ({ ok: false, error: stepErrorOf(toFanoutError(error, signal)) }),
+          ),
         ),
       );
       if (signal.aborted) throw abortReason(signal);
@@ -203,7 +237,9 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
         status: failed.length === 0 ? 200 : 207,
         body: outputs.map((output) => output.body ?? null),
         items: outputs.map(({ ok, status, error, attempts, coalesced }) => ({ ok, status, error, attempts, coalesced })),
-        ...(failed.length > 0 ? { error: { code: failed[0]!.error!.code, message: `${failed.length} of ${items.length} items failed` } } : {}),
+        ...(failed.length > 0
+          ? { error: { code: failed[0]!.error!.code, message: `${failed.length} of ${items.length} items failed` } }
+          : {}),
       } as StepOutput;
     };
 

@@ -4,9 +4,9 @@ import { Deadline } from "../async/timers";
 import type { Config } from "../base/config";
 import { describeInvalid, FanoutError, type InvalidParam } from "../base/errors";
 import { continueTrace } from "../base/trace";
-import { IN_PROCESS_RULE, inProcessFetcher, isInProcessUrl, type InProcessHandler } from "./in-process";
+import { IN_PROCESS_RULE, type InProcessHandler, inProcessFetcher, isInProcessUrl } from "./in-process";
 import { buildPlan, type Plan } from "./plan";
-import { runBatch, type BatchMode, type BatchOutcome, type StepResult } from "./scheduler";
+import { type BatchMode, type BatchOutcome, runBatch, type StepResult } from "./scheduler";
 import type { BatchContext } from "./steps/context";
 import { d1ParamCount } from "./steps/d1";
 import { KvReader } from "./steps/kv";
@@ -65,17 +65,25 @@ function checkAgainstConfig(body: BatchRequestInput, config: Config): void {
   body.steps.forEach((step, index) => {
     const url = step.http?.url ?? step.cache?.url;
     if (url?.startsWith("/") && !config.SIM_ENABLED) {
-      problems.push({ name: `steps[${index}].${step.http ? "http" : "cache"}.url`, reason: "relative /v1/sim/ URLs need SIM_ENABLED=true" });
+      problems.push({
+        name: `steps[${index}].${step.http ? "http" : "cache"}.url`,
+        reason: "relative /v1/sim/ URLs need SIM_ENABLED=true",
+      });
     }
     if (step.d1 && !Object.hasOwn(config.D1_QUERIES, step.d1.query)) {
       problems.push({ name: `steps[${index}].d1.query`, reason: `no named query "${step.d1.query}" (D1_QUERIES)` });
     } else if (step.d1) {
       const expected = d1ParamCount(config.D1_QUERIES[step.d1.query]!);
       const given = step.d1.params?.length ?? 0;
-      if (given !== expected) problems.push({ name: `steps[${index}].d1.params`, reason: `the query "${step.d1.query}" takes ${expected} parameter(s), got ${given}` });
+      if (given !== expected)
+        problems.push({
+          name: `steps[${index}].d1.params`,
+          reason: `the query "${step.d1.query}" takes ${expected} parameter(s), got ${given}`,
+        });
     }
   });
-  if (problems.length > 0) throw new FanoutError("validation_failed", `invalid batch: ${describeInvalid(problems)}`, { invalidParams: problems });
+  if (problems.length > 0)
+    throw new FanoutError("validation_failed", `invalid batch: ${describeInvalid(problems)}`, { invalidParams: problems });
 }
 
 /** Validates against configuration and builds the plan: every refusal happens here, before anything runs. */
@@ -103,7 +111,14 @@ export interface BatchContextOptions {
  * Builds one batch's context: policy and limits from configuration, fresh budgets and coalescing
  * (per request only: Workers cancels I/O shared across requests). Production and tests build it here.
  */
-export function createBatchContext({ config, bindings, serveInProcess, deadline, httpCalls, traceparent }: BatchContextOptions): BatchContext {
+export function createBatchContext({
+  config,
+  bindings,
+  serveInProcess,
+  deadline,
+  httpCalls,
+  traceparent,
+}: BatchContextOptions): BatchContext {
   return {
     deadline,
     bindings,

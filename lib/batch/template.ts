@@ -84,7 +84,8 @@ export function parseReference(text: string): Reference {
  * @throws FanoutError `validation_failed` naming the path when it is malformed (`a..b`, `[`).
  */
 export function parsePickPath(path: string): PathSegment[] {
-  if (!/^[A-Za-z0-9_$-]|^\[/.test(path)) throw new FanoutError("validation_failed", `pick path "${path}" must start with a field name or [n]`);
+  if (!/^[A-Za-z0-9_$-]|^\[/.test(path))
+    throw new FanoutError("validation_failed", `pick path "${path}" must start with a field name or [n]`);
   const segments: PathSegment[] = [];
   let rest = path.startsWith("[") ? path : `.${path}`;
   while (rest.length > 0) {
@@ -182,7 +183,10 @@ function encodeForUrl(value: string, reference: string): string {
   try {
     return encodeURIComponent(value);
   } catch {
-    throw new FanoutError("validation_failed", `{{${reference}}} renders to text that is not valid Unicode (a lone surrogate), which cannot be put in a URL`);
+    throw new FanoutError(
+      "validation_failed",
+      `{{${reference}}} renders to text that is not valid Unicode (a lone surrogate), which cannot be put in a URL`,
+    );
   }
 }
 
@@ -202,7 +206,8 @@ export function renderString(text: string, scope: Scope, { encode = false }: Ren
     const value = stringify(resolveReference(parseReference(reference), scope), reference);
     const rendered = encode ? encodeForUrl(value, reference) : value;
     length += rendered.length;
-    if (length > MAX_RENDERED_CHARS) throw new FanoutError("limit_exceeded", `a string with {{${reference}}} renders to more than ${MAX_RENDERED_CHARS} characters`);
+    if (length > MAX_RENDERED_CHARS)
+      throw new FanoutError("limit_exceeded", `a string with {{${reference}}} renders to more than ${MAX_RENDERED_CHARS} characters`);
     return rendered;
   });
 }

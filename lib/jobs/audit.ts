@@ -3,8 +3,8 @@
  * bodies, headers or secrets (the key's id, not the key).
  */
 
-import { outcomeBytes } from "../batch/service";
 import type { BatchOutcome } from "../batch/scheduler";
+import { outcomeBytes } from "../batch/service";
 
 export interface AuditRecord {
   createdAt: string;

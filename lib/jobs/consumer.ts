@@ -1,7 +1,7 @@
-import { parseConfig, type Config } from "../base/config";
+import { type Config, parseConfig } from "../base/config";
 import { createLogger, describeError } from "../base/log";
 import type { InProcessHandler } from "../batch/in-process";
-import { deliverAfterJob, deliverCallback, jobHost, runJob, type JobMessage } from "./runner";
+import { deliverAfterJob, deliverCallback, type JobMessage, jobHost, runJob } from "./runner";
 
 /**
  * The Queue consumer: long async jobs (`run`) and callback deliveries (`deliver`). A delivery that

@@ -110,7 +110,10 @@ function stubFor(namespace: DurableObjectNamespace<IdempotencyKey>, keyId: strin
  * `created: true` and must create `candidate.jobId`; every other caller gets the winner's record.
  * The key is hashed so its text is never an object name.
  */
-export async function claimIdempotencyKey(namespace: DurableObjectNamespace<IdempotencyKey>, { keyId, key, candidate, ttlSeconds }: ClaimOptions): Promise<ClaimResult> {
+export async function claimIdempotencyKey(
+  namespace: DurableObjectNamespace<IdempotencyKey>,
+  { keyId, key, candidate, ttlSeconds }: ClaimOptions,
+): Promise<ClaimResult> {
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
   if (!keyId) throw new TypeError("keyId is required");
   const keyHash = await sha256Hex(key);
@@ -119,6 +122,9 @@ export async function claimIdempotencyKey(namespace: DurableObjectNamespace<Idem
 }
 
 /** Frees a key claimed by `jobId` (a no-op if another job owns it now). For a submission that failed before its job existed. */
-export async function releaseIdempotencyKey(namespace: DurableObjectNamespace<IdempotencyKey>, { keyId, key, jobId }: { keyId: string; key: string; jobId: string }): Promise<void> {
+export async function releaseIdempotencyKey(
+  namespace: DurableObjectNamespace<IdempotencyKey>,
+  { keyId, key, jobId }: { keyId: string; key: string; jobId: string },
+): Promise<void> {
   await stubFor(namespace, keyId, await sha256Hex(key)).release(jobId);
 }

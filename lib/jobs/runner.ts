@@ -3,8 +3,8 @@ import type { Config } from "../base/config";
 import { publicDetail, toFanoutError } from "../base/errors";
 import { WAIT_UNTIL_WINDOW_MS } from "../base/limits";
 import { createLogger, describeError, type Logger } from "../base/log";
-import { batchBindings, executeBatch, planBatch, publicResult, type BatchHost } from "../batch/service";
 import type { InProcessHandler } from "../batch/in-process";
+import { type BatchHost, batchBindings, executeBatch, planBatch, publicResult } from "../batch/service";
 import { auditBatch } from "./audit";
 import { JobStore, type StoredJob } from "./store";
 import { deliverWebhook, nextDelaySeconds } from "./webhooks";
@@ -56,8 +56,8 @@ export async function runJob(jobId: string, host: JobHost): Promise<StoredJob | 
     record.state = outcome.conditionMet ? "succeeded" : "failed";
     record.result = publicResult(outcome);
     if (host.config.AUDIT_ENABLED) {
-      await auditBatch(host.db, { requestId: record.requestId, keyId: record.keyId, jobId, steps: plan.steps.length, outcome }).catch((error: unknown) =>
-        logger.log("error", "post-response task failed", { task: "audit", ...describeError(error) }),
+      await auditBatch(host.db, { requestId: record.requestId, keyId: record.keyId, jobId, steps: plan.steps.length, outcome }).catch(
+        (error: unknown) => logger.log("error", "post-response task failed", { task: "audit", ...describeError(error) }),
       );
     }
   } catch (error) {
@@ -80,7 +80,11 @@ function callbackPayload(job: StoredJob, maxBytes: number): string {
   return JSON.stringify({
     type: "batch.completed",
     timestamp: new Date().toISOString(),
-    data: { ...data, truncated: true, summary: { completed: summary?.completed, counts: summary?.counts, durationMs: summary?.durationMs } },
+    data: {
+      ...data,
+      truncated: true,
+      summary: { completed: summary?.completed, counts: summary?.counts, durationMs: summary?.durationMs },
+    },
   });
 }
 
@@ -131,7 +135,11 @@ export async function deliverAfterJob(jobId: string, host: JobHost, windowLeftMs
 }
 
 /** Runs a job (and its first callback delivery) after the response, inside the waitUntil window. */
-export function runJobAfterResponse(jobId: string, host: JobHost, { waitUntil, requestId, logger }: { waitUntil: WaitUntil; requestId: string; logger: Logger }): void {
+export function runJobAfterResponse(
+  jobId: string,
+  host: JobHost,
+  { waitUntil, requestId, logger }: { waitUntil: WaitUntil; requestId: string; logger: Logger },
+): void {
   const started = Date.now();
   runAfterResponse(
     async () => {

@@ -4,9 +4,9 @@ import { FanoutError, invalid } from "../base/errors";
 import type { Logger } from "../base/log";
 import { describeError } from "../base/log";
 import { checkTarget } from "../base/policy";
-import { deadlineOf, type BatchRequestInput } from "../batch/service";
-import { claimIdempotencyKey, releaseIdempotencyKey, type IdempotencyKey } from "./idempotency";
-import { runJobAfterResponse, type JobHost } from "./runner";
+import { type BatchRequestInput, deadlineOf } from "../batch/service";
+import { claimIdempotencyKey, type IdempotencyKey, releaseIdempotencyKey } from "./idempotency";
+import { type JobHost, runJobAfterResponse } from "./runner";
 import type { StoredJob } from "./store";
 
 /**
@@ -47,7 +47,10 @@ const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
  * first (even while simultaneous submissions race); with a different body it is `unprocessable`.
  * @throws FanoutError `validation_failed` naming callback.url, callback.secret or Idempotency-Key.
  */
-export async function submitJob(submission: JobSubmission, { host, idempotencyKeys, waitUntil, logger }: SubmitOptions): Promise<AcceptedJob> {
+export async function submitJob(
+  submission: JobSubmission,
+  { host, idempotencyKeys, waitUntil, logger }: SubmitOptions,
+): Promise<AcceptedJob> {
   const { request, callback, keyId, requestId, idempotencyKey } = submission;
   const { config } = host;
   const webhookSecret = callback ? (callback.secret ?? config.WEBHOOK_SECRET) : undefined;
@@ -68,7 +71,12 @@ export async function submitJob(submission: JobSubmission, { host, idempotencyKe
     }
     // One atomic claim in a Durable Object: of any number of simultaneous submissions, one creates the job.
     const bodyHash = await sha256Hex(JSON.stringify(callback ? { ...request, callback } : request));
-    const claim = await claimIdempotencyKey(idempotencyKeys, { keyId, key: idempotencyKey, candidate: { jobId: id, bodyHash, statusUrl }, ttlSeconds: config.JOB_TTL_SECONDS });
+    const claim = await claimIdempotencyKey(idempotencyKeys, {
+      keyId,
+      key: idempotencyKey,
+      candidate: { jobId: id, bodyHash, statusUrl },
+      ttlSeconds: config.JOB_TTL_SECONDS,
+    });
     if (!claim.created) {
       if (claim.record.bodyHash !== bodyHash) {
         throw new FanoutError("unprocessable", "this Idempotency-Key was used with a different request body", {

@@ -1,10 +1,10 @@
+import { parseRetryAfter } from "../async/retry";
+import { withTimeout } from "../async/timers";
 import { toBase64 } from "../base/bytes";
 import { SECRET_PATTERN } from "../base/config";
 import { FanoutError, isFanoutError } from "../base/errors";
 import type { Fetcher } from "../base/http";
-import { checkTarget, type AllowList } from "../base/policy";
-import { parseRetryAfter } from "../async/retry";
-import { withTimeout } from "../async/timers";
+import { type AllowList, checkTarget } from "../base/policy";
 
 /**
  * Webhook delivery per the Standard Webhooks specification: `webhook-id` (stable across retries),
@@ -27,7 +27,14 @@ async function signWebhook(secret: string, id: string, timestamp: number, body: 
 }
 
 /** The wait before the next attempt: the schedule with +-20% jitter, at least Retry-After, at most the cap. */
-export function nextDelaySeconds(attempt: number, { maxDelaySeconds, retryAfterSeconds = 0, random = Math.random }: { maxDelaySeconds: number; retryAfterSeconds?: number; random?: () => number }): number {
+export function nextDelaySeconds(
+  attempt: number,
+  {
+    maxDelaySeconds,
+    retryAfterSeconds = 0,
+    random = Math.random,
+  }: { maxDelaySeconds: number; retryAfterSeconds?: number; random?: () => number },
+): number {
   const base = DELIVERY_SCHEDULE_SECONDS[Math.min(attempt - 1, DELIVERY_SCHEDULE_SECONDS.length - 1)]!;
   const jittered = Math.round(base * (0.8 + 0.4 * random()));
   return Math.min(maxDelaySeconds, Math.max(jittered, Math.ceil(retryAfterSeconds)));
@@ -66,7 +73,16 @@ export interface DeliverOptions {
  * errors, timeouts, 429 and 5xx, with Retry-After) or failed for good (a refused target, any other
  * status, 410 Gone among them).
  */
-export async function deliverWebhook({ url, id, body, secret, allowList, timeoutMs, fetcher = (r) => fetch(r), now = Date.now }: DeliverOptions): Promise<DeliveryResult> {
+export async function deliverWebhook({
+  url,
+  id,
+  body,
+  secret,
+  allowList,
+  timeoutMs,
+  fetcher = (r) => fetch(r),
+  now = Date.now,
+}: DeliverOptions): Promise<DeliveryResult> {
   let target: URL;
   try {
     target = checkTarget(url, allowList);
@@ -82,10 +98,13 @@ export async function deliverWebhook({ url, id, body, secret, allowList, timeout
     "webhook-signature": await signWebhook(secret, id, timestamp, body),
   };
   try {
-    const response = await withTimeout((signal) => fetcher(new Request(target, { method: "POST", headers, body, redirect: "manual", signal })), {
-      ms: timeoutMs,
-      label: "callback timeout",
-    });
+    const response = await withTimeout(
+      (signal) => fetcher(new Request(target, { method: "POST", headers, body, redirect: "manual", signal })),
+      {
+        ms: timeoutMs,
+        label: "callback timeout",
+      },
+    );
     await response.body?.cancel();
     const outcome = classifyStatus(response.status);
     const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));

@@ -7,12 +7,19 @@ import { fileURLToPath } from "node:url";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 export const API_KEY = "bench-key-0123456789";
-export const COMPATIBILITY = { compatibilityDate: "2026-04-20", compatibilityFlags: ["global_fetch_strictly_public", "enable_request_signal"] };
+export const COMPATIBILITY = {
+  compatibilityDate: "2026-04-20",
+  compatibilityFlags: ["global_fetch_strictly_public", "enable_request_signal"],
+};
 
 /** Bundles the Worker as `wrangler deploy` would (minified, into a temporary folder); returns the entry's path. */
 export function build() {
   const outdir = mkdtempSync(join(tmpdir(), "fanout-bench-"));
-  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", outdir], { cwd: root, stdio: "ignore", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", outdir], {
+    cwd: root,
+    stdio: "ignore",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
   return join(outdir, "index.js");
 }
 
@@ -47,6 +54,10 @@ export async function applyMigrations(mf, workerName = "fanout") {
   const migrations = join(root, "lib/d1/migrations");
   for (const file of readdirSync(migrations).sort()) {
     const sql = readFileSync(join(migrations, file), "utf8").replace(/--.*$/gm, "");
-    for (const statement of sql.split(";").map((text) => text.trim()).filter(Boolean)) await db.prepare(statement).run();
+    for (const statement of sql
+      .split(";")
+      .map((text) => text.trim())
+      .filter(Boolean))
+      await db.prepare(statement).run();
   }
 }

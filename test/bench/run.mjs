@@ -5,16 +5,16 @@
 //   npm run bench              the full run (a few minutes)
 //   npm run bench -- --quick   every workload once with small N (CI keeps the benchmark from rotting)
 import { execFile, spawnSync } from "node:child_process";
-import { request } from "node:http";
-import { promisify } from "node:util";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import autocannon from "autocannon";
 import { Log, LogLevel, Miniflare } from "miniflare";
 import { API_KEY, applyMigrations, build, COMPATIBILITY, fanoutWorker, root } from "./miniflare.mjs";
-import { startUpstream } from "./upstream.mjs";
 import { lineChartSvg } from "./svg.mjs";
+import { startUpstream } from "./upstream.mjs";
 
 const execFileAsync = promisify(execFile);
 const QUICK = process.argv.includes("--quick");
@@ -22,7 +22,16 @@ const QUICK = process.argv.includes("--quick");
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const PLAN = QUICK
   ? { ns: [1, 10], sequentialNs: [1, 10], reps: 1, latencyMs: 100, depths: [1, 3], mixedN: 10, throughputSeconds: 2, streamingReps: 1 }
-  : { ns: [1, 10, 50, 100, 200], sequentialNs: [1, 10, 50, 100, 200], reps: 7, latencyMs: 100, depths: [1, 2, 5, 10], mixedN: 50, throughputSeconds: 10, streamingReps: 7 };
+  : {
+      ns: [1, 10, 50, 100, 200],
+      sequentialNs: [1, 10, 50, 100, 200],
+      reps: 7,
+      latencyMs: 100,
+      depths: [1, 2, 5, 10],
+      mixedN: 50,
+      throughputSeconds: 10,
+      streamingReps: 7,
+    };
 
 const median = (values) => quantile(values, 0.5);
 function quantile(values, q) {
@@ -43,7 +52,13 @@ async function startWorkers(script, upstreamOrigin) {
     log: new Log(LogLevel.WARN),
     workers: [
       fanoutWorker("fanout", { script, upstreamOrigin }),
-      { name: "reference", modules: true, scriptPath: join(root, "test/bench/reference-worker.js"), ...COMPATIBILITY, routes: ["*/__reference/*"] },
+      {
+        name: "reference",
+        modules: true,
+        scriptPath: join(root, "test/bench/reference-worker.js"),
+        ...COMPATIBILITY,
+        routes: ["*/__reference/*"],
+      },
       fanoutWorker("fanout-no-audit", { script, upstreamOrigin, bindings: { AUDIT_ENABLED: "false" }, routes: [`${NO_AUDIT_HOST}/*`] }),
     ],
   });
@@ -53,7 +68,9 @@ async function startWorkers(script, upstreamOrigin) {
       let text = "";
       res.on("data", (chunk) => (text += chunk));
       res.on("end", () => resolve(JSON.parse(text)));
-    }).on("error", reject).end(),
+    })
+      .on("error", reject)
+      .end(),
   );
   if (noAudit.features?.audit !== false) throw new Error(`the ${NO_AUDIT_HOST} route did not reach the no-audit worker`);
   await applyMigrations(mf);
@@ -92,7 +109,11 @@ async function postJson(url, body, headers = {}) {
 function contenders({ origin, upstream, python }) {
   const fanout = async (urls, extra = {}) => {
     const steps = urls.map((url, i) => ({ id: `s${i}`, http: { url, maxRedirects: 0 } }));
-    const result = await postJson(`${origin}/v1/batch`, { steps, concurrency: Math.max(1, urls.length), deadlineMs: 30_000, ...extra }, { authorization: `Bearer ${API_KEY}` });
+    const result = await postJson(
+      `${origin}/v1/batch`,
+      { steps, concurrency: Math.max(1, urls.length), deadlineMs: 30_000, ...extra },
+      { authorization: `Bearer ${API_KEY}` },
+    );
     if (result.counts.ok !== urls.length) throw new Error(`fanout: ${JSON.stringify(result.counts)}`);
   };
   const reference = (mode) => async (urls) => {
@@ -102,7 +123,9 @@ function contenders({ origin, upstream, python }) {
   // Asynchronous on purpose: the upstream lives in this process and must keep answering meanwhile.
   const asyncio = async (urls, reps) => {
     if (!python) return undefined;
-    const { stdout } = await execFileAsync(python, [join(root, "test/bench/asyncio_fanout.py"), JSON.stringify({ urls, reps })], { timeout: 300_000 });
+    const { stdout } = await execFileAsync(python, [join(root, "test/bench/asyncio_fanout.py"), JSON.stringify({ urls, reps })], {
+      timeout: 300_000,
+    });
     return JSON.parse(stdout).timings;
   };
   return { fanout, all: reference("all"), sequential: reference("sequential"), asyncio, upstream };
@@ -114,16 +137,29 @@ async function scaling(c) {
   const rows = [];
   const workloads = [
     ...PLAN.ns.map((n) => ({ name: `N=${n}`, n, latencies: Array(n).fill(PLAN.latencyMs) })),
-    { name: `N=${PLAN.mixedN} mixed 10-500 ms`, n: PLAN.mixedN, mixed: true, latencies: Array.from({ length: PLAN.mixedN }, (_, i) => 10 + Math.round((490 * ((i * 37) % PLAN.mixedN)) / Math.max(1, PLAN.mixedN - 1))) },
+    {
+      name: `N=${PLAN.mixedN} mixed 10-500 ms`,
+      n: PLAN.mixedN,
+      mixed: true,
+      latencies: Array.from(
+        { length: PLAN.mixedN },
+        (_, i) => 10 + Math.round((490 * ((i * 37) % PLAN.mixedN)) / Math.max(1, PLAN.mixedN - 1)),
+      ),
+    },
   ];
   for (const workload of workloads) {
     const urls = delayUrls(c.upstream, workload.latencies);
     const row = { workload: workload.name, n: workload.n, mixed: Boolean(workload.mixed), slowestMs: Math.max(...workload.latencies) };
     row.fanout = summary(await timed(() => c.fanout(urls), PLAN.reps));
     row.promiseAll = summary(await timed(() => c.all(urls), PLAN.reps));
-    row.sequential = PLAN.sequentialNs.includes(workload.n) || workload.mixed ? summary(await timed(() => c.sequential(urls), workload.n >= 100 ? Math.min(3, PLAN.reps) : PLAN.reps)) : null;
+    row.sequential =
+      PLAN.sequentialNs.includes(workload.n) || workload.mixed
+        ? summary(await timed(() => c.sequential(urls), workload.n >= 100 ? Math.min(3, PLAN.reps) : PLAN.reps))
+        : null;
     const asyncioTimings = await c.asyncio(urls, PLAN.reps);
-    row.asyncio = asyncioTimings ? summary(asyncioTimings) : { skipped: "python3 with aiohttp not found (apt-get install python3-aiohttp)" };
+    row.asyncio = asyncioTimings
+      ? summary(asyncioTimings)
+      : { skipped: "python3 with aiohttp not found (apt-get install python3-aiohttp)" };
     rows.push(row);
     console.error(`  scaling ${workload.name}: fanout ${row.fanout.medianMs} ms, Promise.all ${row.promiseAll.medianMs} ms`);
   }
@@ -137,7 +173,11 @@ async function criticalPath(c) {
     ...PLAN.depths.map((depth) => ({
       name: `chain d=${depth}`,
       depth,
-      steps: Array.from({ length: depth }, (_, i) => ({ id: `c${i}`, http: { url: `${c.upstream}/delay?ms=${L}&c=${i}`, maxRedirects: 0 }, ...(i > 0 ? { dependsOn: [`c${i - 1}`] } : {}) })),
+      steps: Array.from({ length: depth }, (_, i) => ({
+        id: `c${i}`,
+        http: { url: `${c.upstream}/delay?ms=${L}&c=${i}`, maxRedirects: 0 },
+        ...(i > 0 ? { dependsOn: [`c${i - 1}`] } : {}),
+      })),
     })),
     {
       name: "diamond A->{B,C}->D",
@@ -150,7 +190,10 @@ async function criticalPath(c) {
     },
   ];
   for (const shape of shapes) {
-    const timings = await timed(() => postJson(`${c.origin}/v1/batch`, { steps: shape.steps, deadlineMs: 30_000 }, { authorization: `Bearer ${API_KEY}` }), PLAN.reps);
+    const timings = await timed(
+      () => postJson(`${c.origin}/v1/batch`, { steps: shape.steps, deadlineMs: 30_000 }, { authorization: `Bearer ${API_KEY}` }),
+      PLAN.reps,
+    );
     const stats = summary(timings);
     rows.push({ shape: shape.name, depth: shape.depth, ...stats, efficiency: round((shape.depth * L) / stats.medianMs, 3) });
   }
@@ -158,14 +201,24 @@ async function criticalPath(c) {
 }
 
 async function streaming(c) {
-  const body = JSON.stringify({ steps: [{ id: "slow", http: { url: `${c.upstream}/delay?ms=1000` } }, { id: "fast", http: { url: `${c.upstream}/delay?ms=10` } }] });
+  const body = JSON.stringify({
+    steps: [
+      { id: "slow", http: { url: `${c.upstream}/delay?ms=1000` } },
+      { id: "fast", http: { url: `${c.upstream}/delay?ms=10` } },
+    ],
+  });
   const firsts = [];
   const totals = [];
   for (let i = 0; i <= PLAN.streamingReps; i++) {
     const started = performance.now();
     const res = await fetch(`${c.origin}/v1/batch`, {
       method: "POST",
-      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json", accept: "application/x-ndjson", "accept-encoding": "gzip, br" },
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        "content-type": "application/json",
+        accept: "application/x-ndjson",
+        "accept-encoding": "gzip, br",
+      },
       body,
     });
     const reader = res.body.getReader();
@@ -186,7 +239,8 @@ async function streaming(c) {
 /** Where fanout's time goes: zero-latency upstreams leave only overhead (per request, scheduler, http path). */
 async function overhead(c) {
   const n = QUICK ? 10 : 100;
-  const post = (steps) => postJson(`${c.origin}/v1/batch`, { steps, concurrency: n, deadlineMs: 30_000 }, { authorization: `Bearer ${API_KEY}` });
+  const post = (steps) =>
+    postJson(`${c.origin}/v1/batch`, { steps, concurrency: n, deadlineMs: 30_000 }, { authorization: `Bearer ${API_KEY}` });
   const reps = QUICK ? 1 : 15;
   const urls = delayUrls(c.upstream, Array(n).fill(0));
   const waits = (count) => Array.from({ length: count }, (_, i) => ({ id: `w${i}`, wait: { ms: 0 } }));
@@ -206,8 +260,26 @@ async function throughput(c) {
   const steps = [0, 1, 2].map((i) => ({ id: `s${i}`, http: { url: `${c.upstream}/delay?ms=0&t=${i}`, maxRedirects: 0 } }));
   const load = (url, body, headers) =>
     new Promise((resolve, reject) =>
-      autocannon({ url, method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json", ...headers }, connections: 50, duration: PLAN.throughputSeconds }, (error, result) =>
-        error ? reject(error) : resolve({ requestsPerSecond: round(result.requests.average), p50Ms: result.latency.p50, p99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors, total: result.requests.total }),
+      autocannon(
+        {
+          url,
+          method: "POST",
+          body: JSON.stringify(body),
+          headers: { "content-type": "application/json", ...headers },
+          connections: 50,
+          duration: PLAN.throughputSeconds,
+        },
+        (error, result) =>
+          error
+            ? reject(error)
+            : resolve({
+                requestsPerSecond: round(result.requests.average),
+                p50Ms: result.latency.p50,
+                p99Ms: result.latency.p99,
+                non2xx: result.non2xx,
+                errors: result.errors,
+                total: result.requests.total,
+              }),
       ),
     );
   const fanout = await load(`${c.origin}/v1/batch`, { steps }, { authorization: `Bearer ${API_KEY}` });
@@ -222,32 +294,50 @@ function ratio(a, b) {
 
 function report(results) {
   const lines = [];
-  lines.push(`fanout benchmarks (${results.quick ? "quick" : "full"}) on ${results.machine.cpu} x${results.machine.cores}, Node ${results.machine.node}, ${results.date}`);
+  lines.push(
+    `fanout benchmarks (${results.quick ? "quick" : "full"}) on ${results.machine.cpu} x${results.machine.cores}, Node ${results.machine.node}, ${results.date}`,
+  );
   lines.push("");
   lines.push("Fan-out scaling (median / p90 ms, client-observed)");
-  lines.push("workload                 | fanout          | Promise.all     | sequential        | asyncio+aiohttp | fanout/all | fanout/seq | fanout/asyncio");
+  lines.push(
+    "workload                 | fanout          | Promise.all     | sequential        | asyncio+aiohttp | fanout/all | fanout/seq | fanout/asyncio",
+  );
   for (const row of results.scaling) {
-    const cell = (stats) => (stats?.medianMs !== undefined ? `${stats.medianMs} / ${stats.p90Ms}` : stats?.skipped ? "skipped" : "-").padEnd(15);
+    const cell = (stats) =>
+      (stats?.medianMs !== undefined ? `${stats.medianMs} / ${stats.p90Ms}` : stats?.skipped ? "skipped" : "-").padEnd(15);
     lines.push(
       `${row.workload.padEnd(24)} | ${cell(row.fanout)} | ${cell(row.promiseAll)} | ${cell(row.sequential).padEnd(17)} | ${cell(row.asyncio)} | ${String(row.ratios.fanoutOverPromiseAll).padEnd(10)} | ${String(row.ratios.fanoutOverSequential).padEnd(10)} | ${row.ratios.fanoutOverAsyncio}`,
     );
   }
   lines.push("");
   lines.push("Critical path (median ms; efficiency = depth x L / wall)");
-  for (const row of results.criticalPath) lines.push(`${row.shape.padEnd(24)} | ${String(row.medianMs).padEnd(8)} | efficiency ${row.efficiency}`);
+  for (const row of results.criticalPath)
+    lines.push(`${row.shape.padEnd(24)} | ${String(row.medianMs).padEnd(8)} | efficiency ${row.efficiency}`);
   lines.push("");
-  lines.push(`Streaming: first NDJSON result after ${results.streaming.firstResult.medianMs} ms (p90 ${results.streaming.firstResult.p90Ms}), complete after ${results.streaming.complete.medianMs} ms`);
+  lines.push(
+    `Streaming: first NDJSON result after ${results.streaming.firstResult.medianMs} ms (p90 ${results.streaming.firstResult.p90Ms}), complete after ${results.streaming.complete.medianMs} ms`,
+  );
   lines.push("");
   const o = results.overhead;
-  lines.push(`Overhead with ${o.n} zero-latency calls (median ms): Promise.all ${o.promiseAllHttp.medianMs}, fanout http ${o.fanoutHttp.medianMs}, fanout ${o.n} waits ${o.fanoutWaits.medianMs}, fanout 1 wait ${o.fanoutOneWait.medianMs}`);
+  lines.push(
+    `Overhead with ${o.n} zero-latency calls (median ms): Promise.all ${o.promiseAllHttp.medianMs}, fanout http ${o.fanoutHttp.medianMs}, fanout ${o.n} waits ${o.fanoutWaits.medianMs}, fanout 1 wait ${o.fanoutOneWait.medianMs}`,
+  );
   lines.push(`  per step: scheduler ${o.perStepSchedulerMs} ms, http path over a bare fetch ${o.perStepHttpOverReferenceMs} ms`);
   lines.push("");
   const t = results.throughput;
   lines.push(`Throughput (3-step batch, 0 ms upstream, 50 connections, ${PLAN.throughputSeconds} s)`);
-  lines.push(`  fanout      ${t.fanout.requestsPerSecond} req/s, p50 ${t.fanout.p50Ms} ms, p99 ${t.fanout.p99Ms} ms, non-2xx ${t.fanout.non2xx}, errors ${t.fanout.errors}`);
-  lines.push(`  fanout, AUDIT_ENABLED=false ${t.fanoutNoAudit.requestsPerSecond} req/s, p50 ${t.fanoutNoAudit.p50Ms} ms, p99 ${t.fanoutNoAudit.p99Ms} ms, non-2xx ${t.fanoutNoAudit.non2xx}, errors ${t.fanoutNoAudit.errors}`);
-  lines.push(`  Promise.all ${t.promiseAll.requestsPerSecond} req/s, p50 ${t.promiseAll.p50Ms} ms, p99 ${t.promiseAll.p99Ms} ms, non-2xx ${t.promiseAll.non2xx}, errors ${t.promiseAll.errors}`);
-  lines.push(`  fanout / Promise.all throughput: ${ratio(t.fanout.requestsPerSecond, t.promiseAll.requestsPerSecond)} (without the audit write: ${ratio(t.fanoutNoAudit.requestsPerSecond, t.promiseAll.requestsPerSecond)})`);
+  lines.push(
+    `  fanout      ${t.fanout.requestsPerSecond} req/s, p50 ${t.fanout.p50Ms} ms, p99 ${t.fanout.p99Ms} ms, non-2xx ${t.fanout.non2xx}, errors ${t.fanout.errors}`,
+  );
+  lines.push(
+    `  fanout, AUDIT_ENABLED=false ${t.fanoutNoAudit.requestsPerSecond} req/s, p50 ${t.fanoutNoAudit.p50Ms} ms, p99 ${t.fanoutNoAudit.p99Ms} ms, non-2xx ${t.fanoutNoAudit.non2xx}, errors ${t.fanoutNoAudit.errors}`,
+  );
+  lines.push(
+    `  Promise.all ${t.promiseAll.requestsPerSecond} req/s, p50 ${t.promiseAll.p50Ms} ms, p99 ${t.promiseAll.p99Ms} ms, non-2xx ${t.promiseAll.non2xx}, errors ${t.promiseAll.errors}`,
+  );
+  lines.push(
+    `  fanout / Promise.all throughput: ${ratio(t.fanout.requestsPerSecond, t.promiseAll.requestsPerSecond)} (without the audit write: ${ratio(t.fanoutNoAudit.requestsPerSecond, t.promiseAll.requestsPerSecond)})`,
+  );
   return lines.join("\n");
 }
 
@@ -261,7 +351,8 @@ function missingFigures(results) {
   }
   for (const row of results.criticalPath) if (!(row.medianMs > 0)) missing.push(row.shape);
   if (!(results.streaming.firstResult.medianMs > 0)) missing.push("streaming");
-  for (const name of ["promiseAllHttp", "fanoutHttp", "fanoutWaits", "fanoutOneWait"]) if (!(results.overhead[name].medianMs > 0)) missing.push(`overhead ${name}`);
+  for (const name of ["promiseAllHttp", "fanoutHttp", "fanoutWaits", "fanoutOneWait"])
+    if (!(results.overhead[name].medianMs > 0)) missing.push(`overhead ${name}`);
   for (const name of ["fanout", "fanoutNoAudit", "promiseAll"]) {
     const figure = results.throughput[name];
     if (!(figure.requestsPerSecond > 0) || figure.non2xx > 0) missing.push(`throughput ${name} (${figure.non2xx} non-2xx)`);
@@ -324,7 +415,13 @@ async function main() {
     const results = {
       quick: QUICK,
       date: new Date().toISOString(),
-      machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 0), node: process.version, python: python ?? null },
+      machine: {
+        cpu: cpus()[0]?.model ?? "unknown",
+        cores: cpus().length,
+        memoryGiB: round(totalmem() / 2 ** 30, 0),
+        node: process.version,
+        python: python ?? null,
+      },
       upstream: { peakConcurrentRequests: upstream.peak() },
       scaling: scalingRows,
       criticalPath: criticalPathRows,

@@ -12,11 +12,11 @@
 // in each Worker through the inspector and print the JS heap left: tells retained JS objects from
 // native memory). Exits 1 when a request fails or the run exceeds its time bound (3x the planned
 // duration + 60 s). Loopback only; workerd and the upstream are stopped at the end.
-import { readFileSync, readdirSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { API_KEY, build, COMPATIBILITY, applyMigrations, fanoutWorker, root } from "./miniflare.mjs";
+import { API_KEY, applyMigrations, build, COMPATIBILITY, fanoutWorker, root } from "./miniflare.mjs";
 import { startUpstream } from "./upstream.mjs";
 
 const { values: args } = parseArgs({
@@ -60,7 +60,11 @@ const WORKLOADS = {
   wait: () => batch([0, 1, 2].map((i) => ({ id: `s${i}`, wait: { ms: 0 } }))),
   bare: (upstream) => ({
     path: "/__reference/all",
-    init: { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ urls: [0, 1, 2].map((i) => `${upstream}/delay?ms=0&s=${i}`) }) },
+    init: {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ urls: [0, 1, 2].map((i) => `${upstream}/delay?ms=0&s=${i}`) }),
+    },
     check: (json) => json.statuses?.length === 3 && json.statuses.every((status) => status === 200),
   }),
   healthz: () => ({ path: "/healthz", init: {}, check: (json) => json.status === "ok" }),
@@ -69,7 +73,11 @@ const WORKLOADS = {
 function batch(steps) {
   return {
     path: "/v1/batch",
-    init: { method: "POST", headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ steps, deadlineMs: 30_000 }) },
+    init: {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ steps, deadlineMs: 30_000 }),
+    },
     check: (json) => json.counts?.ok === steps.length,
   };
 }
@@ -115,7 +123,17 @@ async function startGateway(script, upstreamOrigin, workload) {
     log: new Log(LogLevel.WARN),
     workers: [
       fanoutWorker("fanout", { script, upstreamOrigin, bindings: args.audit === "off" ? { AUDIT_ENABLED: "false" } : {} }),
-      ...(workload === "bare" ? [{ name: "reference", modules: true, scriptPath: join(root, "test/bench/reference-worker.js"), ...COMPATIBILITY, routes: ["*/__reference/*"] }] : []),
+      ...(workload === "bare"
+        ? [
+            {
+              name: "reference",
+              modules: true,
+              scriptPath: join(root, "test/bench/reference-worker.js"),
+              ...COMPATIBILITY,
+              routes: ["*/__reference/*"],
+            },
+          ]
+        : []),
     ],
   });
   const url = await mf.ready;
@@ -129,7 +147,9 @@ async function startGateway(script, upstreamOrigin, workload) {
  */
 async function openInspector(port, origin) {
   const { WebSocket } = await import("ws"); // Miniflare's own dependency
-  const targets = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()).filter((target) => target.id.startsWith("core:user:") || target.id === "core:entry");
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()).filter(
+    (target) => target.id.startsWith("core:user:") || target.id === "core:entry",
+  );
   const sessions = await Promise.all(
     targets.map(
       (target) =>
@@ -151,7 +171,10 @@ async function openInspector(port, origin) {
                 socket.send(JSON.stringify({ id, method, params }));
               });
             // collectGarbage answers only when the heap profiler is enabled.
-            send("HeapProfiler.enable").then(() => resolve({ name: target.id.replace(/^core:(user:)?/, ""), send, close: () => socket.close() }), reject);
+            send("HeapProfiler.enable").then(
+              () => resolve({ name: target.id.replace(/^core:(user:)?/, ""), send, close: () => socket.close() }),
+              reject,
+            );
           });
         }),
     ),
@@ -165,7 +188,14 @@ async function openInspector(port, origin) {
       let done = false;
       collected.then(() => (done = true));
       while (!done) {
-        await Promise.all(["/healthz", "/__reference/poke"].map((path) => fetch(`${origin}${path}`).then((res) => res.arrayBuffer(), () => {})));
+        await Promise.all(
+          ["/healthz", "/__reference/poke"].map((path) =>
+            fetch(`${origin}${path}`).then(
+              (res) => res.arrayBuffer(),
+              () => {},
+            ),
+          ),
+        );
         await Promise.race([collected, new Promise((resolve) => setTimeout(resolve, 50))]);
       }
       const used = {};
@@ -189,8 +219,12 @@ async function soak({ script, upstream, workload, count, rate }) {
     if (!inspector) return;
     const heaps = await inspector.heapAfterGc();
     const sum = (field) => Object.values(heaps).reduce((total, heap) => total + heap[field], 0);
-    const each = Object.entries(heaps).map(([name, heap]) => `${name} ${mib(heap.used)}/${mib(heap.total)}`).join(", ");
-    console.log(`  ${label}: JS heap after GC ${mib(sum("used"))} MiB used, ${mib(sum("total"))} MiB committed (${each}); RSS ${mib(rssKiB(workerdPid()))} MiB`);
+    const each = Object.entries(heaps)
+      .map(([name, heap]) => `${name} ${mib(heap.used)}/${mib(heap.total)}`)
+      .join(", ");
+    console.log(
+      `  ${label}: JS heap after GC ${mib(sum("used"))} MiB used, ${mib(sum("total"))} MiB committed (${each}); RSS ${mib(rssKiB(workerdPid()))} MiB`,
+    );
   };
   try {
     const pid = workerdPid();
@@ -205,7 +239,9 @@ async function soak({ script, upstream, workload, count, rate }) {
       for (const controller of inFlightControllers) controller.abort(stop.reason);
     });
     const samples = [{ x: 0, y: rssKiB(pid) }];
-    console.log(`${workload}${args.audit === "off" ? " (AUDIT_ENABLED=false)" : ""}: ${count} requests at ${rate}/s, workerd pid ${pid}, RSS at start ${mib(samples[0].y)} MiB`);
+    console.log(
+      `${workload}${args.audit === "off" ? " (AUDIT_ENABLED=false)" : ""}: ${count} requests at ${rate}/s, workerd pid ${pid}, RSS at start ${mib(samples[0].y)} MiB`,
+    );
     let done = 0;
     let failures = 0;
     let firstFailure;
@@ -229,7 +265,9 @@ async function soak({ script, upstream, workload, count, rate }) {
         if (done % SAMPLE_EVERY === 0 || done === count) samples.push({ x: done, y: rssKiB(pid) });
         if (done % PRINT_EVERY === 0 || done === count) {
           const seconds = (performance.now() - started) / 1000;
-          console.log(`  ${String(done).padStart(7)} requests  RSS ${mib(samples.at(-1).y).padStart(7)} MiB  (${(done / seconds).toFixed(0)}/s)`);
+          console.log(
+            `  ${String(done).padStart(7)} requests  RSS ${mib(samples.at(-1).y).padStart(7)} MiB  (${(done / seconds).toFixed(0)}/s)`,
+          );
           void showHeap(`${done} requests`);
         }
         slotFree();
@@ -266,7 +304,10 @@ async function soak({ script, upstream, workload, count, rate }) {
     console.log(
       `  ${workload}: RSS ${result.startMiB} -> ${result.endMiB} MiB over ${done} requests in ${result.seconds} s; slope over the second half ${result.slopeKiBPerRequest} KiB/request (overall ${result.overallKiBPerRequest})`,
     );
-    if (failures > 0) console.log(`  ${failures} requests failed; the first: ${firstFailure?.message ?? firstFailure}${firstFailure?.cause ? ` (${firstFailure.cause.code ?? firstFailure.cause.message})` : ""}`);
+    if (failures > 0)
+      console.log(
+        `  ${failures} requests failed; the first: ${firstFailure?.message ?? firstFailure}${firstFailure?.cause ? ` (${firstFailure.cause.code ?? firstFailure.cause.message})` : ""}`,
+      );
     if (result.timedOut) console.log("  stopped: the run exceeded its time bound");
     return result;
   } finally {
@@ -282,7 +323,8 @@ async function main() {
   const results = [];
   try {
     results.push(await soak({ script, upstream, workload: args.workload, count: BATCHES, rate: RATE }));
-    if (!args["no-control"] && args.workload !== "healthz") results.push(await soak({ script, upstream, workload: "healthz", count: BATCHES, rate: RATE }));
+    if (!args["no-control"] && args.workload !== "healthz")
+      results.push(await soak({ script, upstream, workload: "healthz", count: BATCHES, rate: RATE }));
   } finally {
     await upstream.close();
     rmSync(dirname(script), { recursive: true, force: true });

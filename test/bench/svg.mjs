@@ -36,11 +36,15 @@ export function lineChartSvg({ title, subtitle, xLabel, yLabel, series }) {
   }
   for (const value of ticks) {
     parts.push(`<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${y(value)}" y2="${y(value)}" stroke="#e9ecef"/>`);
-    parts.push(`<text x="${margin.left - 8}" y="${y(value) + 4}" text-anchor="end">${value >= 1000 ? `${value / 1000} s` : `${value} ms`}</text>`);
+    parts.push(
+      `<text x="${margin.left - 8}" y="${y(value) + 4}" text-anchor="end">${value >= 1000 ? `${value / 1000} s` : `${value} ms`}</text>`,
+    );
   }
   const xTicks = [...new Set(points.map((point) => point.x))].sort((a, b) => a - b);
   for (const tick of xTicks) parts.push(`<text x="${x(tick)}" y="${margin.top + plotHeight + 18}" text-anchor="middle">${tick}</text>`);
-  parts.push(`<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${margin.top + plotHeight}" y2="${margin.top + plotHeight}" stroke="#333"/>`);
+  parts.push(
+    `<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${margin.top + plotHeight}" y2="${margin.top + plotHeight}" stroke="#333"/>`,
+  );
   parts.push(`<line x1="${margin.left}" x2="${margin.left}" y1="${margin.top}" y2="${margin.top + plotHeight}" stroke="#333"/>`);
   parts.push(`<text x="${margin.left + plotWidth / 2}" y="${height - 16}" text-anchor="middle">${escapeXml(xLabel)}</text>`);
   parts.push(`<text transform="translate(20 ${margin.top + plotHeight / 2}) rotate(-90)" text-anchor="middle">${escapeXml(yLabel)}</text>`);
@@ -48,9 +52,12 @@ export function lineChartSvg({ title, subtitle, xLabel, yLabel, series }) {
     const colour = COLOURS[index % COLOURS.length];
     const path = line.points.map((point, i) => `${i === 0 ? "M" : "L"}${x(point.x).toFixed(1)},${y(point.y).toFixed(1)}`).join(" ");
     parts.push(`<path d="${path}" fill="none" stroke="${colour}" stroke-width="2"/>`);
-    for (const point of line.points) parts.push(`<circle cx="${x(point.x).toFixed(1)}" cy="${y(point.y).toFixed(1)}" r="3" fill="${colour}"/>`);
+    for (const point of line.points)
+      parts.push(`<circle cx="${x(point.x).toFixed(1)}" cy="${y(point.y).toFixed(1)}" r="3" fill="${colour}"/>`);
     const legendY = margin.top + 10 + index * 20;
-    parts.push(`<line x1="${width - margin.right + 16}" x2="${width - margin.right + 40}" y1="${legendY}" y2="${legendY}" stroke="${colour}" stroke-width="2"/>`);
+    parts.push(
+      `<line x1="${width - margin.right + 16}" x2="${width - margin.right + 40}" y1="${legendY}" y2="${legendY}" stroke="${colour}" stroke-width="2"/>`,
+    );
     parts.push(`<text x="${width - margin.right + 46}" y="${legendY + 4}">${escapeXml(line.label)}</text>`);
   });
   parts.push("</svg>");

@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, type RunningServer } from "./server";
+import { type RunningServer, startServer } from "./server";
 
 /**
  * An oversized body sent with `Transfer-Encoding: chunked` (no Content-Length, so the limit is found while reading)

@@ -1,9 +1,9 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { promisify } from "node:util";
-import { chromium, type Browser } from "playwright-core";
+import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, type RunningServer } from "./server";
+import { type RunningServer, startServer } from "./server";
 
 /**
  * fanout as real clients call it: `npm start`, then curl, Node's fetch and headless Chromium. Each
@@ -30,7 +30,9 @@ function quickstartCommands(): Array<{ line: string; args: string[]; status: num
   const section = readme.split("## Quickstart")[1]!.split("\n## ")[0]!;
   return [...section.matchAll(/^curl (.+?)\s+# (\d{3})$/gm)].map((match) => {
     const line = match[0];
-    const args = [...match[1]!.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((arg) => (arg[1] ?? arg[2] ?? arg[3]!).replaceAll("localhost:8787", `localhost:${PORT}`));
+    const args = [...match[1]!.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((arg) =>
+      (arg[1] ?? arg[2] ?? arg[3]!).replaceAll("localhost:8787", `localhost:${PORT}`),
+    );
     return { line, args, status: Number(match[2]) };
   });
 }
@@ -104,7 +106,15 @@ describe("a streamed body reaches a gzip-accepting client early", () => {
     beforeAll(async () => {
       browser = await chromium.launch({
         executablePath: CHROMIUM,
-        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
       });
     });
     afterAll(async () => {
@@ -149,12 +159,25 @@ describe("a streamed batch reaches a gzip-accepting client early", () => {
     const started = performance.now();
     const res = await fetch(`${server.origin}/v1/batch`, {
       method: "POST",
-      headers: { authorization: "Bearer fanout-local-demo-key", accept: "application/x-ndjson", "accept-encoding": "gzip, deflate, br", "content-type": "application/json" },
-      body: JSON.stringify({ steps: [{ id: "slow", wait: { ms: 1500 } }, { id: "fast", http: { url: "/v1/sim/delay/10" } }] }),
+      headers: {
+        authorization: "Bearer fanout-local-demo-key",
+        accept: "application/x-ndjson",
+        "accept-encoding": "gzip, deflate, br",
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({
+        steps: [
+          { id: "slow", wait: { ms: 1500 } },
+          { id: "fast", http: { url: "/v1/sim/delay/10" } },
+        ],
+      }),
     });
     expect(res.status).toBe(200);
     const { text, firstMs: firstLineMs, endMs } = await timeStream(res, started, (soFar) => soFar.includes("\n"));
-    const lines = text.trim().split("\n").map((line) => JSON.parse(line) as { type: string; id?: string });
+    const lines = text
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string; id?: string });
     expect(lines.map((line) => line.id ?? line.type)).toEqual(["fast", "slow", "summary"]);
     expect(firstLineMs).toBeLessThan(1000);
     expect(endMs - firstLineMs).toBeGreaterThanOrEqual(1000);
@@ -185,15 +208,25 @@ describe("the README's async example, end to end", () => {
       const res = await fetch(`${server.origin}/v1/batch`, {
         method: "POST",
         headers: { authorization: "Bearer fanout-local-demo-key", "content-type": "application/json" },
-        body: JSON.stringify({ steps: [{ id: "a", http: { url: "/v1/sim/delay/50" } }], callback: { url: `http://127.0.0.1:${RECEIVER_PORT}/hook` } }),
+        body: JSON.stringify({
+          steps: [{ id: "a", http: { url: "/v1/sim/delay/50" } }],
+          callback: { url: `http://127.0.0.1:${RECEIVER_PORT}/hook` },
+        }),
       });
       expect(res.status).toBe(202);
       const { id, statusUrl } = (await res.json()) as { id: string; statusUrl: string };
       for (let i = 0; i < 100 && !printed.includes(`msg_${id}`); i++) await new Promise((resolve) => setTimeout(resolve, 100));
       const line = printed.split("\n").find((text) => text.includes(`msg_${id}`));
       expect(line).toBeDefined();
-      expect(JSON.parse(line!)).toMatchObject({ verdict: "signature verified", answered: 200, body: { type: "batch.completed", data: { jobId: id, state: "succeeded" } } });
-      const job = (await (await fetch(statusUrl, { headers: { authorization: "Bearer fanout-local-demo-key" } })).json()) as { state: string; callback: { state: string } };
+      expect(JSON.parse(line!)).toMatchObject({
+        verdict: "signature verified",
+        answered: 200,
+        body: { type: "batch.completed", data: { jobId: id, state: "succeeded" } },
+      });
+      const job = (await (await fetch(statusUrl, { headers: { authorization: "Bearer fanout-local-demo-key" } })).json()) as {
+        state: string;
+        callback: { state: string };
+      };
       expect(job).toMatchObject({ state: "succeeded", callback: { state: "delivered" } });
     } finally {
       receiver.kill();

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 
 /** Runs `npm start` as a user would, on its own port, and stops the whole process group afterwards. */
 export interface RunningServer {

@@ -34,10 +34,37 @@ describe("shared HTTP behaviour", () => {
     expect(res.status).toBe(200);
     const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     expect(doc.openapi).toBe("3.1.0");
-    for (const path of ["/healthz", "/v1/sim/delay/{ms}", "/v1/sim/status/{code}", "/v1/sim/drip", "/v1/sim/bytes/{n}", "/v1/sim/flaky", "/v1/examples/coroutine", "/v1/examples/gather", "/v1/examples/callback", "/v1/examples/callback/{id}", "/v1/examples/fetch", "/v1/batch", "/v1/jobs/{id}", "/v1/audit"]) {
+    for (const path of [
+      "/healthz",
+      "/v1/sim/delay/{ms}",
+      "/v1/sim/status/{code}",
+      "/v1/sim/drip",
+      "/v1/sim/bytes/{n}",
+      "/v1/sim/flaky",
+      "/v1/examples/coroutine",
+      "/v1/examples/gather",
+      "/v1/examples/callback",
+      "/v1/examples/callback/{id}",
+      "/v1/examples/fetch",
+      "/v1/batch",
+      "/v1/jobs/{id}",
+      "/v1/audit",
+    ]) {
       expect(doc.paths, path).toHaveProperty([path]);
     }
-    for (const schema of ["Problem", "BatchRequest", "BatchResponse", "Step", "StepResult", "HttpStep", "KvStep", "R2Step", "D1Step", "CacheStep", "WaitStep"]) {
+    for (const schema of [
+      "Problem",
+      "BatchRequest",
+      "BatchResponse",
+      "Step",
+      "StepResult",
+      "HttpStep",
+      "KvStep",
+      "R2Step",
+      "D1Step",
+      "CacheStep",
+      "WaitStep",
+    ]) {
       expect(doc.components.schemas, schema).toHaveProperty(schema);
     }
     const delay = doc.paths["/v1/sim/delay/{ms}"] as { get: { parameters: Array<{ name: string; schema: { maximum: number } }> } };
@@ -49,7 +76,11 @@ describe("configuration", () => {
   it("answers 503 not_configured for a bad var, without echoing which or why", async () => {
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
-      const res = await worker.fetch(new Request("http://fanout.test/healthz"), { ...env, UPSTREAM_ALLOWLIST: "ftp://secret-internal.example.com" }, createExecutionContext());
+      const res = await worker.fetch(
+        new Request("http://fanout.test/healthz"),
+        { ...env, UPSTREAM_ALLOWLIST: "ftp://secret-internal.example.com" },
+        createExecutionContext(),
+      );
       const body = await expectProblem(res, 503, "not_configured");
       expect(body.detail).not.toContain("UPSTREAM_ALLOWLIST");
       expect(body.detail).not.toContain("secret-internal");
@@ -65,7 +96,11 @@ describe("configuration", () => {
 
   it("switches the simulation endpoints off with SIM_ENABLED=false", async () => {
     const off = { ...env, SIM_ENABLED: "false" };
-    await expectProblem(await worker.fetch(new Request("http://fanout.test/v1/sim/delay/1"), off, createExecutionContext()), 404, "disabled");
+    await expectProblem(
+      await worker.fetch(new Request("http://fanout.test/v1/sim/delay/1"), off, createExecutionContext()),
+      404,
+      "disabled",
+    );
     const health = await worker.fetch(new Request("http://fanout.test/healthz"), off, createExecutionContext());
     expect(await health.json()).toMatchObject({ features: { sim: false } });
   });

@@ -21,7 +21,9 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 3000): Prom
 
 describe("hedging", () => {
   it("starts a second attempt after afterMs; the faster wins and the slow one is aborted at the upstream", async () => {
-    const { json } = await runBatchJson({ steps: [{ id: "h", http: { url: `${UPSTREAM}/timed/hedge?ms=2000,10`, hedge: { afterMs: 100 } } }] });
+    const { json } = await runBatchJson({
+      steps: [{ id: "h", http: { url: `${UPSTREAM}/timed/hedge?ms=2000,10`, hedge: { afterMs: 100 } } }],
+    });
     expect(json.results.h).toMatchObject({ ok: true, hedged: true, body: { call: 2 } });
     expect(json.results.h!.durationMs).toBeLessThan(1500);
     expect(await eventually(async () => (await upstreamCalls("hedge")).aborted === 1)).toBe(true);
@@ -47,8 +49,20 @@ describe("retries", () => {
   it("never retry a POST without an idempotency key; retry it with one", async () => {
     const { json } = await runBatchJson({
       steps: [
-        { id: "plain", http: { url: `${UPSTREAM}/sequence/post1?codes=503,200`, method: "POST", body: "x", retry: { attempts: 3, baseDelayMs: 1 } } },
-        { id: "keyed", http: { url: `${UPSTREAM}/sequence/post2?codes=503,200`, method: "POST", body: "x", idempotencyKey: "order-42", retry: { attempts: 3, baseDelayMs: 1 } } },
+        {
+          id: "plain",
+          http: { url: `${UPSTREAM}/sequence/post1?codes=503,200`, method: "POST", body: "x", retry: { attempts: 3, baseDelayMs: 1 } },
+        },
+        {
+          id: "keyed",
+          http: {
+            url: `${UPSTREAM}/sequence/post2?codes=503,200`,
+            method: "POST",
+            body: "x",
+            idempotencyKey: "order-42",
+            retry: { attempts: 3, baseDelayMs: 1 },
+          },
+        },
       ],
     });
     expect(json.results.plain).toMatchObject({ ok: false, status: 503, attempts: 1, error: { code: "http_status" } });
@@ -56,12 +70,17 @@ describe("retries", () => {
   });
 
   it("do not retry statuses that are not transient", async () => {
-    const { json } = await runBatchJson({ steps: [{ id: "r", http: { url: `${UPSTREAM}/sequence/nf?codes=404,200`, retry: { attempts: 3, baseDelayMs: 1 } } }] });
+    const { json } = await runBatchJson({
+      steps: [{ id: "r", http: { url: `${UPSTREAM}/sequence/nf?codes=404,200`, retry: { attempts: 3, baseDelayMs: 1 } } }],
+    });
     expect(json.results.r).toMatchObject({ ok: false, status: 404, attempts: 1 });
   });
 
   it("stop a retry storm with the batch's retry budget (20% of calls, at least 3)", async () => {
-    const steps = Array.from({ length: 10 }, (_, i) => ({ id: `s${i}`, http: { url: `${UPSTREAM}/status/503?n=${i}`, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 } } }));
+    const steps = Array.from({ length: 10 }, (_, i) => ({
+      id: `s${i}`,
+      http: { url: `${UPSTREAM}/status/503?n=${i}`, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 } },
+    }));
     await runBatchJson({ steps });
     expect(await upstreamHits("/status/503")).toBe(10 + 3);
   });
@@ -92,7 +111,12 @@ describe("deadlines and timeouts", () => {
 
 describe("modes", () => {
   it("allSettled answers 200 even with failed steps", async () => {
-    const { res, json } = await runBatchJson({ steps: [{ id: "bad", http: { url: `${UPSTREAM}/status/500` } }, { id: "good", wait: { ms: 1 } }] });
+    const { res, json } = await runBatchJson({
+      steps: [
+        { id: "bad", http: { url: `${UPSTREAM}/status/500` } },
+        { id: "good", wait: { ms: 1 } },
+      ],
+    });
     expect(res.status).toBe(200);
     expect(json.counts).toMatchObject({ ok: 1, failed: 1 });
   });
@@ -126,7 +150,13 @@ describe("modes", () => {
     expect(json.results.win!.ok).toBe(true);
     expect(json.results.slow!.error!.code).toBe("cancelled");
     expect(await eventually(async () => (await upstreamCalls("any-slow")).aborted === 1)).toBe(true);
-    const none = await runBatchJson({ mode: "any", steps: [{ id: "a", http: { url: `${UPSTREAM}/status/500` } }, { id: "b", http: { url: `${UPSTREAM}/status/502` } }] });
+    const none = await runBatchJson({
+      mode: "any",
+      steps: [
+        { id: "a", http: { url: `${UPSTREAM}/status/500` } },
+        { id: "b", http: { url: `${UPSTREAM}/status/502` } },
+      ],
+    });
     expect(none.res.status).toBe(502);
   });
 
@@ -155,7 +185,11 @@ describe("concurrency and the critical path", () => {
 
   it("a diamond A -> {B, C} -> D takes about three step latencies, not four", async () => {
     // 400 ms steps: three latencies are 1200 ms, four would be 1600 ms; the bound sits between them.
-    const step = (id: string, dependsOn?: string[]) => ({ id, http: { url: `/v1/sim/delay/400?s=${id}` }, ...(dependsOn ? { dependsOn } : {}) });
+    const step = (id: string, dependsOn?: string[]) => ({
+      id,
+      http: { url: `/v1/sim/delay/400?s=${id}` },
+      ...(dependsOn ? { dependsOn } : {}),
+    });
     const { json } = await runBatchJson({ steps: [step("a"), step("b", ["a"]), step("c", ["a"]), step("d", ["b", "c"])] });
     expect(json.counts.ok).toBe(4);
     expect(json.durationMs).toBeGreaterThanOrEqual(1190);
@@ -193,13 +227,21 @@ describe("client disconnect", () => {
   it("JSON: request.signal aborting cancels every step and aborts its upstream call", async () => {
     const { text, aborted } = await disconnectMidBatch("disconnect-json");
     expect(aborted).toBe(true);
-    expect(JSON.parse(text)).toMatchObject({ results: { a: { ok: false, error: { code: "cancelled" } }, b: { ok: false, error: { code: "cancelled" } } } });
+    expect(JSON.parse(text)).toMatchObject({
+      results: { a: { ok: false, error: { code: "cancelled" } }, b: { ok: false, error: { code: "cancelled" } } },
+    });
   });
 
   it("NDJSON: the same once the stream has started", async () => {
     const { text, aborted } = await disconnectMidBatch("disconnect-ndjson", "application/x-ndjson");
     expect(aborted).toBe(true);
-    expect(text.trim().split("\n").map((line) => JSON.parse(line)).at(-1)).toMatchObject({ type: "summary", counts: { cancelled: 2 } });
+    expect(
+      text
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line))
+        .at(-1),
+    ).toMatchObject({ type: "summary", counts: { cancelled: 2 } });
   });
 });
 
@@ -240,7 +282,10 @@ describe("a stop reaches a step that is waiting to retry", () => {
     const res = await postBatch({ mode: "race", steps: [{ id: "w", wait: { ms: 200 } }, retrying] }, { accept: "application/x-ndjson" });
     const text = new TextDecoder().decode(await res.arrayBuffer());
     expect(Date.now() - started).toBeLessThan(1000);
-    const lines = text.trim().split("\n").map((line) => JSON.parse(line) as { type: string; id?: string; error?: { code: string } });
+    const lines = text
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string; id?: string; error?: { code: string } });
     expect(lines.at(-1)).toMatchObject({ type: "summary", counts: { ok: 1, cancelled: 1 } });
     expect(lines.find((line) => line.id === "r")).toMatchObject({ error: { code: "cancelled" } });
   });

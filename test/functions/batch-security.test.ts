@@ -40,15 +40,17 @@ describe("upstream response headers that belong to the upstream connection or se
 describe("IPv4 addresses written any way but a.b.c.d are refused, though they mean the allowed 127.0.0.1", () => {
   const port = new URL(UPSTREAM).port;
 
-  it.each([`http://127.1:${port}/echo`, `http://0x7f000001:${port}/echo`, `http://2130706433:${port}/echo`, `http://0177.0.0.1:${port}/echo`])(
-    "%s -> forbidden_target, never reached",
-    async (url) => {
-      const { json } = await runBatchJson({ steps: [{ id: "x", http: { url } }] });
-      expect(json.results.x).toMatchObject({ ok: false, error: { code: "forbidden_target" } });
-      expect(json.results.x!.error!.message).toMatch(/^non-canonical IPv4 address ".+" \(read as 127\.0\.0\.1\): write it as a\.b\.c\.d/);
-      expect(await upstreamHits("/echo")).toBe(0);
-    },
-  );
+  it.each([
+    `http://127.1:${port}/echo`,
+    `http://0x7f000001:${port}/echo`,
+    `http://2130706433:${port}/echo`,
+    `http://0177.0.0.1:${port}/echo`,
+  ])("%s -> forbidden_target, never reached", async (url) => {
+    const { json } = await runBatchJson({ steps: [{ id: "x", http: { url } }] });
+    expect(json.results.x).toMatchObject({ ok: false, error: { code: "forbidden_target" } });
+    expect(json.results.x!.error!.message).toMatch(/^non-canonical IPv4 address ".+" \(read as 127\.0\.0\.1\): write it as a\.b\.c\.d/);
+    expect(await upstreamHits("/echo")).toBe(0);
+  });
 
   it.each([`http://127.1:${port}/echo`, `//0x7f.0.0.1:${port}/echo`])("a redirect to %s is blocked before it is followed", async (to) => {
     const { json } = await runBatchJson({ steps: [{ id: "x", http: { url: `${UPSTREAM}/redirect?to=${encodeURIComponent(to)}` } }] });
@@ -61,11 +63,15 @@ describe("IPv4 addresses written any way but a.b.c.d are refused, though they me
   it("a callback URL spelled that way is refused up front, naming callback.url", async () => {
     const res = await postBatch({ steps: [{ id: "w", wait: { ms: 1 } }], callback: { url: `http://2130706433:${port}/webhook/spelled` } });
     const problem = await expectProblem(res, 400, "validation_failed");
-    expect(problem.invalidParams).toEqual([{ name: "callback.url", reason: expect.stringMatching(/^non-canonical IPv4 address "2130706433"/) }]);
+    expect(problem.invalidParams).toEqual([
+      { name: "callback.url", reason: expect.stringMatching(/^non-canonical IPv4 address "2130706433"/) },
+    ]);
   });
 
   it("the canonical spelling of the same address is followed", async () => {
-    const { json } = await runBatchJson({ steps: [{ id: "x", http: { url: `${UPSTREAM}/redirect?to=${encodeURIComponent(`//127.0.0.1:${port}/echo`)}` } }] });
+    const { json } = await runBatchJson({
+      steps: [{ id: "x", http: { url: `${UPSTREAM}/redirect?to=${encodeURIComponent(`//127.0.0.1:${port}/echo`)}` } }],
+    });
     expect(json.results.x).toMatchObject({ ok: true, status: 200 });
     expect(await upstreamHits("/echo")).toBe(1);
   });

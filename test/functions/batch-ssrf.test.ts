@@ -31,7 +31,9 @@ describe("SSRF: targets off the allow-list are refused and never reached", () =>
   });
 
   it("a redirect within the allow-list is followed, and per-origin credentials go only to their origin", async () => {
-    const { json } = await runBatchJson({ steps: [{ id: "x", http: { url: `${UPSTREAM}/redirect?to=${encodeURIComponent(`${UPSTREAM}/echo`)}` } }] });
+    const { json } = await runBatchJson({
+      steps: [{ id: "x", http: { url: `${UPSTREAM}/redirect?to=${encodeURIComponent(`${UPSTREAM}/echo`)}` } }],
+    });
     expect(json.results.x).toMatchObject({ ok: true, status: 200 });
     expect((json.results.x!.body as { headers: Record<string, string> }).headers["x-upstream-key"]).toBe("upstream-secret-value");
   });

@@ -1,6 +1,15 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { API_KEY, postBatchWithEnv, resetUpstream, runBatchJson, UPSTREAM, upstreamHits, type BatchBody, type StepResultBody } from "./batch-helpers";
+import {
+  API_KEY,
+  type BatchBody,
+  postBatchWithEnv,
+  resetUpstream,
+  runBatchJson,
+  type StepResultBody,
+  UPSTREAM,
+  upstreamHits,
+} from "./batch-helpers";
 
 beforeEach(async () => {
   await resetUpstream();
@@ -18,7 +27,9 @@ describe("http steps", () => {
   it("send a JSON body and headers, never the client's own credentials, plus per-origin credentials and trace context", async () => {
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     const { json } = await runBatchJson(
-      { steps: [{ id: "echo", http: { url: `${UPSTREAM}/echo`, method: "POST", headers: { "x-custom": "1" }, body: { hello: "world" } } }] },
+      {
+        steps: [{ id: "echo", http: { url: `${UPSTREAM}/echo`, method: "POST", headers: { "x-custom": "1" }, body: { hello: "world" } } }],
+      },
       { cookie: "session=client-secret", traceparent: `00-${traceId}-00f067aa0ba902b7-01`, "x-forwarded-for": "1.2.3.4" },
     );
     const echoed = json.results.echo!.body as { method: string; headers: Record<string, string>; body: string };
@@ -41,7 +52,9 @@ describe("http steps", () => {
   });
 
   it("keep only picked fields", async () => {
-    const { json } = await runBatchJson({ steps: [{ id: "a", http: { url: `${UPSTREAM}/echo?x=1`, pick: ["method", "query.x", "absent"] } }] });
+    const { json } = await runBatchJson({
+      steps: [{ id: "a", http: { url: `${UPSTREAM}/echo?x=1`, pick: ["method", "query.x", "absent"] } }],
+    });
     expect(json.results.a!.body).toEqual({ method: "GET", "query.x": "1" });
   });
 
@@ -52,7 +65,13 @@ describe("http steps", () => {
 
   it("coalesce identical GETs within a batch into one upstream call", async () => {
     const step = { http: { url: `${UPSTREAM}/delay?ms=20` } };
-    const { json } = await runBatchJson({ steps: [{ id: "a", ...step }, { id: "b", ...step }, { id: "c", http: { url: `${UPSTREAM}/delay?ms=21` } }] });
+    const { json } = await runBatchJson({
+      steps: [
+        { id: "a", ...step },
+        { id: "b", ...step },
+        { id: "c", http: { url: `${UPSTREAM}/delay?ms=21` } },
+      ],
+    });
     expect(await upstreamHits("/delay")).toBe(2);
     expect([json.results.a!.coalesced, json.results.b!.coalesced, json.results.c!.coalesced]).toEqual([false, true, false]);
     expect(json.results.b!.body).toEqual({ delayedMs: 20 });
@@ -73,7 +92,13 @@ describe("http steps", () => {
 
   it("three identical GETs started together make one upstream call", async () => {
     const step = { http: { url: `${UPSTREAM}/counter/together?ms=50` } };
-    const { json } = await runBatchJson({ steps: [{ id: "a", ...step }, { id: "b", ...step }, { id: "c", ...step }] });
+    const { json } = await runBatchJson({
+      steps: [
+        { id: "a", ...step },
+        { id: "b", ...step },
+        { id: "c", ...step },
+      ],
+    });
     expect(await upstreamHits("/counter/together")).toBe(1);
     expect(["a", "b", "c"].map((id) => json.results[id]!.coalesced)).toEqual([false, true, true]);
   });
@@ -84,12 +109,15 @@ describe("http steps", () => {
   });
 
   it("fail steps once the batch's responses together exceed MAX_BATCH_RESPONSE_BYTES", async () => {
-    const res = await postBatchWithEnv({ MAX_BATCH_RESPONSE_BYTES: "150000" }, {
-      steps: [
-        { id: "a", http: { url: `${UPSTREAM}/bytes/100000` } },
-        { id: "b", http: { url: `${UPSTREAM}/bytes/100001` }, dependsOn: ["a"] },
-      ],
-    });
+    const res = await postBatchWithEnv(
+      { MAX_BATCH_RESPONSE_BYTES: "150000" },
+      {
+        steps: [
+          { id: "a", http: { url: `${UPSTREAM}/bytes/100000` } },
+          { id: "b", http: { url: `${UPSTREAM}/bytes/100001` }, dependsOn: ["a"] },
+        ],
+      },
+    );
     const json = (await res.json()) as BatchBody;
     expect(json.results.a!.ok).toBe(true);
     expect(json.results.b).toMatchObject({ ok: false, error: { code: "response_too_large" } });
@@ -107,7 +135,10 @@ describe("MAX_BATCH_RESPONSE_BYTES holds when steps run at the same time", () =>
   ];
   for (const { concurrency, declare } of cases) {
     it(`ten 1,000,000-byte steps at concurrency ${concurrency}, ${declare ? "Content-Length declared" : "chunked"}`, async () => {
-      const steps = Array.from({ length: 10 }, (_, i) => ({ id: `s${i}`, http: { url: `${UPSTREAM}/bytes/1000000?declare=${declare}&n=${i}` } }));
+      const steps = Array.from({ length: 10 }, (_, i) => ({
+        id: `s${i}`,
+        http: { url: `${UPSTREAM}/bytes/1000000?declare=${declare}&n=${i}` },
+      }));
       const { json } = await runBatchJson({ steps, concurrency });
       const results = Object.values(json.results) as Array<StepResultBody & { bytes?: number }>;
       const read = results.filter((result) => result.ok).reduce((sum, result) => sum + result.bytes!, 0);
@@ -136,7 +167,11 @@ describe("storage steps", () => {
       ],
     });
     expect(json.results.one).toMatchObject({ ok: true, body: { dark: true }, coalesced: false });
-    expect(json.results.many).toMatchObject({ ok: true, body: { "flags:web": { dark: true }, "flags:beta": { dark: false }, "flags:none": null }, coalesced: true });
+    expect(json.results.many).toMatchObject({
+      ok: true,
+      body: { "flags:web": { dark: true }, "flags:beta": { dark: false }, "flags:none": null },
+      coalesced: true,
+    });
     expect(json.results.missing).toMatchObject({ ok: false, status: 404, error: { code: "not_found" } });
   });
 
@@ -171,7 +206,9 @@ describe("storage steps", () => {
 
   it("d1: runs only named queries, with parameters taken from another step", async () => {
     await env.DB.exec("INSERT OR REPLACE INTO users (id, name, email) VALUES (1, 'Ada', 'ada@example.com')");
-    await env.DB.exec("INSERT OR REPLACE INTO orders (id, user_id, total_cents, created_at) VALUES (1, 1, 1999, '2026-11-01'), (2, 1, 500, '2026-11-02')");
+    await env.DB.exec(
+      "INSERT OR REPLACE INTO orders (id, user_id, total_cents, created_at) VALUES (1, 1, 1999, '2026-11-01'), (2, 1, 500, '2026-11-02')",
+    );
     const { json } = await runBatchJson({
       steps: [
         { id: "user", d1: { query: "userById", params: [1] } },
@@ -187,8 +224,16 @@ describe("storage steps", () => {
 
   it("cache: a hit returns the cached response; a miss is not_found", async () => {
     const url = `${UPSTREAM}/cached-page`;
-    await caches.default.put(url, new Response(JSON.stringify({ cached: true }), { headers: { "content-type": "application/json", "cache-control": "max-age=60" } }));
-    const { json } = await runBatchJson({ steps: [{ id: "hit", cache: { url } }, { id: "miss", cache: { url: `${UPSTREAM}/never-cached` } }] });
+    await caches.default.put(
+      url,
+      new Response(JSON.stringify({ cached: true }), { headers: { "content-type": "application/json", "cache-control": "max-age=60" } }),
+    );
+    const { json } = await runBatchJson({
+      steps: [
+        { id: "hit", cache: { url } },
+        { id: "miss", cache: { url: `${UPSTREAM}/never-cached` } },
+      ],
+    });
     expect(json.results.hit).toMatchObject({ ok: true, status: 200, body: { cached: true } });
     expect(json.results.miss).toMatchObject({ ok: false, status: 404, error: { code: "not_found" } });
   });
@@ -226,7 +271,11 @@ describe("references and forEach", () => {
     const { json } = await runBatchJson({
       steps: [
         { id: "list", http: { url: "/v1/sim/delay/1?a=x" } },
-        { id: "each", forEach: [{ id: 3 }, { id: 4 }], http: { url: `${UPSTREAM}/echo?id={{item.id}}&i={{index}}&from={{list.body.args.a}}`, pick: ["query"] } },
+        {
+          id: "each",
+          forEach: [{ id: 3 }, { id: 4 }],
+          http: { url: `${UPSTREAM}/echo?id={{item.id}}&i={{index}}&from={{list.body.args.a}}`, pick: ["query"] },
+        },
         { id: "ids", forEach: "{{each.body[*].query.id}}", wait: { ms: 1 } },
       ],
     });
@@ -264,7 +313,12 @@ describe("references and forEach", () => {
 
 describe("observability", () => {
   it("gives one Server-Timing entry per step", async () => {
-    const { res } = await runBatchJson({ steps: [{ id: "a", wait: { ms: 1 } }, { id: "b-2", wait: { ms: 1 } }] });
+    const { res } = await runBatchJson({
+      steps: [
+        { id: "a", wait: { ms: 1 } },
+        { id: "b-2", wait: { ms: 1 } },
+      ],
+    });
     const timing = res.headers.get("server-timing")!;
     expect(timing).toMatch(/step-a;dur=\d+(\.\d+)?;desc="ok 200"/);
     expect(timing).toMatch(/step-b-2;dur=/);

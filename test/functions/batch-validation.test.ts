@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
-import { expectProblem } from "./helpers";
 import { postBatch, postBatchWithEnv, UPSTREAM } from "./batch-helpers";
+import { expectProblem } from "./helpers";
 
 const oneWait = { steps: [{ id: "w", wait: { ms: 1 } }] };
 
@@ -36,13 +36,39 @@ describe("POST /v1/batch validation names the JSON path", () => {
     ["a step with no kind", { steps: [{ id: "a" }] }, "steps[0]"],
     ["a bad id", { steps: [{ id: "no spaces", wait: { ms: 1 } }] }, "steps[0].id"],
     ["an unknown field", { steps: [{ id: "a", wait: { ms: 1 }, extra: 1 }] }, "steps[0]"],
-    ["a hedge on POST", { steps: [{ id: "a", http: { url: `${UPSTREAM}/echo`, method: "POST", hedge: { afterMs: 10 } } }] }, "steps[0].http.hedge"],
-    ["a forbidden header", { steps: [{ id: "a", http: { url: `${UPSTREAM}/echo`, headers: { Host: "evil.example" } } }] }, "steps[0].http.headers.Host"],
+    [
+      "a hedge on POST",
+      { steps: [{ id: "a", http: { url: `${UPSTREAM}/echo`, method: "POST", hedge: { afterMs: 10 } } }] },
+      "steps[0].http.hedge",
+    ],
+    [
+      "a forbidden header",
+      { steps: [{ id: "a", http: { url: `${UPSTREAM}/echo`, headers: { Host: "evil.example" } } }] },
+      "steps[0].http.headers.Host",
+    ],
     ["a relative URL outside the sim", { steps: [{ id: "a", http: { url: "/v1/batch" } }] }, "steps[0].http.url"],
     ["an unknown mode", { ...oneWait, mode: "some" }, "mode"],
-    ["an unknown reference", { steps: [{ id: "a", wait: { ms: 1 } }, { id: "b", http: { url: `${UPSTREAM}/x/{{c.body.id}}` } }] }, "steps[1].http.url"],
+    [
+      "an unknown reference",
+      {
+        steps: [
+          { id: "a", wait: { ms: 1 } },
+          { id: "b", http: { url: `${UPSTREAM}/x/{{c.body.id}}` } },
+        ],
+      },
+      "steps[1].http.url",
+    ],
     ["an unknown dependsOn", { steps: [{ id: "a", wait: { ms: 1 }, dependsOn: ["zz"] }] }, "steps[0].dependsOn[0]"],
-    ["a duplicate id", { steps: [{ id: "a", wait: { ms: 1 } }, { id: "a", wait: { ms: 1 } }] }, "steps[1].id"],
+    [
+      "a duplicate id",
+      {
+        steps: [
+          { id: "a", wait: { ms: 1 } },
+          { id: "a", wait: { ms: 1 } },
+        ],
+      },
+      "steps[1].id",
+    ],
     ["an unknown D1 query", { steps: [{ id: "a", d1: { query: "dropEverything" } }] }, "steps[0].d1.query"],
     ["kv with key and keys", { steps: [{ id: "a", kv: { key: "flags:a", keys: ["flags:b"] } }] }, "steps[0].kv"],
   ])("refuses %s", async (_, body, name) => {
@@ -52,7 +78,12 @@ describe("POST /v1/batch validation names the JSON path", () => {
 
   it("names the members of a dependency cycle", async () => {
     const problem = await expectProblem(
-      await postBatch({ steps: [{ id: "a", wait: { ms: 1 }, dependsOn: ["b"] }, { id: "b", wait: { ms: 1 }, dependsOn: ["a"] }] }),
+      await postBatch({
+        steps: [
+          { id: "a", wait: { ms: 1 }, dependsOn: ["b"] },
+          { id: "b", wait: { ms: 1 }, dependsOn: ["a"] },
+        ],
+      }),
       400,
       "validation_failed",
     );
@@ -62,7 +93,11 @@ describe("POST /v1/batch validation names the JSON path", () => {
 
 describe("POST /v1/batch content type", () => {
   it("answers 415 naming Content-Type for a non-JSON body, never a 500", async () => {
-    const problem = await expectProblem(await postBatch(oneWait, { "content-type": "application/x-www-form-urlencoded" }), 415, "unsupported_media_type");
+    const problem = await expectProblem(
+      await postBatch(oneWait, { "content-type": "application/x-www-form-urlencoded" }),
+      415,
+      "unsupported_media_type",
+    );
     expect(problem.invalidParams).toEqual([{ name: "Content-Type", reason: "must be application/json" }]);
   });
 });
@@ -120,13 +155,40 @@ describe("POST /v1/batch never answers 5xx to bad input", () => {
     ["a numeric url", { steps: [{ id: "a", http: { url: 5 } }] }],
     ["a negative wait", { steps: [{ id: "a", wait: { ms: -1 } }] }],
     ["a huge wait", { steps: [{ id: "a", wait: { ms: 1e12 } }] }],
-    ["a malformed reference", { steps: [{ id: "a", wait: { ms: 1 } }, { id: "b", http: { url: "https://x.example/{{a..body}}" } }] }],
+    [
+      "a malformed reference",
+      {
+        steps: [
+          { id: "a", wait: { ms: 1 } },
+          { id: "b", http: { url: "https://x.example/{{a..body}}" } },
+        ],
+      },
+    ],
     ["an unclosed reference", { steps: [{ id: "a", wait: { ms: 1 }, forEach: "{{" }] }],
-    ["forEach over a non-array", { steps: [{ id: "a", wait: { ms: 1 } }, { id: "b", forEach: "{{a.body.waitedMs}}", wait: { ms: 1 } }] }],
-    ["a reference to a non-string url", { steps: [{ id: "a", wait: { ms: 1 } }, { id: "b", http: { url: "{{a.body}}" } }] }],
+    [
+      "forEach over a non-array",
+      {
+        steps: [
+          { id: "a", wait: { ms: 1 } },
+          { id: "b", forEach: "{{a.body.waitedMs}}", wait: { ms: 1 } },
+        ],
+      },
+    ],
+    [
+      "a reference to a non-string url",
+      {
+        steps: [
+          { id: "a", wait: { ms: 1 } },
+          { id: "b", http: { url: "{{a.body}}" } },
+        ],
+      },
+    ],
     ["retry attempts over 5", { steps: [{ id: "a", http: { url: "/v1/sim/delay/1", retry: { attempts: 50 } } }] }],
     ["a 101-key bulk read", { steps: [{ id: "a", kv: { keys: Array.from({ length: 101 }, (_, i) => `flags:${i}`) } }] }],
-    ["a deeply nested body", { steps: [{ id: "a", http: { url: "/v1/sim/delay/1", method: "POST", body: JSON.parse("[".repeat(200) + "]".repeat(200)) } }] }],
+    [
+      "a deeply nested body",
+      { steps: [{ id: "a", http: { url: "/v1/sim/delay/1", method: "POST", body: JSON.parse("[".repeat(200) + "]".repeat(200)) } }] },
+    ],
   ])("%s", async (_, body) => {
     const res = await postBatch(body);
     expect(res.status).toBeLessThan(500);

@@ -80,21 +80,30 @@ describe("GET /v1/examples/fetch", () => {
   });
 
   it("reports the upstream's own error status as data", async () => {
-    const body = (await (await call(`/v1/examples/fetch?url=${encodeURIComponent(`${upstream}/status/503`)}`)).json()) as { status: number; ok: boolean };
+    const body = (await (await call(`/v1/examples/fetch?url=${encodeURIComponent(`${upstream}/status/503`)}`)).json()) as {
+      status: number;
+      ok: boolean;
+    };
     expect(body).toMatchObject({ status: 503, ok: false });
   });
 
   it("answers 504 when the upstream hangs past timeoutMs", async () => {
-    const body = await expectProblem(await call(`/v1/examples/fetch?timeoutMs=200&url=${encodeURIComponent(`${upstream}/hang`)}`), 504, "timeout");
+    const body = await expectProblem(
+      await call(`/v1/examples/fetch?timeoutMs=200&url=${encodeURIComponent(`${upstream}/hang`)}`),
+      504,
+      "timeout",
+    );
     expect(body.detail).toContain("200 ms");
   });
 
-  it.each(["http://169.254.169.254/latest/meta-data/", "file:///etc/passwd", "http://2130706433/", `http://user:pw@127.0.0.1:${env.UPSTREAM_PORT}/echo`])(
-    "refuses %s as forbidden_target",
-    async (target) => {
-      await expectProblem(await call(`/v1/examples/fetch?url=${encodeURIComponent(target)}`), 403, "forbidden_target");
-    },
-  );
+  it.each([
+    "http://169.254.169.254/latest/meta-data/",
+    "file:///etc/passwd",
+    "http://2130706433/",
+    `http://user:pw@127.0.0.1:${env.UPSTREAM_PORT}/echo`,
+  ])("refuses %s as forbidden_target", async (target) => {
+    await expectProblem(await call(`/v1/examples/fetch?url=${encodeURIComponent(target)}`), 403, "forbidden_target");
+  });
 
   it("answers 502 for an unreachable upstream without leaking internals", async () => {
     const body = await expectProblem(await call(`/v1/examples/fetch?url=${encodeURIComponent("http://127.0.0.1:9/")}`), 502, "network");

@@ -5,6 +5,10 @@ describe("GET /healthz", () => {
   it("answers with version and features", async () => {
     const res = await exports.default.fetch("http://fanout.test/healthz");
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: "ok", name: "fanout", features: { sim: true, examples: true, batch: true, audit: true, upstreamRules: 2 } });
+    expect(await res.json()).toMatchObject({
+      status: "ok",
+      name: "fanout",
+      features: { sim: true, examples: true, batch: true, audit: true, upstreamRules: 2 },
+    });
   });
 });

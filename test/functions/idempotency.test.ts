@@ -3,8 +3,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../functions/index";
 import type { StoredJob } from "../../lib/jobs/store";
-import { BASE, expectProblem } from "./helpers";
 import { API_KEY, resetUpstream } from "./batch-helpers";
+import { BASE, expectProblem } from "./helpers";
 
 const OTHER_KEY = "other-key-0123456789";
 // A deadline over ASYNC_WAITUNTIL_LIMIT_MS makes every job a queue job: creating one sends exactly one
@@ -15,7 +15,11 @@ const otherBody = { deadlineMs: 25_000, steps: [{ id: "b", wait: { ms: 1 } }] };
 /** The real worker with a JOBS queue that records what is sent. */
 function harness(overrides: Record<string, unknown> = {}) {
   const runs: unknown[] = [];
-  const testEnv = { ...env, JOBS: { send: async (message: unknown) => void runs.push(message), sendBatch: async () => {} }, ...overrides } as unknown as Env;
+  const testEnv = {
+    ...env,
+    JOBS: { send: async (message: unknown) => void runs.push(message), sendBatch: async () => {} },
+    ...overrides,
+  } as unknown as Env;
   return {
     runs,
     async submit(payload: unknown, idempotencyKey: string, key = API_KEY) {
@@ -24,7 +28,12 @@ function harness(overrides: Record<string, unknown> = {}) {
         new Request(`${BASE}/v1/batch`, {
           method: "POST",
           body: JSON.stringify(payload),
-          headers: { authorization: `Bearer ${key}`, "content-type": "application/json", prefer: "respond-async", "idempotency-key": idempotencyKey },
+          headers: {
+            authorization: `Bearer ${key}`,
+            "content-type": "application/json",
+            prefer: "respond-async",
+            "idempotency-key": idempotencyKey,
+          },
         }),
         testEnv,
         ctx,
@@ -78,14 +87,19 @@ describe("Idempotency-Key under simultaneous first submissions", () => {
     const winner = (job!.request as typeof body).steps[0]!.id === body.steps[0]!.id ? 0 : 1;
     for (const [i, res] of settled.entries()) {
       if (i % 2 === winner) expect((await accepted(res)).id).toBe(job!.record.id);
-      else expect((await expectProblem(res, 422, "unprocessable")).invalidParams).toEqual([{ name: "Idempotency-Key", reason: "reused with a different body" }]);
+      else
+        expect((await expectProblem(res, 422, "unprocessable")).invalidParams).toEqual([
+          { name: "Idempotency-Key", reason: "reused with a different body" },
+        ]);
     }
     expect(h.runs).toHaveLength(1);
   });
 
   it("the same Idempotency-Key under two API keys makes two independent jobs", async () => {
     const h = harness();
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => h.submit(i % 2 ? otherBody : body, "order-shared", i % 2 ? OTHER_KEY : API_KEY).then(accepted)));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => h.submit(i % 2 ? otherBody : body, "order-shared", i % 2 ? OTHER_KEY : API_KEY).then(accepted)),
+    );
     const jobs = await storedJobs();
     expect(jobs).toHaveLength(2);
     const idOf = (keyId: string) => jobs.find((job) => job.record.keyId === keyId)!.record.id;
@@ -106,7 +120,9 @@ describe("Idempotency-Key under simultaneous first submissions", () => {
     // The failed write is logged as a failed request; captured here so a passing run prints no error line.
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     expect((await h.submit(body, "order-retry")).status).toBe(500);
-    expect(errors.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([expect.objectContaining({ message: "request failed", error: "KV PUT failed: 429 Too Many Requests" })]);
+    expect(errors.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+      expect.objectContaining({ message: "request failed", error: "KV PUT failed: 429 Too Many Requests" }),
+    ]);
     expect(await storedJobs()).toHaveLength(0);
     const { id } = await accepted(await h.submit(body, "order-retry"));
     const jobs = await storedJobs();
@@ -116,6 +132,8 @@ describe("Idempotency-Key under simultaneous first submissions", () => {
 
   it("an Idempotency-Key of more than 255 characters is refused naming the header", async () => {
     const res = await harness().submit(body, "k".repeat(256));
-    expect((await expectProblem(res, 400, "validation_failed")).invalidParams).toEqual([{ name: "Idempotency-Key", reason: "1 to 255 characters" }]);
+    expect((await expectProblem(res, 400, "validation_failed")).invalidParams).toEqual([
+      { name: "Idempotency-Key", reason: "1 to 255 characters" },
+    ]);
   });
 });

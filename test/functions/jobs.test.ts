@@ -3,8 +3,8 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../functions/index";
-import { expectProblem, BASE } from "./helpers";
 import { API_KEY, resetUpstream, UPSTREAM } from "./batch-helpers";
+import { BASE, expectProblem } from "./helpers";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const steps = [
@@ -35,7 +35,10 @@ function harness(vars: Record<string, string> = {}) {
       const ctx = createExecutionContext();
       const { key = API_KEY, ...rest } = init;
       const res = await worker.fetch(
-        new Request(BASE + path, { ...rest, headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...(rest.headers as Record<string, string>) } }),
+        new Request(BASE + path, {
+          ...rest,
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...(rest.headers as Record<string, string>) },
+        }),
         testEnv,
         ctx,
       );
@@ -80,7 +83,12 @@ describe("async batches", () => {
 
     await waitOnExecutionContext(ctx);
     const { job } = await h.job(accepted.id);
-    expect(job).toMatchObject({ state: "succeeded", runner: "waitUntil", result: { completed: true, counts: { ok: 2 } }, callback: { state: "delivered" } });
+    expect(job).toMatchObject({
+      state: "succeeded",
+      runner: "waitUntil",
+      result: { completed: true, counts: { ok: 2 } },
+      callback: { state: "delivered" },
+    });
     expect(job.callback.attempts).toHaveLength(1);
     expect(Date.parse(job.finishedAt)).toBeGreaterThanOrEqual(Date.parse(job.startedAt));
 
@@ -177,7 +185,10 @@ describe("async batches", () => {
 
   it("record a failed job when the batch's mode condition fails", async () => {
     const h = harness();
-    const { res, ctx } = await h.submit({ mode: "all", steps: [{ id: "bad", http: { url: "/v1/sim/status/500" } }] }, { prefer: "respond-async" });
+    const { res, ctx } = await h.submit(
+      { mode: "all", steps: [{ id: "bad", http: { url: "/v1/sim/status/500" } }] },
+      { prefer: "respond-async" },
+    );
     const { id } = (await res.json()) as { id: string };
     await waitOnExecutionContext(ctx);
     expect((await h.job(id)).job).toMatchObject({ state: "failed", result: { counts: { failed: 1 } } });
@@ -185,7 +196,10 @@ describe("async batches", () => {
 
   it("summarise a payload over CALLBACK_MAX_BYTES and point to statusUrl", async () => {
     const h = harness({ CALLBACK_MAX_BYTES: "1024" });
-    const { res, ctx } = await h.submit({ steps: [{ id: "big", http: { url: "/v1/sim/bytes/4000" } }], callback: { url: `${UPSTREAM}/webhook/big` } });
+    const { res, ctx } = await h.submit({
+      steps: [{ id: "big", http: { url: "/v1/sim/bytes/4000" } }],
+      callback: { url: `${UPSTREAM}/webhook/big` },
+    });
     const { id, statusUrl } = (await res.json()) as { id: string; statusUrl: string };
     await waitOnExecutionContext(ctx);
     const [delivery] = await deliveries("big");
@@ -198,10 +212,18 @@ describe("async batches", () => {
 describe("async batch submission rules", () => {
   it("refuse a callback URL off the allow-list, and a callback without any secret", async () => {
     const h = harness();
-    const off = await expectProblem((await h.submit({ steps, callback: { url: "http://169.254.169.254/hook" } })).res, 400, "validation_failed");
+    const off = await expectProblem(
+      (await h.submit({ steps, callback: { url: "http://169.254.169.254/hook" } })).res,
+      400,
+      "validation_failed",
+    );
     expect(off.invalidParams?.[0]?.name).toBe("callback.url");
     const noSecret = harness({ WEBHOOK_SECRET: "" });
-    const missing = await expectProblem((await noSecret.submit({ steps, callback: { url: `${UPSTREAM}/webhook/x` } })).res, 400, "validation_failed");
+    const missing = await expectProblem(
+      (await noSecret.submit({ steps, callback: { url: `${UPSTREAM}/webhook/x` } })).res,
+      400,
+      "validation_failed",
+    );
     expect(missing.invalidParams?.[0]?.name).toBe("callback.secret");
   });
 
@@ -234,9 +256,17 @@ describe("async batch submission rules", () => {
     const replay = await h.submit({ steps }, { prefer: "respond-async", "idempotency-key": "order-1" });
     expect(replay.res.status).toBe(202);
     expect(((await replay.res.json()) as { id: string }).id).toBe(id);
-    const conflict = await h.submit({ steps: [{ id: "other", wait: { ms: 1 } }] }, { prefer: "respond-async", "idempotency-key": "order-1" });
+    const conflict = await h.submit(
+      { steps: [{ id: "other", wait: { ms: 1 } }] },
+      { prefer: "respond-async", "idempotency-key": "order-1" },
+    );
     await expectProblem(conflict.res, 422, "unprocessable");
-    const otherKey = await h.request("/v1/batch", { method: "POST", key: "other-key-0123456789", body: JSON.stringify({ steps }), headers: { prefer: "respond-async", "idempotency-key": "order-1" } });
+    const otherKey = await h.request("/v1/batch", {
+      method: "POST",
+      key: "other-key-0123456789",
+      body: JSON.stringify({ steps }),
+      headers: { prefer: "respond-async", "idempotency-key": "order-1" },
+    });
     expect(((await otherKey.res.json()) as { id: string }).id).not.toBe(id);
     await waitOnExecutionContext(otherKey.ctx);
   });
@@ -271,7 +301,9 @@ describe("audit records", () => {
       expect(res.status).toBe(200);
       await waitOnExecutionContext(ctx);
       // ...and is logged as one line naming the task, for the operator.
-      expect(logged.mock.calls.map(([line]) => String(line))).toContainEqual(expect.stringMatching(/"post-response task failed".*"task":"audit".*no such table: audit_log/));
+      expect(logged.mock.calls.map(([line]) => String(line))).toContainEqual(
+        expect.stringMatching(/"post-response task failed".*"task":"audit".*no such table: audit_log/),
+      );
     } finally {
       logged.mockRestore();
     }

@@ -8,17 +8,81 @@ import fc from "fast-check";
 /** Strings a parser or a header must survive: control characters, unicode, braces, very long runs. */
 export const hostileString: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: fc.string({ unit: "binary", maxLength: 40 }) },
-  { weight: 2, arbitrary: fc.constantFrom("\r\n", "\r", "\n", "\0", "a\r\nx-injected: 1", "\u2028", "\uFEFF", "\uD800", "\uDFFF", "💥", "İ", "ß", "\u202E", "%00", "%0d%0a", "..", "../", "\\", "\t", " ") },
-  { weight: 1, arbitrary: fc.constantFrom("{{", "}}", "{{}}", "{{ }}", "{{a.body}}", "{{item}}", "{{index}}", "{{a..b}}", "{{[}}", "{{a.body[*]}}", "{{{{a}}}}", "{{a.body[99999999999999999999]}}") },
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom("a", "{", "}", "{{a.body}}", "é", "\0", "{{a"), fc.integer({ min: 1_000, max: 70_000 })).map(([unit, times]) => unit.repeat(times).slice(0, 70_000)) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      "\r\n",
+      "\r",
+      "\n",
+      "\0",
+      "a\r\nx-injected: 1",
+      "\u2028",
+      "\uFEFF",
+      "\uD800",
+      "\uDFFF",
+      "💥",
+      "İ",
+      "ß",
+      "\u202E",
+      "%00",
+      "%0d%0a",
+      "..",
+      "../",
+      "\\",
+      "\t",
+      " ",
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      "{{",
+      "}}",
+      "{{}}",
+      "{{ }}",
+      "{{a.body}}",
+      "{{item}}",
+      "{{index}}",
+      "{{a..b}}",
+      "{{[}}",
+      "{{a.body[*]}}",
+      "{{{{a}}}}",
+      "{{a.body[99999999999999999999]}}",
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.constantFrom("a", "{", "}", "{{a.body}}", "é", "\0", "{{a"), fc.integer({ min: 1_000, max: 70_000 }))
+      .map(([unit, times]) => unit.repeat(times).slice(0, 70_000)),
+  },
   // Whitespace runs are kept shorter: after "{{" they are what a backtracking reference scanner chokes on,
   // which the linear-time property in template.fuzz.test.ts measures on its own.
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom("\r\n", " ", "\t"), fc.integer({ min: 50, max: 200 })).map(([unit, times]) => unit.repeat(times)) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.constantFrom("\r\n", " ", "\t"), fc.integer({ min: 50, max: 200 })).map(([unit, times]) => unit.repeat(times)),
+  },
 );
 
 /** Field names, including the ones that live on Object.prototype. */
 export const fieldName = fc.oneof(
-  fc.constantFrom("status", "headers", "body", "items", "id", "name", "__proto__", "constructor", "toString", "hasOwnProperty", "length", "0", "-", "$", "_"),
+  fc.constantFrom(
+    "status",
+    "headers",
+    "body",
+    "items",
+    "id",
+    "name",
+    "__proto__",
+    "constructor",
+    "toString",
+    "hasOwnProperty",
+    "length",
+    "0",
+    "-",
+    "$",
+    "_",
+  ),
   fc.stringMatching(/^[A-Za-z0-9_$-]{1,12}$/),
 );
 
@@ -33,8 +97,31 @@ export const pathSegment = fc.oneof(
 export function referenceText(roots: fc.Arbitrary<string>): fc.Arbitrary<string> {
   return fc.oneof(
     { weight: 6, arbitrary: fc.tuple(roots, fc.array(pathSegment, { maxLength: 6 })).map(([root, path]) => root + path.join("")) },
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(" ", "\t", "  "), roots, fc.constantFrom(" ", "\n", "")).map(([a, root, b]) => `${a}${root}.body${b}`) },
-    { weight: 2, arbitrary: fc.constantFrom("a..b", "[", "a[", "a[-1]", "a.", "a.body.", ".body", "a.body[x]", "a body", "", "a.b c", "a]", "a.body[*][*]", "x".repeat(65)) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.constantFrom(" ", "\t", "  "), roots, fc.constantFrom(" ", "\n", ""))
+        .map(([a, root, b]) => `${a}${root}.body${b}`),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.constantFrom(
+        "a..b",
+        "[",
+        "a[",
+        "a[-1]",
+        "a.",
+        "a.body.",
+        ".body",
+        "a.body[x]",
+        "a body",
+        "",
+        "a.b c",
+        "a]",
+        "a.body[*][*]",
+        "x".repeat(65),
+      ),
+    },
     { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
   );
 }
@@ -61,7 +148,8 @@ export function nested<T>(leaf: T, depth: number, kind: "array" | "object" | "mi
     const asArray = kind === "array" || (kind === "mixed" && level % 2 === 0);
     value = asArray ? [value] : { a: value };
   }
-  if (depth > 0) Object.defineProperty(value, fc.toStringMethod, { value: () => `nested(${fc.stringify(leaf).slice(0, 200)}, ${depth}, "${kind}")` });
+  if (depth > 0)
+    Object.defineProperty(value, fc.toStringMethod, { value: () => `nested(${fc.stringify(leaf).slice(0, 200)}, ${depth}, "${kind}")` });
   return value;
 }
 
@@ -81,7 +169,15 @@ export const awkwardNumber = fc.oneof(
 export function jsonishUpTo(maxDepth: number): fc.Arbitrary<unknown> {
   return fc.oneof(
     { weight: 6, arbitrary: fc.jsonValue({ maxDepth: 4 }) },
-    { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 10, max: maxDepth }), fc.constantFrom("array", "object", "mixed") as fc.Arbitrary<"array" | "object" | "mixed">).map(([depth, kind]) => nested(1, depth, kind)) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(
+          fc.integer({ min: 10, max: maxDepth }),
+          fc.constantFrom("array", "object", "mixed") as fc.Arbitrary<"array" | "object" | "mixed">,
+        )
+        .map(([depth, kind]) => nested(1, depth, kind)),
+    },
     { weight: 1, arbitrary: awkwardNumber },
     { weight: 1, arbitrary: hostileString },
   );

@@ -22,16 +22,52 @@ interface RuleModel {
 const DEFAULT_PORT: Record<string, number> = { "http:": 80, "https:": 443 };
 
 /** Hosts rules may name exactly, and suffixes they may wildcard. */
-const EXACT_HOSTS = ["api.example.com", "example.org", "a.b.c.example.net", "xn--bcher-kva.example", "localhost", "127.0.0.1", "10.1.2.3", "192.168.0.10", "[::1]", "[2001:db8::1]", "svc.corp.internal"];
+const EXACT_HOSTS = [
+  "api.example.com",
+  "example.org",
+  "a.b.c.example.net",
+  "xn--bcher-kva.example",
+  "localhost",
+  "127.0.0.1",
+  "10.1.2.3",
+  "192.168.0.10",
+  "[::1]",
+  "[2001:db8::1]",
+  "svc.corp.internal",
+];
 const WILDCARD_SUFFIXES = ["example.com", "cdn.example.net", "corp.internal", "example.co.uk"];
 
 /** Hosts no generated rule names (checked against the model too): metadata, loopback, near misses. */
 const FORBIDDEN_HOSTS = [
-  "169.254.169.254", "127.0.0.2", "0.0.0.0", "10.0.0.1", "192.168.0.1", "255.255.255.255", "8.8.8.8",
-  "[::]", "[::2]", "[fe80::1]", "[::ffff:a9fe:a9fe]", "[2001:db8::2]",
-  "evil.com", "localhost.evil.com", "api.example.com.evil.com", "evilapi.example.com", "example.com", "cdn.example.net",
-  "x.cdn.example.net.evil.org", "metadata.google.internal", "instance-data", "x.localhost", "printer.local", "1.0.0.127.in-addr.arpa",
-  "example.org.evil.com", "xn--bcher-kva.example.evil", "corp.internal", "com", "co.uk",
+  "169.254.169.254",
+  "127.0.0.2",
+  "0.0.0.0",
+  "10.0.0.1",
+  "192.168.0.1",
+  "255.255.255.255",
+  "8.8.8.8",
+  "[::]",
+  "[::2]",
+  "[fe80::1]",
+  "[::ffff:a9fe:a9fe]",
+  "[2001:db8::2]",
+  "evil.com",
+  "localhost.evil.com",
+  "api.example.com.evil.com",
+  "evilapi.example.com",
+  "example.com",
+  "cdn.example.net",
+  "x.cdn.example.net.evil.org",
+  "metadata.google.internal",
+  "instance-data",
+  "x.localhost",
+  "printer.local",
+  "1.0.0.127.in-addr.arpa",
+  "example.org.evil.com",
+  "xn--bcher-kva.example.evil",
+  "corp.internal",
+  "com",
+  "co.uk",
 ];
 
 const ruleArb: fc.Arbitrary<RuleModel> = fc
@@ -103,7 +139,14 @@ const dotted = (host: string) => host.split(".").map(Number);
 function ipv4Spellings(host: string): fc.Arbitrary<string> {
   const [a, b, c, d] = dotted(host) as [number, number, number, number];
   const value = ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
-  const part = (n: number) => fc.constantFrom(String(n), `0x${n.toString(16)}`, `0X${n.toString(16).toUpperCase()}`, `0${n.toString(8)}`, `0x${n.toString(16).padStart(4, "0")}`);
+  const part = (n: number) =>
+    fc.constantFrom(
+      String(n),
+      `0x${n.toString(16)}`,
+      `0X${n.toString(16).toUpperCase()}`,
+      `0${n.toString(8)}`,
+      `0x${n.toString(16).padStart(4, "0")}`,
+    );
   return fc.oneof(
     fc.constant(String(value)),
     fc.constantFrom(`0x${value.toString(16)}`, `0${value.toString(8)}`, `${host}.`),
@@ -111,20 +154,33 @@ function ipv4Spellings(host: string): fc.Arbitrary<string> {
     fc.tuple(part(a), part(b), part((c << 8) + d)).map((parts) => parts.join(".")),
     fc.tuple(part(a), part((b << 16) + (c << 8) + d)).map((parts) => parts.join(".")),
     fc.constant(`${a}.${b}.${c}.${d}`.replace(/\d/, (digit) => `%3${digit}`)),
-    fc.constantFrom(`[::ffff:${host}]`, `[0:0:0:0:0:ffff:${host}]`, `[::ffff:${((a << 8) + b).toString(16)}:${((c << 8) + d).toString(16)}]`, `[::${host}]`),
+    fc.constantFrom(
+      `[::ffff:${host}]`,
+      `[0:0:0:0:0:ffff:${host}]`,
+      `[::ffff:${((a << 8) + b).toString(16)}:${((c << 8) + d).toString(16)}]`,
+      `[::${host}]`,
+    ),
   );
 }
 
 /** The ways to write an IPv6 literal: zero runs, case, embedded IPv4. */
 function ipv6Spellings(host: string): fc.Arbitrary<string> {
   const inner = host.slice(1, -1);
-  const expanded = inner.includes("::") ? (() => {
-    const [left, right] = inner.split("::") as [string, string];
-    const l = left ? left.split(":") : [];
-    const r = right ? right.split(":") : [];
-    return [...l, ...Array(8 - l.length - r.length).fill("0"), ...r];
-  })() : inner.split(":");
-  return fc.constantFrom(host, `[${expanded.join(":")}]`, `[${expanded.map((g) => g.padStart(4, "0")).join(":")}]`, host.toUpperCase(), `${host}.`);
+  const expanded = inner.includes("::")
+    ? (() => {
+        const [left, right] = inner.split("::") as [string, string];
+        const l = left ? left.split(":") : [];
+        const r = right ? right.split(":") : [];
+        return [...l, ...Array(8 - l.length - r.length).fill("0"), ...r];
+      })()
+    : inner.split(":");
+  return fc.constantFrom(
+    host,
+    `[${expanded.join(":")}]`,
+    `[${expanded.map((g) => g.padStart(4, "0")).join(":")}]`,
+    host.toUpperCase(),
+    `${host}.`,
+  );
 }
 
 /** Case changes, percent-encoding, trailing dots, fullwidth letters, ignored characters. */
@@ -133,7 +189,9 @@ function nameSpellings(host: string): fc.Arbitrary<string> {
     fc.constant(host),
     fc.mixedCase(fc.constant(host)),
     fc.constant(`${host}.`),
-    fc.nat({ max: host.length - 1 }).map((i) => `${host.slice(0, i)}%${host.charCodeAt(i).toString(16).padStart(2, "0")}${host.slice(i + 1)}`),
+    fc
+      .nat({ max: host.length - 1 })
+      .map((i) => `${host.slice(0, i)}%${host.charCodeAt(i).toString(16).padStart(2, "0")}${host.slice(i + 1)}`),
     fc.constant(host.replace(/[a-z]/g, (ch) => String.fromCharCode(ch.charCodeAt(0) - 0x61 + 0xff41))),
     fc.nat({ max: host.length }).map((i) => `${host.slice(0, i)}\u00AD${host.slice(i)}`),
     fc.nat({ max: host.length }).map((i) => `${host.slice(0, i)}\t${host.slice(i)}`),
@@ -154,10 +212,24 @@ function urlAround(spelledHost: fc.Arbitrary<string>, userinfoHosts: readonly st
       slashes: fc.constantFrom("//", "//", "//", "\\\\", "/", "", "///", "/\\"),
       userinfo: fc.oneof(
         { weight: 5, arbitrary: fc.constant("") },
-        { weight: 1, arbitrary: fc.constantFrom("user@", "user:pass@", ":@", "@", ...userinfoHosts.map((host) => `${host}@`), ...userinfoHosts.map((host) => `${host}:443@`)) },
+        {
+          weight: 1,
+          arbitrary: fc.constantFrom(
+            "user@",
+            "user:pass@",
+            ":@",
+            "@",
+            ...userinfoHosts.map((host) => `${host}@`),
+            ...userinfoHosts.map((host) => `${host}:443@`),
+          ),
+        },
       ),
       host: spelledHost,
-      port: fc.oneof({ weight: 3, arbitrary: fc.constant("") }, { weight: 2, arbitrary: fc.constantFrom(":80", ":443", ":", ":080", ":0443", ":8080", ":8443") }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 65_535 }).map((p) => `:${p}`) }),
+      port: fc.oneof(
+        { weight: 3, arbitrary: fc.constant("") },
+        { weight: 2, arbitrary: fc.constantFrom(":80", ":443", ":", ":080", ":0443", ":8080", ":8443") },
+        { weight: 1, arbitrary: fc.integer({ min: 0, max: 65_535 }).map((p) => `:${p}`) },
+      ),
       path: fc.constantFrom("", "/", "/x?y=1#z", "?q", "#f", "/..%2f..", "@evil.com"),
     })
     .map(({ scheme, slashes, userinfo, host, port, path }) => `${scheme}${slashes}${userinfo}${host}${port}${path}`);
@@ -167,7 +239,17 @@ const hostOfRule = (rule: RuleModel, label: string) => (rule.wildcard ? `${label
 
 /** Near misses of the rules' own hosts: prefixed, suffixed, the wildcard's apex, a label glued on. */
 function nearMisses(rules: readonly RuleModel[]): string[] {
-  return rules.flatMap((rule) => (rule.host.startsWith("[") ? [] : [`evil${rule.host}`, `${rule.host}.evil.com`, `${rule.host}-evil.com`, `x${rule.host.split(".").slice(1).join(".") || "x"}`, rule.host.replace(/^[^.]+\./, "evil.")]));
+  return rules.flatMap((rule) =>
+    rule.host.startsWith("[")
+      ? []
+      : [
+          `evil${rule.host}`,
+          `${rule.host}.evil.com`,
+          `${rule.host}-evil.com`,
+          `x${rule.host.split(".").slice(1).join(".") || "x"}`,
+          rule.host.replace(/^[^.]+\./, "evil."),
+        ],
+  );
 }
 
 /** Hosts that no rule names: the fixed list and the rules' near misses. */
@@ -181,7 +263,9 @@ function forbiddenUrl(rules: readonly RuleModel[]): fc.Arbitrary<string> {
   const userinfoHosts = rules.filter((rule) => !rule.wildcard).map((rule) => rule.host);
   return fc.oneof(
     fc.constantFrom(...hosts).chain((host) => urlAround(hostSpellings(host), userinfoHosts)),
-    fc.tuple(fc.constantFrom(...hosts).chain(hostSpellings), fc.constantFrom(...rules)).map(([host, rule]) => `${rule.scheme}//${host}:${rule.port}/`),
+    fc
+      .tuple(fc.constantFrom(...hosts).chain(hostSpellings), fc.constantFrom(...rules))
+      .map(([host, rule]) => `${rule.scheme}//${host}:${rule.port}/`),
   );
 }
 
@@ -194,10 +278,16 @@ describe("the upstream allow-list (fuzz)", () => {
             fc.constant(rules),
             fc.oneof(
               // Spellings of the rules' own hosts, on any scheme and port.
-              fc.tuple(fc.constantFrom(...rules), fc.constantFrom("api", "a.b", "x-1", "xn--bcher-kva", "127", "localhost")).chain(([rule, label]) => urlAround(hostSpellings(hostOfRule(rule, label)), [])),
+              fc
+                .tuple(fc.constantFrom(...rules), fc.constantFrom("api", "a.b", "x-1", "xn--bcher-kva", "127", "localhost"))
+                .chain(([rule, label]) => urlAround(hostSpellings(hostOfRule(rule, label)), [])),
               // Spellings of forbidden hosts and near misses, with the rules' hosts as userinfo.
               forbiddenUrl(rules),
-              fc.webUrl({ withQueryParameters: true, withFragments: true, validSchemes: ["http", "https", "ftp", "javascript", "file", "data", "ws"] }),
+              fc.webUrl({
+                withQueryParameters: true,
+                withFragments: true,
+                validSchemes: ["http", "https", "ftp", "javascript", "file", "data", "ws"],
+              }),
               fc.string({ maxLength: 40 }),
             ),
           ),
@@ -223,12 +313,7 @@ describe("the upstream allow-list (fuzz)", () => {
   it("no spelling of a host that no rule names is accepted (case, dots, userinfo, percent, IPv4 and IPv6 forms, ports)", () => {
     fc.assert(
       fc.property(
-        rulesArb.chain((rules) =>
-          fc.tuple(
-            fc.constant(rules),
-            forbiddenUrl(rules),
-          ),
-        ),
+        rulesArb.chain((rules) => fc.tuple(fc.constant(rules), forbiddenUrl(rules))),
         ([rules, target]) => refused(target, allowListOf(rules)),
       ),
       fuzzParameters(),
@@ -237,31 +322,45 @@ describe("the upstream allow-list (fuzz)", () => {
 
   it("an allowed host on a port or scheme its rule does not name is refused", () => {
     fc.assert(
-      fc.property(rulesArb, fc.nat(), fc.integer({ min: 1, max: 65_535 }), fc.constantFrom("http:", "https:"), (rules, pick, port, scheme) => {
-        const rule = rules[pick % rules.length]!;
-        const host = hostOfRule(rule, "api");
-        const url = new URL(`${scheme}//${host}:${port}/`);
-        fc.pre(!modelAccepts(rules, url));
-        refused(`${scheme}//${host}:${port}/`, allowListOf(rules));
-      }),
+      fc.property(
+        rulesArb,
+        fc.nat(),
+        fc.integer({ min: 1, max: 65_535 }),
+        fc.constantFrom("http:", "https:"),
+        (rules, pick, port, scheme) => {
+          const rule = rules[pick % rules.length]!;
+          const host = hostOfRule(rule, "api");
+          const url = new URL(`${scheme}//${host}:${port}/`);
+          fc.pre(!modelAccepts(rules, url));
+          refused(`${scheme}//${host}:${port}/`, allowListOf(rules));
+        },
+      ),
       fuzzParameters(),
     );
   });
 
   it("the canonical URL of every rule is accepted (the model is not vacuous)", () => {
     fc.assert(
-      fc.property(rulesArb, fc.nat(), fc.constantFrom("api", "a.b", "x-1"), fc.constantFrom("/", "/v1/x?y=1", ""), (rules, pick, label, path) => {
-        const rule = rules[pick % rules.length]!;
-        fc.pre(!rule.wildcard || !isIpOrSpecial(`${label}.${rule.host}`));
-        const target = `${rule.scheme}//${hostOfRule(rule, label)}:${rule.port}${path}`;
-        expect(checkTarget(target, allowListOf(rules)).href).toBe(new URL(target).href);
-      }),
+      fc.property(
+        rulesArb,
+        fc.nat(),
+        fc.constantFrom("api", "a.b", "x-1"),
+        fc.constantFrom("/", "/v1/x?y=1", ""),
+        (rules, pick, label, path) => {
+          const rule = rules[pick % rules.length]!;
+          fc.pre(!rule.wildcard || !isIpOrSpecial(`${label}.${rule.host}`));
+          const target = `${rule.scheme}//${hostOfRule(rule, label)}:${rule.port}${path}`;
+          expect(checkTarget(target, allowListOf(rules)).href).toBe(new URL(target).href);
+        },
+      ),
       fuzzParameters(),
     );
   });
 
   it("a non-canonical spelling of an allowed IPv4 address is refused (127.1, 0177.0.0.1, 0x7f000001, 2130706433)", () => {
-    const ipRules = fc.array(ruleArb, { minLength: 1, maxLength: 4 }).filter((rules) => rules.some((rule) => !rule.wildcard && /^\d+\.\d+\.\d+\.\d+$/.test(rule.host)));
+    const ipRules = fc
+      .array(ruleArb, { minLength: 1, maxLength: 4 })
+      .filter((rules) => rules.some((rule) => !rule.wildcard && /^\d+\.\d+\.\d+\.\d+$/.test(rule.host)));
     fc.assert(
       fc.property(
         ipRules.chain((rules) => {

@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BATCH_MODES, runBatch, type BatchMode, type Executor, type StepResult } from "../../lib/batch/scheduler";
+import { Deadline } from "../../lib/async/timers";
 import { FanoutError } from "../../lib/base/errors";
 import { buildPlan } from "../../lib/batch/plan";
+import { BATCH_MODES, type BatchMode, type Executor, runBatch, type StepResult } from "../../lib/batch/scheduler";
 import type { StepInput } from "../../lib/batch/steps/types";
-import { Deadline } from "../../lib/async/timers";
 import { batchContext } from "../lib/batch-context";
 import { fuzzParameters } from "./fuzz";
 
@@ -64,7 +64,15 @@ describe("the batch scheduler (fuzz)", () => {
   it("respects dependencies and concurrency, and settles every step exactly once, in every mode", async () => {
     await fc.assert(
       fc.asyncProperty(
-        dag.chain((plans) => fc.tuple(fc.constant(plans), fc.shuffledSubarray(plans.map((_, index) => index), { minLength: plans.length }))),
+        dag.chain((plans) =>
+          fc.tuple(
+            fc.constant(plans),
+            fc.shuffledSubarray(
+              plans.map((_, index) => index),
+              { minLength: plans.length },
+            ),
+          ),
+        ),
         fc.constantFrom(...BATCH_MODES),
         fc.integer({ min: 1, max: 8 }),
         async ([plans, order], mode: BatchMode, concurrency) => {

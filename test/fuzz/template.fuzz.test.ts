@@ -13,26 +13,44 @@ import { fuzzParameters } from "./fuzz";
  */
 
 const STEP_IDS = ["a", "b", "user-1", "item", "index", "__proto__", "constructor"];
-const roots = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...STEP_IDS) }, { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9_-]{1,70}$/) });
+const roots = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom(...STEP_IDS) },
+  { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9_-]{1,70}$/) },
+);
 
 /** A template: JSON whose strings carry references, sometimes very deep. */
 const template: fc.Arbitrary<unknown> = fc.oneof(
-  { weight: 6, arbitrary: fc.letrec((tie) => ({
-    value: fc.oneof(
-      { depthSize: "small", withCrossShrink: true },
-      templateString(roots),
-      fc.jsonValue({ maxDepth: 1 }),
-      fc.array(tie("value"), { maxLength: 4 }),
-      fc.dictionary(fc.oneof(fc.constantFrom("url", "key", "body", "__proto__"), fc.string({ maxLength: 6 })), tie("value"), { maxKeys: 4 }),
-    ),
-  })).value },
-  { weight: 1, arbitrary: fc.tuple(templateString(roots), fc.integer({ min: 100, max: 5_000 })).map(([leaf, depth]) => nested(leaf, depth, "mixed")) },
+  {
+    weight: 6,
+    arbitrary: fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        templateString(roots),
+        fc.jsonValue({ maxDepth: 1 }),
+        fc.array(tie("value"), { maxLength: 4 }),
+        fc.dictionary(fc.oneof(fc.constantFrom("url", "key", "body", "__proto__"), fc.string({ maxLength: 6 })), tie("value"), {
+          maxKeys: 4,
+        }),
+      ),
+    })).value,
+  },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(templateString(roots), fc.integer({ min: 100, max: 5_000 })).map(([leaf, depth]) => nested(leaf, depth, "mixed")),
+  },
 );
 
 /** What the steps answered, as the batch's scope presents it; `item`/`index` only inside a forEach. */
 const scope: fc.Arbitrary<Scope> = fc
   .record({
-    steps: fc.dictionary(fc.constantFrom(...STEP_IDS), fc.record({ status: fc.integer({ min: 100, max: 599 }), headers: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }), body: jsonish })),
+    steps: fc.dictionary(
+      fc.constantFrom(...STEP_IDS),
+      fc.record({
+        status: fc.integer({ min: 100, max: 599 }),
+        headers: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
+        body: jsonish,
+      }),
+    ),
     forEach: fc.option(fc.record({ item: jsonish, index: fc.nat({ max: 1000 }) })),
   })
   .map(({ steps, forEach }) => ({
@@ -62,7 +80,9 @@ function totally(render: () => unknown): void {
   }
   if (!(thrown instanceof FanoutError)) {
     const error = thrown as Error;
-    throw new Error(`threw ${error?.constructor?.name ?? typeof thrown} instead of a FanoutError: ${String(error?.message ?? thrown).slice(0, 300)}`);
+    throw new Error(
+      `threw ${error?.constructor?.name ?? typeof thrown} instead of a FanoutError: ${String(error?.message ?? thrown).slice(0, 300)}`,
+    );
   }
   expect(thrown.code).not.toBe("internal");
 }
@@ -88,12 +108,16 @@ describe("the reference engine (fuzz)", () => {
 
   it("a template without references renders to itself, and a lone reference to the value it names", () => {
     fc.assert(
-      fc.property(fc.jsonValue({ maxDepth: 3 }).filter((value) => !JSON.stringify(value).includes("{{")), jsonish, (literal, body) => {
-        const values: Scope = { step: (id) => (id === "a" ? { status: 200, headers: {}, body } : undefined) };
-        expect(renderValue(literal, values)).toEqual(literal);
-        // Identity, not deep equality: the body may be thousands of levels deep.
-        expect((renderValue({ x: ["{{a.body}}"] }, values) as { x: unknown[] }).x[0]).toBe(body);
-      }),
+      fc.property(
+        fc.jsonValue({ maxDepth: 3 }).filter((value) => !JSON.stringify(value).includes("{{")),
+        jsonish,
+        (literal, body) => {
+          const values: Scope = { step: (id) => (id === "a" ? { status: 200, headers: {}, body } : undefined) };
+          expect(renderValue(literal, values)).toEqual(literal);
+          // Identity, not deep equality: the body may be thousands of levels deep.
+          expect((renderValue({ x: ["{{a.body}}"] }, values) as { x: unknown[] }).x[0]).toBe(body);
+        },
+      ),
       fuzzParameters(),
     );
   });
@@ -133,7 +157,8 @@ describe("the reference engine (fuzz)", () => {
             parse();
           } catch (error) {
             // These two run at validation time; the plan turns their message into a 400's invalidParams.
-            if (!(error instanceof FanoutError)) throw new Error(`threw ${(error as Error)?.constructor?.name}: ${String((error as Error)?.message).slice(0, 300)}`);
+            if (!(error instanceof FanoutError))
+              throw new Error(`threw ${(error as Error)?.constructor?.name}: ${String((error as Error)?.message).slice(0, 300)}`);
             expect(error.code).toBe("validation_failed");
             expect(error.message).not.toBe("");
           }

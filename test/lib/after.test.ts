@@ -13,9 +13,12 @@ describe("runAfterResponse", () => {
     const ctx = fakeContext();
     const logger: Logger = { log: vi.fn() };
     let ran = false;
-    runAfterResponse(async () => {
-      ran = true;
-    }, { waitUntil: ctx.waitUntil, task: "t", requestId: "r1", logger });
+    runAfterResponse(
+      async () => {
+        ran = true;
+      },
+      { waitUntil: ctx.waitUntil, task: "t", requestId: "r1", logger },
+    );
     expect(ctx.promises).toHaveLength(1);
     await Promise.all(ctx.promises);
     expect(ran).toBe(true);
@@ -25,22 +28,36 @@ describe("runAfterResponse", () => {
   it("catches a failure and logs it as one structured line, never rejecting", async () => {
     const ctx = fakeContext();
     const logger: Logger = { log: vi.fn() };
-    const guarded = runAfterResponse(async () => {
-      throw new FanoutError("network", "webhook receiver down");
-    }, { waitUntil: ctx.waitUntil, task: "webhook", requestId: "r2", logger });
+    const guarded = runAfterResponse(
+      async () => {
+        throw new FanoutError("network", "webhook receiver down");
+      },
+      { waitUntil: ctx.waitUntil, task: "webhook", requestId: "r2", logger },
+    );
     await expect(guarded).resolves.toBeUndefined();
-    expect(logger.log).toHaveBeenCalledWith("error", "post-response task failed", expect.objectContaining({ requestId: "r2", task: "webhook", error: "webhook receiver down", errorCode: "network" }));
+    expect(logger.log).toHaveBeenCalledWith(
+      "error",
+      "post-response task failed",
+      expect.objectContaining({ requestId: "r2", task: "webhook", error: "webhook receiver down", errorCode: "network" }),
+    );
   });
 
   it("bounds the work with its own timeout and aborts it", async () => {
     const ctx = fakeContext();
     const logger: Logger = { log: vi.fn() };
     let seen: AbortSignal | undefined;
-    await runAfterResponse((signal) => {
-      seen = signal;
-      return new Promise(() => {});
-    }, { waitUntil: ctx.waitUntil, task: "slow", requestId: "r3", logger, timeoutMs: 20 });
+    await runAfterResponse(
+      (signal) => {
+        seen = signal;
+        return new Promise(() => {});
+      },
+      { waitUntil: ctx.waitUntil, task: "slow", requestId: "r3", logger, timeoutMs: 20 },
+    );
     expect(seen?.aborted).toBe(true);
-    expect(logger.log).toHaveBeenCalledWith("error", "post-response task failed", expect.objectContaining({ task: "slow", errorCode: "timeout" }));
+    expect(logger.log).toHaveBeenCalledWith(
+      "error",
+      "post-response task failed",
+      expect.objectContaining({ task: "slow", errorCode: "timeout" }),
+    );
   });
 });

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { runBatch, type BatchMode, type Executor, type StepResult } from "../../lib/batch/scheduler";
+import { sleep } from "../../lib/async/timers";
 import { FanoutError } from "../../lib/base/errors";
 import { buildPlan } from "../../lib/batch/plan";
+import { type BatchMode, type Executor, runBatch, type StepResult } from "../../lib/batch/scheduler";
 import type { StepInput } from "../../lib/batch/steps/types";
-import { sleep } from "../../lib/async/timers";
 import { batchContext } from "./batch-context";
 
 const plan = (steps: StepInput[], maxSteps = 100) => buildPlan(steps, { maxSteps, subrequestBudget: 1000, isInProcess: () => true });
@@ -16,7 +16,10 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-async function run(steps: StepInput[], options: { mode?: BatchMode; concurrency?: number; deadlineMs?: number; execute?: Executor; maxSteps?: number } = {}) {
+async function run(
+  steps: StepInput[],
+  options: { mode?: BatchMode; concurrency?: number; deadlineMs?: number; execute?: Executor; maxSteps?: number } = {},
+) {
   const settled: Array<[string, StepResult]> = [];
   const outcome = runBatch(plan(steps, options.maxSteps), {
     mode: options.mode ?? "allSettled",
@@ -55,12 +58,22 @@ function recordingExecutor() {
       signal.removeEventListener("abort", onAbort);
     }
   };
-  return { execute, started, aborted, get maxInFlight() { return maxInFlight; } };
+  return {
+    execute,
+    started,
+    aborted,
+    get maxInFlight() {
+      return maxInFlight;
+    },
+  };
 }
 
 describe("runBatch scheduling", () => {
   it("runs independent steps concurrently: 20 waits of 200 ms take 200 ms", async () => {
-    const { outcome } = await run(Array.from({ length: 20 }, (_, i) => wait(`w${i}`, 200)), { concurrency: 20 });
+    const { outcome } = await run(
+      Array.from({ length: 20 }, (_, i) => wait(`w${i}`, 200)),
+      { concurrency: 20 },
+    );
     expect(outcome.durationMs).toBe(200);
     expect(outcome.counts.ok).toBe(20);
   });
@@ -79,7 +92,10 @@ describe("runBatch scheduling", () => {
 
   it("never runs more than `concurrency` steps at once", async () => {
     const recorder = recordingExecutor();
-    const { outcome } = await run(Array.from({ length: 12 }, (_, i) => wait(`w${i}`, 100)), { concurrency: 3, execute: recorder.execute });
+    const { outcome } = await run(
+      Array.from({ length: 12 }, (_, i) => wait(`w${i}`, 100)),
+      { concurrency: 3, execute: recorder.execute },
+    );
     expect(recorder.maxInFlight).toBe(3);
     expect(outcome.durationMs).toBe(400);
   });
@@ -94,7 +110,9 @@ describe("runBatch scheduling", () => {
 describe("runBatch failures and modes", () => {
   it("allSettled: runs everything; a failed step's dependents are skipped with the dependency named", async () => {
     const { execute } = recordingExecutor();
-    const { outcome } = await run([wait("bad", 13), wait("child", 10, ["bad"]), wait("grandchild", 10, ["child"]), wait("other", 50)], { execute });
+    const { outcome } = await run([wait("bad", 13), wait("child", 10, ["bad"]), wait("grandchild", 10, ["child"]), wait("other", 50)], {
+      execute,
+    });
     expect(outcome.results.bad).toMatchObject({ ok: false, error: { code: "network" } });
     expect(outcome.results.child).toMatchObject({ ok: false, error: { code: "skipped", dependency: "bad" } });
     expect(outcome.results.grandchild).toMatchObject({ ok: false, error: { code: "skipped", dependency: "child" } });
@@ -106,7 +124,10 @@ describe("runBatch failures and modes", () => {
 
   it("all: fails fast, aborts running steps and cancels those not started", async () => {
     const recorder = recordingExecutor();
-    const { outcome } = await run([wait("bad", 13), wait("slow", 1000), wait("queued", 10, ["slow"])], { mode: "all", execute: recorder.execute });
+    const { outcome } = await run([wait("bad", 13), wait("slow", 1000), wait("queued", 10, ["slow"])], {
+      mode: "all",
+      execute: recorder.execute,
+    });
     expect(outcome.conditionMet).toBe(false);
     expect(outcome.durationMs).toBe(13);
     expect(outcome.results.slow).toMatchObject({ ok: false, error: { code: "cancelled" } });
@@ -157,7 +178,10 @@ describe("runBatch references and forEach", () => {
         { id: "a", wait: { ms: 1 } },
         { id: "b", http: { url: "https://x.example/{{a.body.waitedMs}}?s={{a.status}}", method: "GET", maxRedirects: 5 } },
       ],
-      { execute: (kind, spec, runContext) => (kind === "wait" ? sleep(1).then(() => ({ ok: true, status: 200, body: { waitedMs: 1 } })) : echo(kind, spec, runContext)) },
+      {
+        execute: (kind, spec, runContext) =>
+          kind === "wait" ? sleep(1).then(() => ({ ok: true, status: 200, body: { waitedMs: 1 } })) : echo(kind, spec, runContext),
+      },
     );
     expect(outcome.results.b!.body).toMatchObject({ url: "https://x.example/1?s=200" });
   });
@@ -168,7 +192,12 @@ describe("runBatch references and forEach", () => {
         { id: "list", kv: { key: "test:list", type: "json" } },
         { id: "each", forEach: "{{list.body[*].id}}", kv: { key: "test:{{item}}-{{index}}", type: "text" } },
       ],
-      { execute: async (kind, spec) => (kind === "kv" && (spec as { key: string }).key === "test:list" ? { ok: true, status: 200, body: [{ id: "a" }, { id: "b" }] } : { ok: true, status: 200, body: spec }) },
+      {
+        execute: async (kind, spec) =>
+          kind === "kv" && (spec as { key: string }).key === "test:list"
+            ? { ok: true, status: 200, body: [{ id: "a" }, { id: "b" }] }
+            : { ok: true, status: 200, body: spec },
+      },
     );
     expect(outcome.results.each!.body).toEqual([
       { key: "test:a-0", type: "text" },
@@ -179,13 +208,18 @@ describe("runBatch references and forEach", () => {
 
   it("fails a forEach whose reference expands past MAX_STEPS at run time, naming the limit", async () => {
     const tenItems: Executor = async () => ({ ok: true, status: 200, body: Array.from({ length: 10 }, (_, i) => i) });
-    const { outcome } = await run([wait("list", 1), { id: "each", forEach: "{{list.body}}", wait: { ms: 1 } }], { maxSteps: 5, execute: tenItems });
+    const { outcome } = await run([wait("list", 1), { id: "each", forEach: "{{list.body}}", wait: { ms: 1 } }], {
+      maxSteps: 5,
+      execute: tenItems,
+    });
     expect(outcome.results.each).toMatchObject({ ok: false, error: { code: "limit_exceeded" } });
     expect(outcome.results.each!.error!.message).toContain("MAX_STEPS");
   });
 
   it("refuses a literal forEach past MAX_STEPS in the plan, before anything runs", () => {
-    expect(() => plan([{ id: "each", forEach: Array.from({ length: 10 }, (_, i) => i), wait: { ms: 1 } }], 5)).toThrow(/steps\[0\]\.forEach.*MAX_STEPS/);
+    expect(() => plan([{ id: "each", forEach: Array.from({ length: 10 }, (_, i) => i), wait: { ms: 1 } }], 5)).toThrow(
+      /steps\[0\]\.forEach.*MAX_STEPS/,
+    );
   });
 
   it("fails a step whose reference is missing at run time, precisely", async () => {

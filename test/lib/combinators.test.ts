@@ -1,14 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { all } from "../../lib/async/combinators";
-import { FanoutError } from "../../lib/base/errors";
 import { sleep } from "../../lib/async/timers";
+import { FanoutError } from "../../lib/base/errors";
 import { controllable, flush } from "./helpers";
 
-const valueAfter = <T>(ms: number, value: T) => (signal: AbortSignal) => sleep(ms, { signal }).then(() => value);
-const failAfter = (ms: number, code: "network" | "timeout" = "network") => async (signal: AbortSignal) => {
-  await sleep(ms, { signal });
-  throw new FanoutError(code, `failed after ${ms}`);
-};
+const valueAfter =
+  <T>(ms: number, value: T) =>
+  (signal: AbortSignal) =>
+    sleep(ms, { signal }).then(() => value);
+const failAfter =
+  (ms: number, code: "network" | "timeout" = "network") =>
+  async (signal: AbortSignal) => {
+    await sleep(ms, { signal });
+    throw new FanoutError(code, `failed after ${ms}`);
+  };
 
 describe("all", () => {
   it("returns values in input order, not completion order", async () => {

@@ -11,7 +11,9 @@ describe("parseConfig", () => {
   it("names the var that is wrong", () => {
     expect(() => parseConfig({ SIM_ENABLED: "yes" })).toThrow(/SIM_ENABLED/);
     expect(() => parseConfig({ DEFAULT_TIMEOUT_MS: "-5" })).toThrow(/DEFAULT_TIMEOUT_MS/);
-    expect(() => parseConfig({ UPSTREAM_ALLOWLIST: "ftp://x.example.com" })).toThrow(/UPSTREAM_ALLOWLIST: allow-list rule "ftp:\/\/x.example.com"/);
+    expect(() => parseConfig({ UPSTREAM_ALLOWLIST: "ftp://x.example.com" })).toThrow(
+      /UPSTREAM_ALLOWLIST: allow-list rule "ftp:\/\/x.example.com"/,
+    );
   });
 
   it("fails as not_configured (an operator problem), not as a client error", () => {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FanoutError } from "../../lib/base/errors";
 import { hedge } from "../../lib/async/hedge";
 import { sleep } from "../../lib/async/timers";
+import { FanoutError } from "../../lib/base/errors";
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -54,10 +54,13 @@ describe("hedge", () => {
   });
 
   it("rejects when both attempts fail, and at once when the first fails before the hedge", async () => {
-    const both = hedge(async () => {
-      await sleep(200);
-      throw new FanoutError("network", "down");
-    }, { afterMs: 50 });
+    const both = hedge(
+      async () => {
+        await sleep(200);
+        throw new FanoutError("network", "down");
+      },
+      { afterMs: 50 },
+    );
     const assertion = expect(both).rejects.toMatchObject({ code: "network" });
     await vi.advanceTimersByTimeAsync(300);
     await assertion;
@@ -71,10 +74,13 @@ describe("hedge", () => {
   it("aborts both attempts when the caller's signal aborts", async () => {
     const controller = new AbortController();
     const signals: AbortSignal[] = [];
-    const result = hedge((signal) => {
-      signals.push(signal);
-      return new Promise<string>(() => {});
-    }, { afterMs: 10, signal: controller.signal });
+    const result = hedge(
+      (signal) => {
+        signals.push(signal);
+        return new Promise<string>(() => {});
+      },
+      { afterMs: 10, signal: controller.signal },
+    );
     await vi.advanceTimersByTimeAsync(20);
     controller.abort(new FanoutError("deadline_exceeded", "late"));
     await expect(result).rejects.toMatchObject({ code: "deadline_exceeded" });

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { withTimeout } from "../../lib/async/timers";
 import { fetchUpstream, readBodyLimited } from "../../lib/base/http";
 import { parseAllowList } from "../../lib/base/policy";
-import { withTimeout } from "../../lib/async/timers";
 
 const origin = `http://127.0.0.1:${env.UPSTREAM_PORT}`;
 const allowList = parseAllowList(`${origin}, https://example.com`);
@@ -41,14 +41,19 @@ describe("fetchUpstream", () => {
   });
 
   it("refuses a target that is not listed before any request is made", async () => {
-    await expect(fetchUpstream({ url: `http://localhost:${env.UPSTREAM_PORT}/echo` }, { allowList })).rejects.toMatchObject({ code: "forbidden_target" });
+    await expect(fetchUpstream({ url: `http://localhost:${env.UPSTREAM_PORT}/echo` }, { allowList })).rejects.toMatchObject({
+      code: "forbidden_target",
+    });
     expect(await hits("/echo")).toBe(0);
   });
 
   it("stops after too many redirects", async () => {
     let url = `${origin}/echo`;
     for (let i = 0; i < 7; i++) url = `${origin}/redirect?to=${encodeURIComponent(url)}`;
-    await expect(fetchUpstream({ url }, { allowList })).rejects.toMatchObject({ code: "redirect_blocked", detail: "more than 5 redirects" });
+    await expect(fetchUpstream({ url }, { allowList })).rejects.toMatchObject({
+      code: "redirect_blocked",
+      detail: "more than 5 redirects",
+    });
   });
 
   it("drops credentials when a redirect changes origin and turns a 303 into a GET", async () => {
@@ -59,7 +64,12 @@ describe("fetchUpstream", () => {
       return new Response("ok");
     };
     await fetchUpstream(
-      { url: `${origin}/start`, method: "POST", headers: { authorization: "Bearer s3cret", cookie: "a=b", "x-keep": "1" }, body: "payload" },
+      {
+        url: `${origin}/start`,
+        method: "POST",
+        headers: { authorization: "Bearer s3cret", cookie: "a=b", "x-keep": "1" },
+        body: "payload",
+      },
       { allowList, fetcher },
     );
     expect(seen[1]!.method).toBe("GET");
@@ -75,7 +85,9 @@ describe("fetchUpstream", () => {
 
   it("gives up on a hanging upstream at its timeout", async () => {
     const started = Date.now();
-    await expect(withTimeout((signal) => fetchUpstream({ url: `${origin}/hang` }, { allowList, signal }), { ms: 200 })).rejects.toMatchObject({
+    await expect(
+      withTimeout((signal) => fetchUpstream({ url: `${origin}/hang` }, { allowList, signal }), { ms: 200 }),
+    ).rejects.toMatchObject({
       code: "timeout",
     });
     expect(Date.now() - started).toBeLessThan(5000);

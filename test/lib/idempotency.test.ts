@@ -1,14 +1,21 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { claimIdempotencyKey, releaseIdempotencyKey, type IdempotencyKey, type IdempotencyRecord } from "../../lib/jobs/idempotency";
 import { sha256Hex } from "../../lib/base/bytes";
+import { claimIdempotencyKey, type IdempotencyKey, type IdempotencyRecord, releaseIdempotencyKey } from "../../lib/jobs/idempotency";
 
 const namespace = env.IDEMPOTENCY_KEYS;
-const record = (jobId: string): IdempotencyRecord => ({ jobId, bodyHash: `hash-${jobId}`, statusUrl: `http://fanout.test/v1/jobs/${jobId}` });
-const claim = (key: string, jobId: string, keyId = "test") => claimIdempotencyKey(namespace, { keyId, key, candidate: record(jobId), ttlSeconds: 60 });
-const stubOf = async (key: string, keyId = "test") => namespace.get(namespace.idFromName(`${keyId}:${await sha256Hex(key)}`)) as DurableObjectStub<IdempotencyKey>;
-const rows = (state: DurableObjectState) => state.storage.sql.exec<{ job_id: string; expires_at: number }>("SELECT job_id, expires_at FROM claim").toArray();
+const record = (jobId: string): IdempotencyRecord => ({
+  jobId,
+  bodyHash: `hash-${jobId}`,
+  statusUrl: `http://fanout.test/v1/jobs/${jobId}`,
+});
+const claim = (key: string, jobId: string, keyId = "test") =>
+  claimIdempotencyKey(namespace, { keyId, key, candidate: record(jobId), ttlSeconds: 60 });
+const stubOf = async (key: string, keyId = "test") =>
+  namespace.get(namespace.idFromName(`${keyId}:${await sha256Hex(key)}`)) as DurableObjectStub<IdempotencyKey>;
+const rows = (state: DurableObjectState) =>
+  state.storage.sql.exec<{ job_id: string; expires_at: number }>("SELECT job_id, expires_at FROM claim").toArray();
 
 describe("claimIdempotencyKey", () => {
   it("gives the key to the first claim and the first claim's record to every later one", async () => {
@@ -43,11 +50,16 @@ describe("claimIdempotencyKey", () => {
     expect(alarmAt).toBeGreaterThan(Date.now() + 59_000);
     // Run early, the alarm keeps the claim and re-arms itself.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await runInDurableObject(stub, async (_, state) => [rows(state).length, await state.storage.getAlarm()])).toEqual([1, expect.any(Number)]);
+    expect(await runInDurableObject(stub, async (_, state) => [rows(state).length, await state.storage.getAlarm()])).toEqual([
+      1,
+      expect.any(Number),
+    ]);
     // Run after expiry, it deletes everything.
     await runInDurableObject(stub, (_, state) => void state.storage.sql.exec("UPDATE claim SET expires_at = ?", Date.now() - 1));
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await runInDurableObject(stub, (_, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'claim'").toArray())).toEqual([]);
+    expect(
+      await runInDurableObject(stub, (_, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'claim'").toArray()),
+    ).toEqual([]);
     // The same (still live) object takes a new claim after that.
     expect(await claim("k-alarm", "job-b")).toEqual({ created: true, record: record("job-b") });
   });
@@ -61,8 +73,12 @@ describe("claimIdempotencyKey", () => {
   });
 
   it("checks its options before any I/O", async () => {
-    await expect(claimIdempotencyKey(namespace, { keyId: "test", key: "k", candidate: record("j"), ttlSeconds: 0 })).rejects.toThrow(RangeError);
-    await expect(claimIdempotencyKey(namespace, { keyId: "test", key: "k", candidate: record("j"), ttlSeconds: 1.5 })).rejects.toThrow(/ttlSeconds/);
+    await expect(claimIdempotencyKey(namespace, { keyId: "test", key: "k", candidate: record("j"), ttlSeconds: 0 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(claimIdempotencyKey(namespace, { keyId: "test", key: "k", candidate: record("j"), ttlSeconds: 1.5 })).rejects.toThrow(
+      /ttlSeconds/,
+    );
     await expect(claimIdempotencyKey(namespace, { keyId: "", key: "k", candidate: record("j"), ttlSeconds: 60 })).rejects.toThrow(/keyId/);
   });
 });

@@ -1,12 +1,12 @@
+import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { all } from "../../lib/async/combinators";
-import { FanoutError } from "../../lib/base/errors";
 import { hedge } from "../../lib/async/hedge";
 import { Deadline, linkSignals, sleep, withTimeout } from "../../lib/async/timers";
-import { flush, trackListeners } from "./helpers";
-import { env } from "cloudflare:workers";
 import { parseConfig } from "../../lib/base/config";
-import { batchBindings, executeBatch, planBatch, type BatchRequestInput } from "../../lib/batch/service";
+import { FanoutError } from "../../lib/base/errors";
+import { type BatchRequestInput, batchBindings, executeBatch, planBatch } from "../../lib/batch/service";
+import { flush, trackListeners } from "./helpers";
 
 /**
  * fanout links signals by hand (linkSignals) instead of AbortSignal.any: in workerd every signal
@@ -81,7 +81,9 @@ describe("the primitives on the request path never call AbortSignal.any", () => 
     const deadline = Deadline.after(1000, { signal: controller.signal });
     const child = deadline.child(100);
     const done = withTimeout((signal) => sleep(10, { signal }).then(() => "done"), { ms: 50, signal: deadline.signal });
-    const timedOut = expect(withTimeout((signal) => sleep(10_000, { signal }), { ms: 50, signal: deadline.signal })).rejects.toMatchObject({ code: "timeout" });
+    const timedOut = expect(withTimeout((signal) => sleep(10_000, { signal }), { ms: 50, signal: deadline.signal })).rejects.toMatchObject({
+      code: "timeout",
+    });
     await vi.advanceTimersByTimeAsync(60);
     await expect(done).resolves.toBe("done");
     await timedOut;
@@ -132,7 +134,10 @@ describe("the primitives on the request path never call AbortSignal.any", () => 
   it("the combinators unlink each task from the caller's signal when it settles", async () => {
     const controller = new AbortController();
     const listeners = trackListeners(controller.signal);
-    const result = all([10, 20].map((ms) => (signal: AbortSignal) => sleep(ms, { signal }).then(() => ms)), { signal: controller.signal });
+    const result = all(
+      [10, 20].map((ms) => (signal: AbortSignal) => sleep(ms, { signal }).then(() => ms)),
+      { signal: controller.signal },
+    );
     await flush();
     expect(listeners.live).toBeGreaterThanOrEqual(2); // one link per running task
     await vi.advanceTimersByTimeAsync(20);
@@ -147,8 +152,20 @@ describe("a whole batch never calls AbortSignal.any", () => {
     vi.useRealTimers();
     const any = vi.spyOn(AbortSignal, "any");
     const config = parseConfig(env as unknown as Record<string, unknown>);
-    const body: BatchRequestInput = { mode: "allSettled", deadlineMs: 5000, steps: [{ id: "a", wait: { ms: 1 } }, { id: "b", wait: { ms: 1 }, dependsOn: ["a"] }] };
-    const host = { bindings: batchBindings(env), config, serveInProcess: () => new Response(null, { status: 404 }), signal: new AbortController().signal };
+    const body: BatchRequestInput = {
+      mode: "allSettled",
+      deadlineMs: 5000,
+      steps: [
+        { id: "a", wait: { ms: 1 } },
+        { id: "b", wait: { ms: 1 }, dependsOn: ["a"] },
+      ],
+    };
+    const host = {
+      bindings: batchBindings(env),
+      config,
+      serveInProcess: () => new Response(null, { status: 404 }),
+      signal: new AbortController().signal,
+    };
     await expect(executeBatch(body, planBatch(body, config), host)).resolves.toMatchObject({ counts: { ok: 2 } });
     expect(any).not.toHaveBeenCalled();
     any.mockRestore();

@@ -1,13 +1,13 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { batchBindings, executeBatch, planBatch, type BatchRequestInput } from "../../lib/batch/service";
-import { runBatch, type Executor } from "../../lib/batch/scheduler";
+import { hedge } from "../../lib/async/hedge";
+import { abortable, Deadline, sleep } from "../../lib/async/timers";
 import { parseConfig } from "../../lib/base/config";
 import { FanoutError } from "../../lib/base/errors";
-import { hedge } from "../../lib/async/hedge";
 import { buildPlan } from "../../lib/batch/plan";
+import { type Executor, runBatch } from "../../lib/batch/scheduler";
+import { type BatchRequestInput, batchBindings, executeBatch, planBatch } from "../../lib/batch/service";
 import type { StepInput } from "../../lib/batch/steps/types";
-import { abortable, Deadline, sleep } from "../../lib/async/timers";
 import { batchContext } from "./batch-context";
 import { flush } from "./helpers";
 
@@ -61,7 +61,10 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const [name, own] of [["addEventListener", ownAdd], ["removeEventListener", ownRemove]] as const) {
+  for (const [name, own] of [
+    ["addEventListener", ownAdd],
+    ["removeEventListener", ownRemove],
+  ] as const) {
     if (own) Object.defineProperty(prototype, name, own);
     else delete (prototype as Partial<AbortSignal>)[name];
   }
@@ -198,7 +201,10 @@ describe("runBatch", () => {
   };
 
   it("removes its abort listener from the batch signal when every step succeeded", async () => {
-    const { outcome, added, deadline } = start([{ id: "a", wait: { ms: 10 } }, { id: "b", wait: { ms: 20 }, dependsOn: ["a"] }]);
+    const { outcome, added, deadline } = start([
+      { id: "a", wait: { ms: 10 } },
+      { id: "b", wait: { ms: 20 }, dependsOn: ["a"] },
+    ]);
     expect(added()).toBe(1);
     await vi.advanceTimersByTimeAsync(30);
     await expect(outcome).resolves.toMatchObject({ completed: true });
@@ -208,7 +214,13 @@ describe("runBatch", () => {
   });
 
   it("removes it when the mode stops the batch on a failure", async () => {
-    const { outcome, added, deadline } = start([{ id: "bad", wait: { ms: 13 } }, { id: "slow", wait: { ms: 1000 } }], "all");
+    const { outcome, added, deadline } = start(
+      [
+        { id: "bad", wait: { ms: 13 } },
+        { id: "slow", wait: { ms: 1000 } },
+      ],
+      "all",
+    );
     await vi.advanceTimersByTimeAsync(13);
     await expect(outcome).resolves.toMatchObject({ completed: false, counts: { failed: 1, cancelled: 1 } });
     expect(added()).toBe(0);
@@ -265,19 +277,27 @@ describe("Deadline", () => {
 
 describe("executeBatch disposes the batch deadline", () => {
   const config = parseConfig(env as unknown as Record<string, unknown>);
-  const host = (signal?: AbortSignal) => ({ bindings: batchBindings(env), config, serveInProcess: () => new Response(null, { status: 404 }), signal });
+  const host = (signal?: AbortSignal) => ({
+    bindings: batchBindings(env),
+    config,
+    serveInProcess: () => new Response(null, { status: 404 }),
+    signal,
+  });
   const body = (steps: StepInput[], deadlineMs = 5000) => ({ mode: "allSettled", deadlineMs, steps }) as BatchRequestInput;
 
   it.each([
     ["succeeds", [{ id: "w", wait: { ms: 10 } }], 10, { ok: 1 }],
     ["fails", [{ id: "k", kv: { key: "not-a-listed-prefix", type: "text" } }], 0, { failed: 1 }],
-  ] as Array<[string, StepInput[], number, Record<string, number>]>)("leaves no timer running when the batch %s", async (_, steps, ms, counts) => {
-    const request = body(steps);
-    const outcome = executeBatch(request, planBatch(request, config), host());
-    await vi.advanceTimersByTimeAsync(ms);
-    await expect(outcome).resolves.toMatchObject({ counts });
-    expect(vi.getTimerCount()).toBe(0);
-  });
+  ] as Array<[string, StepInput[], number, Record<string, number>]>)(
+    "leaves no timer running when the batch %s",
+    async (_, steps, ms, counts) => {
+      const request = body(steps);
+      const outcome = executeBatch(request, planBatch(request, config), host());
+      await vi.advanceTimersByTimeAsync(ms);
+      await expect(outcome).resolves.toMatchObject({ counts });
+      expect(vi.getTimerCount()).toBe(0);
+    },
+  );
 
   it("leaves no timer and no listener on the request's signal when the client goes away", async () => {
     const controller = new AbortController();

@@ -4,7 +4,12 @@ import { buildPlan, type PlanLimits } from "../../lib/batch/plan";
 import type { StepInput } from "../../lib/batch/steps/types";
 
 const limits: PlanLimits = { maxSteps: 100, subrequestBudget: 1000, isInProcess: (url) => url.startsWith("/") };
-const http = (url: string, extra: Partial<NonNullable<StepInput["http"]>> = {}) => ({ url, method: "GET" as const, maxRedirects: 5, ...extra });
+const http = (url: string, extra: Partial<NonNullable<StepInput["http"]>> = {}) => ({
+  url,
+  method: "GET" as const,
+  maxRedirects: 5,
+  ...extra,
+});
 
 function planError(steps: StepInput[], planLimits = limits): FanoutError {
   try {
@@ -64,7 +69,10 @@ describe("buildPlan", () => {
   });
 
   it("counts worst-case subrequests (attempts x hedges x redirect hops) against the budget", () => {
-    const steps: StepInput[] = Array.from({ length: 10 }, (_, i) => ({ id: `s${i}`, http: http("https://x.example/", { retry: { attempts: 3 }, hedge: { afterMs: 10 } }) }));
+    const steps: StepInput[] = Array.from({ length: 10 }, (_, i) => ({
+      id: `s${i}`,
+      http: http("https://x.example/", { retry: { attempts: 3 }, hedge: { afterMs: 10 } }),
+    }));
     expect(buildPlan(steps, limits).subrequests).toBe(10 * 3 * 2 * 6);
     const error = planError(steps, { ...limits, subrequestBudget: 300 });
     expect(error).toMatchObject({ code: "limit_exceeded", status: 400 });
@@ -72,11 +80,23 @@ describe("buildPlan", () => {
   });
 
   it("counts in-process sim URLs and waits as free", () => {
-    expect(buildPlan([{ id: "a", http: http("/v1/sim/delay/1") }, { id: "b", wait: { ms: 1 } }, { id: "c", kv: { key: "k", type: "text" } }], limits).subrequests).toBe(1);
+    expect(
+      buildPlan(
+        [
+          { id: "a", http: http("/v1/sim/delay/1") },
+          { id: "b", wait: { ms: 1 } },
+          { id: "c", kv: { key: "k", type: "text" } },
+        ],
+        limits,
+      ).subrequests,
+    ).toBe(1);
   });
 
   it("refuses more steps than MAX_STEPS", () => {
     const steps = Array.from({ length: 4 }, (_, i) => ({ id: `w${i}`, wait: { ms: 1 } }));
-    expect(planError(steps, { ...limits, maxSteps: 3 })).toMatchObject({ code: "limit_exceeded", detail: "4 steps exceed the limit of 3 (MAX_STEPS)" });
+    expect(planError(steps, { ...limits, maxSteps: 3 })).toMatchObject({
+      code: "limit_exceeded",
+      detail: "4 steps exceed the limit of 3 (MAX_STEPS)",
+    });
   });
 });

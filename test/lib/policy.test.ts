@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkTarget, parseAllowList, parseAllowRule, type AllowList } from "../../lib/base/policy";
+import { type AllowList, checkTarget, parseAllowList, parseAllowRule } from "../../lib/base/policy";
 
 const allowList = parseAllowList("api.example.com, *.cdn.example.net, api.example.com:8443, http://localhost:8787, http://127.0.0.1:9000");
 
@@ -87,7 +87,9 @@ describe("checkTarget", () => {
   });
 
   it("says which origin was refused without echoing the path or query", () => {
-    expect(() => checkTarget("https://evil.example.org/secret?token=abc", allowList)).toThrow(/^https:\/\/evil\.example\.org is not on the upstream allow-list$/);
+    expect(() => checkTarget("https://evil.example.org/secret?token=abc", allowList)).toThrow(
+      /^https:\/\/evil\.example\.org is not on the upstream allow-list$/,
+    );
   });
 });
 
@@ -126,15 +128,22 @@ describe("checkTarget: IPv4 addresses must be written as a canonical dotted quad
   });
 
   it("shows the address as it was written", () => {
-    expect(() => checkTarget("http://0x7f000001:9000/admin?token=abc", loopback)).toThrow('non-canonical IPv4 address "0x7f000001" (read as 127.0.0.1)');
+    expect(() => checkTarget("http://0x7f000001:9000/admin?token=abc", loopback)).toThrow(
+      'non-canonical IPv4 address "0x7f000001" (read as 127.0.0.1)',
+    );
   });
 
-  it.each(["http://127.0.0.1/", "http://127.0.0.1:9000/x", "http://127.0.0.1:80/", " http://127.0.0.1/ ", "http://127.0.0.1:9000/@127.1", "http://127.0.0.1:9000?to=127.1", "http://127.0.0.1:9000#@127.1"])(
-    "still allows the canonical %j",
-    (url) => {
-      expect(checkTarget(url, loopback).hostname).toBe("127.0.0.1");
-    },
-  );
+  it.each([
+    "http://127.0.0.1/",
+    "http://127.0.0.1:9000/x",
+    "http://127.0.0.1:80/",
+    " http://127.0.0.1/ ",
+    "http://127.0.0.1:9000/@127.1",
+    "http://127.0.0.1:9000?to=127.1",
+    "http://127.0.0.1:9000#@127.1",
+  ])("still allows the canonical %j", (url) => {
+    expect(checkTarget(url, loopback).hostname).toBe("127.0.0.1");
+  });
 
   it("judges a relative reference (a redirect's Location) by the host it writes, or by its base when it writes none", () => {
     const base = "http://127.0.0.1:9000/redirect";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { FanoutError } from "../../lib/base/errors";
 import { Pool } from "../../lib/async/pool";
+import { FanoutError } from "../../lib/base/errors";
 import { controllable, flush, trackListeners } from "./helpers";
 
 describe("Pool", () => {
@@ -35,9 +35,12 @@ describe("Pool", () => {
     const controller = new AbortController();
     const listeners = trackListeners(controller.signal);
     let started = false;
-    const queued = pool.run(async () => {
-      started = true;
-    }, { signal: controller.signal });
+    const queued = pool.run(
+      async () => {
+        started = true;
+      },
+      { signal: controller.signal },
+    );
     expect(pool.size).toBe(1);
     controller.abort(new FanoutError("cancelled", "no longer needed"));
     await expect(queued).rejects.toMatchObject({ code: "cancelled" });

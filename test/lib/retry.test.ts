@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FanoutError } from "../../lib/base/errors";
 import { httpRetryPolicy, parseRetryAfter, retry } from "../../lib/async/retry";
 import { Deadline } from "../../lib/async/timers";
+import { FanoutError } from "../../lib/base/errors";
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -143,7 +143,10 @@ describe("parseRetryAfter", () => {
 });
 
 describe("httpRetryPolicy", () => {
-  const response = (status: number, headers: Record<string, string> = {}) => ({ ok: true as const, value: new Response(null, { status, headers }) });
+  const response = (status: number, headers: Record<string, string> = {}) => ({
+    ok: true as const,
+    value: new Response(null, { status, headers }),
+  });
 
   it("retries idempotent calls on retryable statuses, network errors and timeouts only", () => {
     const decide = httpRetryPolicy("GET");

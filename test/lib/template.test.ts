@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { collectReferences, parseReference, renderString, renderValue, type Scope } from "../../lib/batch/template";
 import { FanoutError } from "../../lib/base/errors";
+import { collectReferences, parseReference, renderString, renderValue, type Scope } from "../../lib/batch/template";
 
 const steps: Record<string, unknown> = {
   user: { status: 200, headers: { "content-type": "application/json" }, body: { id: 7, name: "Ada L", tags: ["a", "b"] } },
@@ -41,7 +41,9 @@ describe("renderString", () => {
   });
 
   it("reports a missing path precisely", () => {
-    expect(() => renderString("{{user.body.email}}", scope)).toThrow(expect.objectContaining({ code: "reference_missing", detail: '{{user.body.email}}: no field "email" in an object' }));
+    expect(() => renderString("{{user.body.email}}", scope)).toThrow(
+      expect.objectContaining({ code: "reference_missing", detail: '{{user.body.email}}: no field "email" in an object' }),
+    );
     expect(() => renderString("{{posts.body[5].id}}", scope)).toThrow(/no element \[5\] in an array of 3/);
     expect(() => renderString("{{user.body[*]}}", scope)).toThrow(/\[\*\] needs an array/);
     expect(() => renderString("{{item}}", scope)).toThrow(/only defined inside a forEach/);
@@ -50,7 +52,11 @@ describe("renderString", () => {
 
 describe("renderValue and collectReferences", () => {
   it("renders nested values and encodes only URL fields", () => {
-    const spec = { url: "https://x.example/{{user.body.name}}", headers: { "x-name": "{{user.body.name}}" }, body: { ids: "{{posts.body[*].id}}" } };
+    const spec = {
+      url: "https://x.example/{{user.body.name}}",
+      headers: { "x-name": "{{user.body.name}}" },
+      body: { ids: "{{posts.body[*].id}}" },
+    };
     expect(renderValue(spec, scope, (key) => key === "url")).toEqual({
       url: "https://x.example/Ada%20L",
       headers: { "x-name": "Ada L" },

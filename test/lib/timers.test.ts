@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FanoutError } from "../../lib/base/errors";
 import { abortable, Deadline, sleep, withTimeout } from "../../lib/async/timers";
+import { FanoutError } from "../../lib/base/errors";
 import { flush, trackListeners } from "./helpers";
 
 beforeEach(() => {
@@ -55,10 +55,13 @@ describe("sleep", () => {
 
 describe("withTimeout (wait_for)", () => {
   it("returns the task's value when it finishes in time and leaves no timer", async () => {
-    const result = withTimeout(async (signal) => {
-      await sleep(100, { signal });
-      return "ok";
-    }, { ms: 500 });
+    const result = withTimeout(
+      async (signal) => {
+        await sleep(100, { signal });
+        return "ok";
+      },
+      { ms: 500 },
+    );
     await vi.advanceTimersByTimeAsync(100);
     await expect(result).resolves.toBe("ok");
     expect(vi.getTimerCount()).toBe(0);

@@ -45,7 +45,8 @@ function violations(files: ReadonlyMap<string, string>): string[] {
       const target = normalize(join(dirname(file), specifier));
       if (!target.startsWith("lib/") && !target.startsWith("functions/")) continue; // package.json and the like
       const targetLayer = layerOf(target);
-      if (targetLayer > layer) found.push(`${file} -> ${relative(".", target)}: ${LAYERS[layer]} may not import ${LAYERS[targetLayer] ?? target}`);
+      if (targetLayer > layer)
+        found.push(`${file} -> ${relative(".", target)}: ${LAYERS[layer]} may not import ${LAYERS[targetLayer] ?? target}`);
     }
   }
   return found;

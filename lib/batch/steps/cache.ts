@@ -1,9 +1,9 @@
+import { abortable } from "../../async/timers";
 import { FanoutError } from "../../base/errors";
 import { readBodyLimited } from "../../base/http";
 import { checkTarget } from "../../base/policy";
-import { abortable } from "../../async/timers";
 import { absoluteUrl } from "../in-process";
-import { stepReadLimits, type BatchContext, type StepRun } from "./context";
+import { type BatchContext, type StepRun, stepReadLimits } from "./context";
 import { parseStepJson } from "./json";
 import type { CacheSpec, StepOutput } from "./types";
 

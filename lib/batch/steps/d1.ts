@@ -1,5 +1,5 @@
-import { FanoutError } from "../../base/errors";
 import { abortable } from "../../async/timers";
+import { FanoutError } from "../../base/errors";
 import type { BatchContext, StepRun } from "./context";
 import type { D1Spec, StepOutput } from "./types";
 
@@ -32,9 +32,16 @@ export async function runD1(spec: D1Spec, { deps, signal }: StepRun<D1Deps>): Pr
   if (sql === undefined) throw new FanoutError("forbidden_target", `no named query "${spec.query}" (D1_QUERIES)`);
   const expected = d1ParamCount(sql);
   const given = spec.params?.length ?? 0;
-  if (given !== expected) throw new FanoutError("validation_failed", `the D1 query "${spec.query}" takes ${expected} parameter(s), got ${given}`);
+  if (given !== expected)
+    throw new FanoutError("validation_failed", `the D1 query "${spec.query}" takes ${expected} parameter(s), got ${given}`);
   try {
-    const result = await abortable(deps.bindings.db.prepare(sql).bind(...(spec.params ?? [])).all(), signal);
+    const result = await abortable(
+      deps.bindings.db
+        .prepare(sql)
+        .bind(...(spec.params ?? []))
+        .all(),
+      signal,
+    );
     return { ok: true, status: 200, body: result.results, headers: { "x-d1-rows-read": String(result.meta.rows_read ?? 0) } };
   } catch (error) {
     if (signal.aborted) throw error;

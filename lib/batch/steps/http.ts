@@ -1,14 +1,14 @@
-import { toBase64 } from "../../base/bytes";
 import { hedge } from "../../async/hedge";
+import { httpRetryPolicy, retry } from "../../async/retry";
+import { abortable, withTimeout } from "../../async/timers";
+import { toBase64 } from "../../base/bytes";
 import { FanoutError } from "../../base/errors";
 import { fetchUpstream, HEADER_VALUE, readBodyLimited } from "../../base/http";
-import { httpRetryPolicy, retry } from "../../async/retry";
-import { followPath, parsePickPath } from "../template";
-import { abortable, withTimeout } from "../../async/timers";
 import { ATTEMPT_HEADER, absoluteUrl } from "../in-process";
-import { stepReadLimits, type BatchContext, type StepRun } from "./context";
+import { followPath, parsePickPath } from "../template";
+import { type BatchContext, type StepRun, stepReadLimits } from "./context";
 import { parseStepJson } from "./json";
-import { stepErrorOf, type HttpSpec, type StepOutput } from "./types";
+import { type HttpSpec, type StepOutput, stepErrorOf } from "./types";
 
 /** The http step: allow-listed fetch with per-attempt timeout, retries, hedging, coalescing and limits. */
 
@@ -39,13 +39,24 @@ export async function runHttp(spec: HttpSpec, run: HttpRun): Promise<StepOutput>
   for (const [name, value] of Object.entries(sentAsHeaders) as Array<[string, unknown]>) {
     const scalar = typeof value === "string" || typeof value === "number" || typeof value === "boolean";
     if (!scalar || !HEADER_VALUE.test(String(value))) {
-      throw new FanoutError("validation_failed", `header ${name}: after references are resolved it must be printable ASCII (no CR, LF or NUL, other control characters or non-ASCII text)`);
+      throw new FanoutError(
+        "validation_failed",
+        `header ${name}: after references are resolved it must be printable ASCII (no CR, LF or NUL, other control characters or non-ASCII text)`,
+      );
     }
   }
   const url = absoluteUrl(spec.url);
   const coalescible = (spec.method === "GET" || spec.method === "HEAD") && spec.body === undefined;
   if (!coalescible) return { ...(await execute(spec, url, run)), coalesced: false };
-  const key = JSON.stringify([spec.method, url, spec.headers ?? {}, spec.pick ?? null, spec.timeoutMs ?? null, spec.retry ?? null, spec.hedge ?? null]);
+  const key = JSON.stringify([
+    spec.method,
+    url,
+    spec.headers ?? {},
+    spec.pick ?? null,
+    spec.timeoutMs ?? null,
+    spec.retry ?? null,
+    spec.hedge ?? null,
+  ]);
   const { value, shared } = await deps.coalesce.http.do(key, () => execute(spec, url, run));
   return { ...value, coalesced: shared };
 }
@@ -81,7 +92,8 @@ async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepO
 function attemptOnce(spec: HttpSpec, url: string, attempt: number, run: HttpRun): Promise<Fetched> {
   const { deps, signal } = run;
   const call = (callSignal: AbortSignal) => timedCall(spec, url, attempt, run, callSignal);
-  if (!spec.hedge || spec.hedge.afterMs >= deps.deadline.remaining()) return call(signal).then((fetched) => ({ ...fetched, hedged: false }));
+  if (!spec.hedge || spec.hedge.afterMs >= deps.deadline.remaining())
+    return call(signal).then((fetched) => ({ ...fetched, hedged: false }));
   return hedge(call, { afterMs: spec.hedge.afterMs, signal }).then(({ value, hedged }) => ({ ...value, hedged }));
 }
 
@@ -104,7 +116,8 @@ async function fetchOnce(spec: HttpSpec, url: string, attempt: number, run: Http
   let body: string | undefined;
   if (spec.body !== undefined) {
     body = typeof spec.body === "string" ? spec.body : JSON.stringify(spec.body);
-    if (!headers.has("content-type")) headers.set("content-type", typeof spec.body === "string" ? "text/plain; charset=utf-8" : "application/json");
+    if (!headers.has("content-type"))
+      headers.set("content-type", typeof spec.body === "string" ? "text/plain; charset=utf-8" : "application/json");
   }
   const { response } = await fetchUpstream(
     { url, method: spec.method, headers, body },

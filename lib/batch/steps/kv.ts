@@ -1,5 +1,5 @@
-import { FanoutError } from "../../base/errors";
 import { abortable } from "../../async/timers";
+import { FanoutError } from "../../base/errors";
 import type { BatchContext, StepRun } from "./context";
 import { parseStepJson } from "./json";
 import type { KvSpec, StepOutput } from "./types";
@@ -24,7 +24,11 @@ export class KvReader {
       // Read as text and parsed by the step, so text and json steps share a read and JSON is checked one way.
       const bulk: Promise<Map<string, string | null>> =
         fresh.length === 1 ? this.#kv.get(fresh[0]!, "text").then((value) => new Map([[fresh[0]!, value]])) : this.#kv.get(fresh, "text");
-      for (const key of fresh) this.#inFlight.set(key, bulk.then((values) => values.get(key) ?? null));
+      for (const key of fresh)
+        this.#inFlight.set(
+          key,
+          bulk.then((values) => values.get(key) ?? null),
+        );
       const forget = () => {
         for (const key of fresh) this.#inFlight.delete(key);
       };
@@ -70,7 +74,8 @@ export async function runKv(spec: KvSpec, { deps, signal }: StepRun<KvDeps>): Pr
   const read = spec.type === "text" ? texts : texts.map((text, index) => (text === null ? null : parseKvJson(text, keys[index]!)));
   if (spec.key !== undefined) {
     const value = read[0];
-    if (value === null) return { ok: false, status: 404, body: null, coalesced, error: { code: "not_found", message: `no KV value for "${spec.key}"` } };
+    if (value === null)
+      return { ok: false, status: 404, body: null, coalesced, error: { code: "not_found", message: `no KV value for "${spec.key}"` } };
     return { ok: true, status: 200, body: value, coalesced };
   }
   return { ok: true, status: 200, body: Object.fromEntries(keys.map((key, index) => [key, read[index]])), coalesced };

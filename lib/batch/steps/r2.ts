@@ -1,8 +1,8 @@
+import { abortable } from "../../async/timers";
 import { toBase64 } from "../../base/bytes";
 import { FanoutError } from "../../base/errors";
-import { abortable } from "../../async/timers";
 import { overBudget, overLimit } from "../../base/http";
-import { stepReadLimits, type BatchContext, type StepRun } from "./context";
+import { type BatchContext, type StepRun, stepReadLimits } from "./context";
 import { parseStepJson } from "./json";
 import { checkPrefix } from "./kv";
 import type { R2Spec, StepOutput } from "./types";
@@ -35,7 +35,11 @@ export async function runR2(spec: R2Spec, { deps, signal }: StepRun<R2Deps>): Pr
   } catch (error) {
     if (signal.aborted) throw error;
     if (spec.range && /range is not satisfiable/i.test(String((error as Error)?.message))) {
-      throw new FanoutError("storage_error", `the range (offset ${spec.range.offset}${spec.range.length === undefined ? "" : `, length ${spec.range.length}`}) is past the end of R2 object "${spec.key}"`, { cause: error });
+      throw new FanoutError(
+        "storage_error",
+        `the range (offset ${spec.range.offset}${spec.range.length === undefined ? "" : `, length ${spec.range.length}`}) is past the end of R2 object "${spec.key}"`,
+        { cause: error },
+      );
     }
     throw new FanoutError("storage_error", `the R2 read of "${spec.key}" failed`, { cause: error });
   }
@@ -59,8 +63,19 @@ export async function runR2(spec: R2Spec, { deps, signal }: StepRun<R2Deps>): Pr
     const parsed = parseStepJson(text(), `R2 object "${spec.key}"`);
     if (parsed) body = parsed.value;
     else {
-      return { ok: false, status, error: { code: "storage_error", message: `R2 object "${spec.key}" is not valid JSON (read it with as: "text")` }, bytes: bytes.byteLength };
+      return {
+        ok: false,
+        status,
+        error: { code: "storage_error", message: `R2 object "${spec.key}" is not valid JSON (read it with as: "text")` },
+        bytes: bytes.byteLength,
+      };
     }
   } else body = text();
-  return { ok: true, status, headers: { "content-type": object.httpMetadata?.contentType ?? "application/octet-stream", etag: object.httpEtag }, body, bytes: bytes.byteLength };
+  return {
+    ok: true,
+    status,
+    headers: { "content-type": object.httpMetadata?.contentType ?? "application/octet-stream", etag: object.httpEtag },
+    body,
+    bytes: bytes.byteLength,
+  };
 }

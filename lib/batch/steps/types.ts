@@ -1,4 +1,4 @@
-import { isStepErrorCode, type FanoutError, type StepErrorCode } from "../../base/errors";
+import { type FanoutError, isStepErrorCode, type StepErrorCode } from "../../base/errors";
 
 /**
  * The contract between the batch route and the step executors: what each step kind takes. The
