@@ -95,29 +95,17 @@ export class Deadline {
   readonly signal: AbortSignal;
   readonly #controller = new AbortController();
   readonly #timer: ReturnType<typeof setTimeout>;
-  /** Detaches the deadline from its parent signal while linked (by hand, not with AbortSignal.any: see linkSignals). */
-  #unlinkParent?: () => void;
+  /** Removes the link to the parent signal (a no-op without a parent, or once either has aborted). */
+  readonly #unlinkParent: () => void;
   // Kept so dispose() can remove it: a disposed deadline leaves nothing attached to its signal.
-  readonly #clearOnAbort = () => {
-    clearTimeout(this.#timer);
-    this.#unlinkParent?.();
-  };
+  readonly #clearOnAbort = () => clearTimeout(this.#timer);
 
   private constructor(ms: number, code: ErrorCode, parent: AbortSignal | undefined, label: string) {
     this.expiresAt = Date.now() + ms;
-    this.signal = this.#controller.signal;
-    if (parent?.aborted) this.#controller.abort(parent.reason);
-    else if (parent) {
-      const onParentAbort = () => {
-        this.#unlinkParent = undefined; // a once listener: it has gone
-        this.#controller.abort(parent.reason);
-      };
-      parent.addEventListener("abort", onParentAbort, { once: true });
-      this.#unlinkParent = () => {
-        this.#unlinkParent = undefined;
-        parent.removeEventListener("abort", onParentAbort);
-      };
-    }
+    // Linked by hand (linkSignals), not with AbortSignal.any: see linkSignals.
+    const link = parent ? linkSignals([parent, this.#controller.signal]) : { signal: this.#controller.signal, dispose: () => {} };
+    this.signal = link.signal;
+    this.#unlinkParent = link.dispose;
     this.#timer = setTimeout(() => {
       this.#controller.abort(new FanoutError(code, `${label} of ${ms} ms exceeded`));
     }, ms);
@@ -158,7 +146,7 @@ export class Deadline {
   /** Clears the timer and removes the deadline's listeners (its own and the one on its parent); safe to call more than once. */
   dispose(): void {
     clearTimeout(this.#timer);
-    this.#unlinkParent?.();
+    this.#unlinkParent();
     this.signal.removeEventListener("abort", this.#clearOnAbort);
   }
 }
