@@ -26,13 +26,23 @@ export default defineConfig(async () => {
           API_KEYS: "test:test-key-0123456789, other:other-key-0123456789, admin:admin-key-0123456789",
           ADMIN_KEY_IDS: "admin",
           WEBHOOK_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-          KV_PREFIXES: "flags:, test:",
+          KV_PREFIXES: "flags:, test:, greeting",
           R2_PREFIXES: "avatars/, test/",
           D1_QUERIES: JSON.stringify({
             userById: "SELECT id, name, email FROM users WHERE id = ?1",
             ordersByUser: "SELECT id, total_cents, created_at FROM orders WHERE user_id = ?1 ORDER BY id",
           }),
           UPSTREAM_CREDENTIALS: JSON.stringify({ [`http://127.0.0.1:${port}`]: { "x-upstream-key": "upstream-secret-value" } }),
+          // Tests fail the shared upstream on purpose, one after another: with the isolate's circuit breaker on,
+          // one test's failures would pause the next test's calls. The breaker tests switch it on themselves.
+          BREAKER_ENABLED: "false",
+        },
+        // The suite sends many requests under one API key (and, without CF-Connecting-IP, one IP): wrangler.toml's
+        // limits would throttle it. RATE_LIMIT_TEST is a small real limiter the rate-limit tests drive to its limit.
+        ratelimits: {
+          RATE_LIMIT_KEYS: { simple: { limit: 1_000_000, period: 60 } },
+          RATE_LIMIT_IPS: { simple: { limit: 1_000_000, period: 60 } },
+          RATE_LIMIT_TEST: { simple: { limit: 3, period: 60 } },
         },
       },
     };

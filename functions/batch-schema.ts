@@ -17,7 +17,7 @@ import type { Same } from "./router";
 
 const ms = (max: number) => z.number().int().min(0).max(max);
 
-const StepId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "a step id is 1-64 letters, digits, _ or -");
+export const StepId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "a step id is 1-64 letters, digits, _ or -");
 
 // A URL that starts with a reference gets its scheme at run time, where the allow-list checks it.
 const StepUrl = z
@@ -31,11 +31,11 @@ const StepUrl = z
   .openapi({ example: "https://api.example.com/users/{{user.body.id}}" });
 
 /** A JSON value from the client (a step body, a forEach item), at most MAX_JSON_DEPTH levels deep. */
-const ClientJson = z.unknown().superRefine((value, ctx) => {
+export const ClientJson = z.unknown().superRefine((value, ctx) => {
   if (nestedDeeperThan(value, MAX_JSON_DEPTH)) ctx.addIssue({ code: "custom", message: `nested deeper than ${MAX_JSON_DEPTH} levels` });
 });
 
-const PickPath = z
+export const PickPath = z
   .string()
   .min(1)
   .max(256)
@@ -146,39 +146,41 @@ export const WaitStep = z
   .strict()
   .openapi("WaitStep") satisfies z.ZodType<WaitSpec>;
 
-export const Step = z
-  .object({
-    id: StepId,
-    dependsOn: z.array(StepId).max(100).optional(),
-    forEach: z
-      .union(
-        [
-          z.string().regex(/^\{\{[^{}]*\}\}$/, "a reference to an array, written as one {{...}}"),
-          z.array(ClientJson).max(1000, "at most 1000 items (and at most MAX_STEPS steps in all)"),
-        ],
-        { error: "an array, or a {{reference}} to one" },
-      )
-      .optional()
-      .openapi({
-        description: "A reference to an array ({{posts.body[*].id}}) or a literal array; {{item}} and {{index}} name each element",
-      }),
-    http: HttpStep.optional(),
-    kv: KvStep.optional(),
-    r2: R2Step.optional(),
-    d1: D1Step.optional(),
-    cache: CacheStep.optional(),
-    wait: WaitStep.optional(),
-  })
-  .strict()
-  .superRefine((step, ctx) => {
-    const kinds = STEP_KINDS.filter((kind) => step[kind] !== undefined);
-    if (kinds.length !== 1)
-      ctx.addIssue({
-        code: "custom",
-        message: `a step has exactly one of ${STEP_KINDS.join(", ")} (found ${kinds.length === 0 ? "none" : kinds.join(", ")})`,
-      });
-  })
-  .openapi("Step");
+/** The fields of a step (a composite's step adds `required`). */
+export const stepFields = {
+  id: StepId,
+  dependsOn: z.array(StepId).max(100).optional(),
+  forEach: z
+    .union(
+      [
+        z.string().regex(/^\{\{[^{}]*\}\}$/, "a reference to an array, written as one {{...}}"),
+        z.array(ClientJson).max(1000, "at most 1000 items (and at most MAX_STEPS steps in all)"),
+      ],
+      { error: "an array, or a {{reference}} to one" },
+    )
+    .optional()
+    .openapi({
+      description: "A reference to an array ({{posts.body[*].id}}) or a literal array; {{item}} and {{index}} name each element",
+    }),
+  http: HttpStep.optional(),
+  kv: KvStep.optional(),
+  r2: R2Step.optional(),
+  d1: D1Step.optional(),
+  cache: CacheStep.optional(),
+  wait: WaitStep.optional(),
+};
+
+/** A step has exactly one kind. */
+export function oneKindPerStep(step: Partial<Record<(typeof STEP_KINDS)[number], unknown>>, ctx: z.RefinementCtx): void {
+  const kinds = STEP_KINDS.filter((kind) => step[kind] !== undefined);
+  if (kinds.length !== 1)
+    ctx.addIssue({
+      code: "custom",
+      message: `a step has exactly one of ${STEP_KINDS.join(", ")} (found ${kinds.length === 0 ? "none" : kinds.join(", ")})`,
+    });
+}
+
+export const Step = z.object(stepFields).strict().superRefine(oneKindPerStep).openapi("Step");
 
 const Callback = z
   .object({

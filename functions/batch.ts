@@ -23,6 +23,7 @@ import { requireApiKey } from "./auth";
 import { BatchRequest, BatchResponse, JobAccepted } from "./batch-schema";
 import type { AppEnv, AppFetch } from "./env";
 import { problemResponses } from "./problem";
+import { rateLimit } from "./rate-limit";
 import { createRouter, untypedResponse, waitUntilOf } from "./router";
 import { markAsLiveStream } from "./streaming";
 
@@ -89,6 +90,7 @@ export function createBatchRoutes(appFetch: AppFetch) {
   const batch = createRouter();
 
   batch.use("*", requireApiKey);
+  batch.use("*", rateLimit("apiKey"));
   batch.use("*", (c, next) => {
     // bodyLimit stops reading a chunked body at the limit and leaves it half-read. Answering then breaks `wrangler dev`'s
     // proxy: the NEXT request gets 503 "Your worker restarted mid-request" (cancelling the body does not help; reading it
@@ -129,7 +131,7 @@ export function createBatchRoutes(appFetch: AppFetch) {
           description: "The mode's condition failed (all: a step failed; any/race: no success)",
           content: { "application/json": { schema: BatchResponse } },
         },
-        ...problemResponses(400, 401, 413, 415, 422, 503),
+        ...problemResponses(400, 401, 413, 415, 422, 429, 503),
       },
     }),
     async (c) => {
@@ -167,8 +169,10 @@ function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRe
   // Writes are chained so lines keep settlement order even though onSettle cannot await.
   const run = async (write: (kind: "result" | "summary", data: Record<string, unknown>, id?: string) => Promise<void>) => {
     let writing = Promise.resolve();
-    const outcome = await executeBatch(body, plan, host, (id, result) => {
-      writing = writing.then(() => write("result", { id, ...result }, id));
+    const outcome = await executeBatch(body, plan, host, {
+      onSettle: (id, result) => {
+        writing = writing.then(() => write("result", { id, ...result }, id));
+      },
     });
     await writing;
     await write("summary", summaryOf(outcome));

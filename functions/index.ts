@@ -11,6 +11,10 @@ import { consumeJobMessages } from "../lib/jobs/consumer";
 import pkg from "../package.json";
 import audit from "./audit";
 import { createBatchRoutes } from "./batch";
+import { type CompositeCatalog, loadComposites } from "./composite-schema";
+import { createCompositeRoutes } from "./composites";
+import compositesFile from "./composites.json";
+import { crossOrigin } from "./cors";
 import type { AppEnv, AppFetch } from "./env";
 import examples from "./examples";
 import health from "./health";
@@ -21,101 +25,120 @@ import sim from "./sim";
 
 /** The Worker entry and the one composition root: global middleware, error rendering, route groups. */
 
-const app = createRouter();
-
 function problem(c: Context<AppEnv>, error: FanoutError): Response {
   const body = toProblem(error, new URL(c.req.url).pathname, c.var.requestId);
   return c.body(JSON.stringify(body), error.status as 400, { ...error.headers, "content-type": PROBLEM_CONTENT_TYPE });
 }
 
-app.use(requestId());
-app.use(secureHeaders());
-app.use(timing({ totalDescription: "fanout total" }));
-app.use(
-  methodNotAllowed({
-    app,
-    onMethodNotAllowed: (c, methods) =>
-      problem(
-        c,
-        new FanoutError("method_not_allowed", `${c.req.method} is not allowed here; use ${methods.join(", ")}`, {
-          headers: { allow: methods.join(", ") },
-        }),
-      ),
-  }),
-);
-app.use(async (c, next) => {
-  const config = parseConfig(c.env as unknown as Record<string, unknown>);
-  c.set("config", config);
-  c.set("logger", createLogger(config.LOG_LEVEL, { requestId: c.var.requestId }));
-  await next();
-});
+/**
+ * Builds the gateway: global middleware, error rendering and every route group, with the composites
+ * of `catalog` (the Worker serves functions/composites.json; tests pass their own).
+ */
+export function createApp(catalog: CompositeCatalog) {
+  const app = createRouter();
+  // Relative /v1/sim/ step URLs (and composites' own) are answered by this same app, in-process.
+  const appFetch: AppFetch = (request, env, ctx) => app.fetch(request, env, ctx);
 
-app.route("/", health);
-app.route("/v1/sim", sim);
-app.route("/v1/examples", examples);
-// Relative /v1/sim/ step URLs are answered by this same app, in-process.
-const appFetch: AppFetch = (request, env, ctx) => app.fetch(request, env, ctx);
-app.route("/v1/batch", createBatchRoutes(appFetch));
-app.route("/v1/jobs", jobs);
-app.route("/v1/audit", audit);
+  app.use(requestId());
+  app.use(secureHeaders());
+  app.use(timing({ totalDescription: "fanout total" }));
+  // Before methodNotAllowed and every route: a CORS preflight is answered before authentication.
+  // Composites' declared headers are request headers a page may send too.
+  const cors = crossOrigin({ allowHeaders: catalog.composites.flatMap((composite) => composite.headers) });
+  app.use("/v1/*", cors);
+  if (!catalog.prefix.startsWith("/v1/")) app.use(`${catalog.prefix}*`, cors);
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        problem(
+          c,
+          new FanoutError("method_not_allowed", `${c.req.method} is not allowed here; use ${methods.join(", ")}`, {
+            headers: { allow: methods.join(", ") },
+          }),
+        ),
+    }),
+  );
+  app.use(async (c, next) => {
+    // crossOrigin() may have parsed it already.
+    const config = c.var.config ?? parseConfig(c.env as unknown as Record<string, unknown>);
+    c.set("config", config);
+    c.set("logger", createLogger(config.LOG_LEVEL, { requestId: c.var.requestId }));
+    await next();
+  });
 
-app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
-  type: "http",
-  scheme: "bearer",
-  description: "An API key from API_KEYS",
-});
+  app.route("/", health);
+  app.route("/v1/sim", sim);
+  app.route("/v1/examples", examples);
+  app.route("/v1/batch", createBatchRoutes(appFetch));
+  app.route("/v1/jobs", jobs);
+  app.route("/v1/audit", audit);
+  app.route("/", createCompositeRoutes(catalog, appFetch));
 
-app.doc31("/openapi.json", {
-  openapi: "3.1.0",
-  info: {
-    title: "fanout",
-    version: pkg.version,
-    description: "Edge fan-out gateway: one HTTPS call in, many concurrent I/O operations behind it.",
-  },
-});
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key from API_KEYS",
+  });
 
-app.notFound((c) => problem(c, new FanoutError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "fanout",
+      version: pkg.version,
+      description: "Edge fan-out gateway: one HTTPS call in, many concurrent I/O operations behind it.",
+    },
+  });
 
-/** Hono's own middleware (bearer-auth, validators) throws HTTPExceptions; they become our problems too. */
-function fromHttpException(error: HTTPException): FanoutError {
-  const challenge = error.res?.headers.get("www-authenticate");
-  const headers: Record<string, string> = challenge ? { "www-authenticate": challenge } : {};
-  switch (error.status) {
-    case 401:
-      return new FanoutError("unauthorized", "a valid API key is required: Authorization: Bearer <key>", { headers });
-    case 400:
-      return new FanoutError("validation_failed", error.message || "malformed request", {
-        headers,
-        invalidParams: [{ name: challenge ? "Authorization" : "body", reason: error.message || "malformed" }],
-      });
-    case 413:
-      return new FanoutError("payload_too_large", "the request body is too large");
-    case 415:
-      return new FanoutError("unsupported_media_type", "send the body as JSON with Content-Type: application/json", {
-        invalidParams: [{ name: "Content-Type", reason: "must be application/json" }],
-      });
-    default:
-      if (error.status < 500) return new FanoutError("bad_request", error.message || "bad request", { status: error.status });
-      return new FanoutError("internal", "internal error", { cause: error });
+  app.notFound((c) => problem(c, new FanoutError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+
+  /** Hono's own middleware (bearer-auth, validators) throws HTTPExceptions; they become our problems too. */
+  function fromHttpException(error: HTTPException): FanoutError {
+    const challenge = error.res?.headers.get("www-authenticate");
+    const headers: Record<string, string> = challenge ? { "www-authenticate": challenge } : {};
+    switch (error.status) {
+      case 401:
+        return new FanoutError("unauthorized", "a valid API key is required: Authorization: Bearer <key>", { headers });
+      case 400:
+        return new FanoutError("validation_failed", error.message || "malformed request", {
+          headers,
+          invalidParams: [{ name: challenge ? "Authorization" : "body", reason: error.message || "malformed" }],
+        });
+      case 413:
+        return new FanoutError("payload_too_large", "the request body is too large");
+      case 415:
+        return new FanoutError("unsupported_media_type", "send the body as JSON with Content-Type: application/json", {
+          invalidParams: [{ name: "Content-Type", reason: "must be application/json" }],
+        });
+      default:
+        if (error.status < 500) return new FanoutError("bad_request", error.message || "bad request", { status: error.status });
+        return new FanoutError("internal", "internal error", { cause: error });
+    }
   }
+
+  app.onError((error, c) => {
+    const fanoutError = isFanoutError(error)
+      ? error
+      : error instanceof HTTPException
+        ? fromHttpException(error)
+        : new FanoutError("internal", "internal error", { cause: error });
+    if (
+      fanoutError.status >= 500 &&
+      !["timeout", "deadline_exceeded", "network", "http_status", "circuit_open", "reference_missing"].includes(fanoutError.code)
+    ) {
+      const logger = c.var.logger ?? createLogger("error", { requestId: c.var.requestId });
+      logger.log("error", "request failed", {
+        code: fanoutError.code,
+        ...describeError(fanoutError.cause ?? error),
+        detail: fanoutError.detail,
+      });
+    }
+    return problem(c, fanoutError);
+  });
+  return { app, appFetch };
 }
 
-app.onError((error, c) => {
-  const fanoutError = isFanoutError(error)
-    ? error
-    : error instanceof HTTPException
-      ? fromHttpException(error)
-      : new FanoutError("internal", "internal error", { cause: error });
-  if (fanoutError.status >= 500 && !["timeout", "deadline_exceeded", "network", "http_status"].includes(fanoutError.code)) {
-    const logger = c.var.logger ?? createLogger("error", { requestId: c.var.requestId });
-    logger.log("error", "request failed", {
-      code: fanoutError.code,
-      ...describeError(fanoutError.cause ?? error),
-      detail: fanoutError.detail,
-    });
-  }
-  return problem(c, fanoutError);
-});
+const { app, appFetch } = createApp(loadComposites(compositesFile));
 
 // Durable Object classes must be exported by the Worker entry.
 export { IdempotencyKey } from "../lib/jobs/idempotency";

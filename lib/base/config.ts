@@ -58,6 +58,32 @@ function parseCredentials(text: string): Record<string, Record<string, string>> 
   return Object.fromEntries(Object.entries(credentials).map(([origin, headers]) => [new URL(origin).origin, headers]));
 }
 
+/** CORS_ORIGINS: exact origins as a browser sends them (`https://app.example.com`), or `*` alone for any origin. */
+function parseOrigins(text: string): string[] {
+  const origins = list(text);
+  if (origins.includes("*")) {
+    if (origins.length > 1) throw new Error("* allows every origin and must stand alone");
+    return origins;
+  }
+  for (const origin of origins) {
+    let exact = false;
+    try {
+      exact = /^https?:/.test(origin) && new URL(origin).origin === origin;
+    } catch {
+      // not a URL at all
+    }
+    if (!exact) throw new Error(`"${origin}" is not an origin: write scheme://host[:port] as a browser sends it`);
+  }
+  return origins;
+}
+
+/** `limit/period`, the `simple` setting of a [[ratelimits]] binding (which cannot report it): it words the 429 and its Retry-After. */
+function parseRateRule(text: string): { limit: number; period: 10 | 60 } {
+  const match = /^(\d{1,9})\/(10|60)$/.exec(text.trim());
+  if (!match) throw new Error("write limit/period as in wrangler.toml, e.g. 600/60 (the period is 10 or 60 seconds)");
+  return { limit: Number(match[1]), period: Number(match[2]) as 10 | 60 };
+}
+
 // Empty strings (an unset secret in a .env file) count as unset.
 const ConfigSchema = z.preprocess(
   (vars) => Object.fromEntries(Object.entries(vars as Record<string, unknown>).filter(([, value]) => value !== "")),
@@ -80,6 +106,12 @@ const ConfigSchema = z.preprocess(
     R2_PREFIXES: parsed(list).default([]),
     D1_QUERIES: parsed(parseD1Queries).default({}),
     UPSTREAM_CREDENTIALS: parsed(parseCredentials).default({}),
+    // Browsers on other origins (functions/cors.ts): none by default, so no CORS headers at all.
+    CORS_ORIGINS: parsed(parseOrigins).default([]),
+    CORS_CREDENTIALS: flag.default(false),
+    // The numbers of the RATE_LIMIT_KEYS and RATE_LIMIT_IPS bindings (functions/rate-limit.ts), for the 429's wording.
+    RATE_LIMIT_KEYS_RULE: parsed(parseRateRule).optional(),
+    RATE_LIMIT_IPS_RULE: parsed(parseRateRule).optional(),
     ADMIN_KEY_IDS: parsed(list).default([]),
     AUDIT_ENABLED: flag.default(true),
     WEBHOOK_SECRET: z.string().regex(SECRET_PATTERN, "must look like whsec_<base64>").optional(),
@@ -89,8 +121,24 @@ const ConfigSchema = z.preprocess(
     CALLBACK_MAX_ATTEMPTS: int(1, 20).default(8),
     CALLBACK_MAX_DELAY_SECONDS: int(1, 43_200).default(43_200),
     CALLBACK_MAX_BYTES: int(1024, 1024 * 1024).default(64 * 1024),
+    // Circuit breakers per upstream origin (lib/async/breaker.ts), one set per isolate.
+    BREAKER_ENABLED: flag.default(true),
+    BREAKER_FAILURES: int(1, 1000).default(5),
+    BREAKER_INTERVAL_MS: int(1, 3_600_000).default(10_000),
+    BREAKER_COOLDOWN_MS: int(1, 3_600_000).default(30_000),
   }),
 );
+
+/** Rules across vars. */
+const CheckedConfigSchema = ConfigSchema.superRefine((config, ctx) => {
+  if (config.CORS_CREDENTIALS && config.CORS_ORIGINS.includes("*")) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["CORS_CREDENTIALS"],
+      message: "credentials cannot be allowed for every origin (CORS_ORIGINS=*): list the origins",
+    });
+  }
+});
 
 export type Config = z.output<typeof ConfigSchema>;
 export type LogLevel = Config["LOG_LEVEL"];
@@ -100,7 +148,7 @@ export type LogLevel = Config["LOG_LEVEL"];
  * @throws FanoutError `not_configured` naming every bad var (logged; a client sees only the code).
  */
 export function parseConfig(vars: Record<string, unknown>): Config {
-  const result = ConfigSchema.safeParse(vars);
+  const result = CheckedConfigSchema.safeParse(vars);
   if (result.success) return result.data;
   const names = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
   throw new FanoutError("not_configured", `invalid configuration: ${names.join("; ")}`, {

@@ -22,12 +22,14 @@ const ERROR_STATUS = {
   all_failed: 502,
   limit_exceeded: 400,
   budget_exhausted: 429,
+  rate_limited: 429,
   reference_missing: 424,
   skipped: 424,
   timeout: 504,
   deadline_exceeded: 504,
   cancelled: 499,
   not_configured: 503,
+  circuit_open: 503,
   disabled: 404,
   internal: 500,
 } as const;
@@ -53,6 +55,7 @@ export const STEP_ERROR_CODES = [
   "redirect_blocked",
   "reference_missing",
   "budget_exhausted",
+  "circuit_open",
   "limit_exceeded",
   "not_found",
   "validation_failed",
@@ -81,6 +84,8 @@ export interface FanoutErrorOptions {
   headers?: Record<string, string>;
   /** Errors that were aggregated into this one (`any` with no success). */
   errors?: unknown[];
+  /** For a private code: what a client may be told instead of the generic line (e.g. which composite is misconfigured). */
+  safeDetail?: string;
 }
 
 /** `new FanoutError(code, detail, options)`: the one error type, rendered once as problem+json. */
@@ -92,6 +97,7 @@ export class FanoutError extends Error {
   readonly invalidParams: InvalidParam[];
   readonly headers: Record<string, string>;
   readonly errors: unknown[];
+  readonly safeDetail: string | undefined;
 
   constructor(code: ErrorCode, detail: string, options: FanoutErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
@@ -101,6 +107,7 @@ export class FanoutError extends Error {
     this.invalidParams = options.invalidParams ?? [];
     this.headers = options.headers ?? {};
     this.errors = options.errors ?? [];
+    this.safeDetail = options.safeDetail;
   }
 
   get retryable(): boolean {
@@ -121,9 +128,9 @@ export const PRIVATE_DETAIL_CODES: ReadonlySet<ErrorCode> = new Set(["internal",
  * job's message). Private details are replaced by a line that points at the request id.
  */
 export function publicDetail(error: FanoutError, requestId?: string): string {
-  return PRIVATE_DETAIL_CODES.has(error.code)
-    ? `the gateway could not handle this request; quote request id ${requestId ?? "(none)"} to its operator`
-    : error.detail;
+  if (!PRIVATE_DETAIL_CODES.has(error.code)) return error.detail;
+  const quote = `quote request id ${requestId ?? "(none)"} to its operator`;
+  return error.safeDetail ? `${error.safeDetail}; ${quote}` : `the gateway could not handle this request; ${quote}`;
 }
 
 /** `name: reason; name: reason`, the detail line of a list of invalid params. */

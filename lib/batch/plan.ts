@@ -32,6 +32,8 @@ export interface PlanLimits {
   subrequestBudget: number;
   /** Whether an http step's URL is served in-process (costs no subrequest). */
   isInProcess: (url: string) => boolean;
+  /** Roots bound from the request rather than from a step (a composite's INPUT_ROOTS); none for /v1/batch. */
+  inputRoots?: ReadonlySet<string>;
 }
 
 function stepCost(kind: StepKind, input: StepInput, isInProcess: (url: string) => boolean): number {
@@ -68,9 +70,12 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
     });
   }
 
+  const inputRoots = limits.inputRoots ?? new Set<string>();
   const indexById = new Map<string, number>();
   inputs.forEach((input, index) => {
     if (SCOPE_NAMES.has(input.id)) problems.push({ name: `steps[${index}].id`, reason: `"${input.id}" is reserved for forEach` });
+    if (inputRoots.has(input.id))
+      problems.push({ name: `steps[${index}].id`, reason: `"${input.id}" is reserved for the request's values` });
     if (indexById.has(input.id))
       problems.push({ name: `steps[${index}].id`, reason: `duplicate id "${input.id}" (first at steps[${indexById.get(input.id)}])` });
     else indexById.set(input.id, index);
@@ -93,6 +98,7 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
         else if (reference.at.endsWith(".forEach")) problems.push({ name: reference.at, reason: "forEach cannot refer to its own item" });
         continue;
       }
+      if (inputRoots.has(reference.root)) continue;
       if (!indexById.has(reference.root))
         problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to unknown step "${reference.root}"` });
       else if (reference.root === input.id) problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to its own step` });

@@ -60,6 +60,8 @@ export interface RunBatchOptions {
   batch: BatchContext;
   /** Called the moment each step settles, in settlement order (for streaming). */
   onSettle?: (id: string, result: StepResult) => void;
+  /** Values references may read besides steps (a composite's `params`, `query`, `headers`). */
+  inputs?: Readonly<Record<string, unknown>>;
   execute?: Executor;
 }
 
@@ -108,6 +110,7 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       const result = results.get(id)!;
       return { status: result.status, headers: result.headers ?? {}, body: result.body };
     },
+    inputs: options.inputs,
   };
 
   return new Promise<BatchOutcome>((resolve) => {

@@ -1,3 +1,4 @@
+import { CircuitBreakers } from "../async/breaker";
 import { Budget, retryAllowance } from "../async/budget";
 import { Singleflight } from "../async/singleflight";
 import { Deadline } from "../async/timers";
@@ -86,10 +87,18 @@ function checkAgainstConfig(body: BatchRequestInput, config: Config): void {
     throw new FanoutError("validation_failed", `invalid batch: ${describeInvalid(problems)}`, { invalidParams: problems });
 }
 
-/** Validates against configuration and builds the plan: every refusal happens here, before anything runs. */
-export function planBatch(body: BatchRequestInput, config: Config): Plan {
+/**
+ * Validates against configuration and builds the plan: every refusal happens here, before anything runs.
+ * `inputRoots` names the request values references may read besides steps (a composite's).
+ */
+export function planBatch(body: BatchRequestInput, config: Config, { inputRoots }: { inputRoots?: ReadonlySet<string> } = {}): Plan {
   checkAgainstConfig(body, config);
-  return buildPlan(body.steps, { maxSteps: config.MAX_STEPS, subrequestBudget: config.SUBREQUEST_BUDGET, isInProcess: isInProcessUrl });
+  return buildPlan(body.steps, {
+    maxSteps: config.MAX_STEPS,
+    subrequestBudget: config.SUBREQUEST_BUDGET,
+    isInProcess: isInProcessUrl,
+    inputRoots,
+  });
 }
 
 /** The deadline a batch runs under: its own `deadlineMs`, or DEFAULT_DEADLINE_MS (never above MAX_DEADLINE_MS). */
@@ -107,9 +116,28 @@ export interface BatchContextOptions {
   traceparent?: string | null;
 }
 
+let isolateBreakers: CircuitBreakers | undefined;
+
+/**
+ * The isolate's circuit breakers, built from configuration on first use and rebuilt when the
+ * BREAKER_ settings change; null when BREAKER_ENABLED=false. The one piece of state that outlives a
+ * request: plain counters and timestamps per origin, never a promise or an I/O object.
+ */
+export function isolateBreakersFor(config: Config): CircuitBreakers | null {
+  if (!config.BREAKER_ENABLED) return null;
+  const settings = {
+    failureThreshold: config.BREAKER_FAILURES,
+    intervalMs: config.BREAKER_INTERVAL_MS,
+    cooldownMs: config.BREAKER_COOLDOWN_MS,
+  };
+  if (!isolateBreakers?.matches(settings)) isolateBreakers = new CircuitBreakers(settings);
+  return isolateBreakers;
+}
+
 /**
  * Builds one batch's context: policy and limits from configuration, fresh budgets and coalescing
- * (per request only: Workers cancels I/O shared across requests). Production and tests build it here.
+ * (per request only: Workers cancels I/O shared across requests), and the isolate's circuit
+ * breakers. Production and tests build it here.
  */
 export function createBatchContext({
   config,
@@ -136,8 +164,16 @@ export function createBatchContext({
       subrequests: new Budget(config.SUBREQUEST_BUDGET),
     },
     coalesce: { http: new Singleflight<StepOutput>(), kv: new KvReader(bindings.kv) },
+    breakers: isolateBreakersFor(config),
     trace: continueTrace(traceparent),
   };
+}
+
+export interface ExecuteOptions {
+  /** Called the moment each step settles (streaming). */
+  onSettle?: (id: string, result: StepResult) => void;
+  /** Request values references may read (a composite's params, query and headers). */
+  inputs?: Readonly<Record<string, unknown>>;
 }
 
 /** Runs a planned batch to its outcome under its deadline; the deadline's timer never outlives it. */
@@ -145,7 +181,7 @@ export async function executeBatch(
   body: BatchRequestInput,
   plan: Plan,
   host: BatchHost,
-  onSettle?: (id: string, result: StepResult) => void,
+  { onSettle, inputs }: ExecuteOptions = {},
 ): Promise<BatchOutcome> {
   const { config } = host;
   const deadline = Deadline.after(deadlineOf(body, config), { signal: host.signal, label: "batch deadline" });
@@ -157,6 +193,7 @@ export async function executeBatch(
       maxSteps: config.MAX_STEPS,
       batch: createBatchContext({ ...host, deadline, httpCalls }),
       onSettle,
+      inputs,
     });
   } finally {
     deadline.dispose();

@@ -22,6 +22,8 @@ export interface LocatedReference extends Reference {
 }
 
 export const SCOPE_NAMES = new Set(["item", "index"]);
+/** Roots a composite binds from its validated request: `{{params.id}}`, `{{query.user}}`, `{{headers.accept-language}}`. */
+export const INPUT_ROOTS: ReadonlySet<string> = new Set(["params", "query", "headers"]);
 export const STEP_FIELDS = new Set(["status", "headers", "body"]);
 
 // One character class between the braces (trimmed in code): no nested quantifiers, so a scan is
@@ -116,6 +118,11 @@ export interface Scope {
   step(id: string): unknown;
   item?: unknown;
   index?: number;
+  /**
+   * Values bound from the request (a composite's params, query and headers), by root name. Rendering
+   * is one pass, so a bound value that itself contains `{{...}}` is text, never a reference.
+   */
+  inputs?: Readonly<Record<string, unknown>>;
 }
 
 function missing(reference: Reference, why: string): FanoutError {
@@ -163,6 +170,7 @@ function resolveReference(reference: Reference, scope: Scope): unknown {
     if (scope.index === undefined) fail("{{index}} is only defined inside a forEach step");
     return scope.index;
   }
+  if (scope.inputs && Object.hasOwn(scope.inputs, reference.root)) return followPath(scope.inputs[reference.root], reference.path, fail);
   return followPath(scope.step(reference.root), reference.path, fail);
 }
 

@@ -44,6 +44,11 @@ export function fanoutWorker(name, { script, upstreamOrigin, bindings = {}, rout
     r2Buckets: ["BUCKET"],
     d1Databases: { DB: "fanout-bench" },
     queueProducers: { JOBS: "fanout-jobs", JOBS_DLQ: "fanout-jobs-dlq" },
+    // The rate limiters of wrangler.toml, with limits a benchmark never reaches (a missing binding would log a warning per request).
+    ratelimits: {
+      RATE_LIMIT_KEYS: { simple: { limit: 1_000_000_000, period: 60 } },
+      RATE_LIMIT_IPS: { simple: { limit: 1_000_000_000, period: 60 } },
+    },
     ...(routes ? { routes } : {}),
   };
 }

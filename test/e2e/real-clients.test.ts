@@ -1,8 +1,9 @@
 import { execFile, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium, noBrowser } from "./browser";
 import { type RunningServer, startServer } from "./server";
 
 /**
@@ -13,7 +14,6 @@ import { type RunningServer, startServer } from "./server";
 
 const PORT = 8799;
 const RECEIVER_PORT = 8798;
-const CHROMIUM = "/usr/bin/chromium";
 const run = promisify(execFile);
 let server: RunningServer;
 
@@ -101,21 +101,10 @@ describe("a streamed body reaches a gzip-accepting client early", () => {
     expect(timing.endMs - timing.firstMs).toBeGreaterThanOrEqual(1000);
   });
 
-  describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("with headless Chromium", () => {
+  describe.skipIf(noBrowser)("with headless Chromium", () => {
     let browser: Browser;
     beforeAll(async () => {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium();
     });
     afterAll(async () => {
       await browser?.close();

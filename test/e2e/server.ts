@@ -8,12 +8,23 @@ export interface RunningServer {
   stop: () => Promise<void>;
 }
 
-export async function startServer(port: number, { extraAllowed = [] as string[], timeoutMs = 150_000 } = {}): Promise<RunningServer> {
+/** `extraVars` are passed as more `--var NAME:VALUE` flags (they win over local.env). */
+export async function startServer(
+  port: number,
+  { extraAllowed = [] as string[], extraVars = {} as Record<string, string>, timeoutMs = 150_000 } = {},
+): Promise<RunningServer> {
   const origin = `http://localhost:${port}`;
   let output = "";
+  const vars = Object.entries(extraVars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
   const child: ChildProcess = spawn(
     "npm",
-    ["start", "--", "--var", `UPSTREAM_ALLOWLIST:${[`http://localhost:${port}`, `http://127.0.0.1:${port}`, ...extraAllowed].join(",")}`],
+    [
+      "start",
+      "--",
+      "--var",
+      `UPSTREAM_ALLOWLIST:${[`http://localhost:${port}`, `http://127.0.0.1:${port}`, ...extraAllowed].join(",")}`,
+      ...vars,
+    ],
     { env: { ...process.env, PORT: String(port), CI: "true", NO_COLOR: "1" }, detached: true, stdio: ["ignore", "pipe", "pipe"] },
   );
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));

@@ -16,6 +16,8 @@ export function batchContext(overrides: Partial<BatchContext> & { deadlineMs?: n
     KV_PREFIXES: "test:",
     R2_PREFIXES: "test/",
     DEFAULT_TIMEOUT_MS: "5000",
+    // No isolate-wide breakers: a test that wants them passes its own `breakers`.
+    BREAKER_ENABLED: "false",
   });
   const context = createBatchContext({
     config,

@@ -3,13 +3,15 @@ import { dirname, join, normalize, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 
 /**
- * The layer order, enforced: functions/ -> lib/jobs -> lib/batch -> lib/async -> lib/base. A file
- * may import its own layer or a lower one, never a higher one; nothing in lib/ imports Hono or
+ * The layer order, enforced: functions/ -> lib/jobs | lib/composite -> lib/batch -> lib/async ->
+ * lib/base. A file may import its own folder or a lower layer, never a higher one, and feature
+ * folders of one layer (jobs, composite) never import each other; nothing in lib/ imports Hono or
  * functions/. Read from the source text, so a new file or a new import is checked as it is written.
  */
 
 const ROOT = join(dirname(new URL(import.meta.url).pathname), "../..");
-const LAYERS = ["lib/base", "lib/async", "lib/batch", "lib/jobs", "functions"] as const;
+const LAYERS = ["lib/base", "lib/async", "lib/batch", ["lib/jobs", "lib/composite"], "functions"] as const;
+const FOLDERS: readonly string[] = LAYERS.flat();
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 
 function sourceFiles(folder: string): string[] {
@@ -20,8 +22,13 @@ function sourceFiles(folder: string): string[] {
   });
 }
 
+function folderOf(path: string): string | undefined {
+  return FOLDERS.find((folder) => path === folder || path.startsWith(`${folder}/`));
+}
+
 function layerOf(path: string): number {
-  return LAYERS.findIndex((layer) => path === layer || path.startsWith(`${layer}/`));
+  const folder = folderOf(path);
+  return LAYERS.findIndex((layer) => (typeof layer === "string" ? layer === folder : (layer as readonly string[]).includes(folder ?? "")));
 }
 
 function importsOf(source: string): string[] {
@@ -34,7 +41,7 @@ function violations(files: ReadonlyMap<string, string>): string[] {
   for (const [file, source] of files) {
     const layer = layerOf(file);
     if (layer < 0) {
-      found.push(`${file}: not in a layer folder (${LAYERS.join(", ")})`);
+      found.push(`${file}: not in a layer folder (${FOLDERS.join(", ")})`);
       continue;
     }
     for (const specifier of importsOf(source)) {
@@ -46,7 +53,9 @@ function violations(files: ReadonlyMap<string, string>): string[] {
       if (!target.startsWith("lib/") && !target.startsWith("functions/")) continue; // package.json and the like
       const targetLayer = layerOf(target);
       if (targetLayer > layer)
-        found.push(`${file} -> ${relative(".", target)}: ${LAYERS[layer]} may not import ${LAYERS[targetLayer] ?? target}`);
+        found.push(`${file} -> ${relative(".", target)}: ${folderOf(file)} may not import ${folderOf(target) ?? target}`);
+      else if (targetLayer === layer && folderOf(target) !== folderOf(file))
+        found.push(`${file} -> ${relative(".", target)}: ${folderOf(file)} may not import its sibling ${folderOf(target)}`);
     }
   }
   return found;
@@ -67,12 +76,14 @@ describe("the layer order", () => {
       ["lib/batch/plan.ts", 'import { problem } from "../../functions/problem";'],
       ["lib/stray.ts", ""],
       ["lib/jobs/runner.ts", 'import { planBatch } from "../batch/service";\nimport { sleep } from "../async/timers";'],
+      ["lib/composite/serve.ts", 'import { submitJob } from "../jobs/submit";\nimport { executeBatch } from "../batch/service";'],
     ]);
     expect(violations(broken)).toEqual([
       "lib/base/config.ts -> lib/jobs/webhooks: lib/base may not import lib/jobs",
       "lib/async/retry.ts -> hono: lib/ never imports Hono",
       "lib/batch/plan.ts -> functions/problem: lib/batch may not import functions",
-      "lib/stray.ts: not in a layer folder (lib/base, lib/async, lib/batch, lib/jobs, functions)",
+      "lib/stray.ts: not in a layer folder (lib/base, lib/async, lib/batch, lib/jobs, lib/composite, functions)",
+      "lib/composite/serve.ts -> lib/jobs/submit: lib/composite may not import its sibling lib/jobs",
     ]);
   });
 });

@@ -1,3 +1,4 @@
+import type { CircuitBreakers } from "../../async/breaker";
 import type { Budget } from "../../async/budget";
 import type { Singleflight } from "../../async/singleflight";
 import type { Deadline } from "../../async/timers";
@@ -26,6 +27,11 @@ export interface BatchContext {
   maxStepResponseBytes: number;
   budgets: { responseBytes: Budget; retries: Budget; subrequests: Budget };
   coalesce: { http: Singleflight<StepOutput>; kv: KvReader };
+  /**
+   * Circuit breakers per upstream origin, shared by the isolate's requests (pure data, unlike the
+   * per-request parts above); null when BREAKER_ENABLED=false.
+   */
+  breakers: CircuitBreakers | null;
   trace: Trace;
 }
 

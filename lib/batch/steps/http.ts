@@ -1,10 +1,11 @@
+import type { CircuitBreakers } from "../../async/breaker";
 import { hedge } from "../../async/hedge";
 import { httpRetryPolicy, retry } from "../../async/retry";
 import { abortable, withTimeout } from "../../async/timers";
 import { toBase64 } from "../../base/bytes";
-import { FanoutError } from "../../base/errors";
+import { FanoutError, isFanoutError } from "../../base/errors";
 import { fetchUpstream, HEADER_VALUE, readBodyLimited } from "../../base/http";
-import { ATTEMPT_HEADER, absoluteUrl } from "../in-process";
+import { ATTEMPT_HEADER, absoluteUrl, isInProcessUrl } from "../in-process";
 import { followPath, parsePickPath } from "../template";
 import { type BatchContext, type StepRun, stepReadLimits } from "./context";
 import { parseStepJson } from "./json";
@@ -15,7 +16,16 @@ import { type HttpSpec, type StepOutput, stepErrorOf } from "./types";
 /** What the http step uses of its batch. */
 export type HttpDeps = Pick<
   BatchContext,
-  "deadline" | "fetcher" | "allowList" | "credentials" | "defaultTimeoutMs" | "maxStepResponseBytes" | "budgets" | "coalesce" | "trace"
+  | "deadline"
+  | "fetcher"
+  | "allowList"
+  | "credentials"
+  | "defaultTimeoutMs"
+  | "maxStepResponseBytes"
+  | "budgets"
+  | "coalesce"
+  | "breakers"
+  | "trace"
 >;
 type HttpRun = StepRun<HttpDeps>;
 
@@ -63,13 +73,18 @@ export async function runHttp(spec: HttpSpec, run: HttpRun): Promise<StepOutput>
 
 async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepOutput> {
   const { deps, signal } = run;
+  const policy = httpRetryPolicy(spec.method, spec.idempotencyKey);
   const attempted = await retry<Fetched>((attempt) => attemptOnce(spec, url, attempt, run), {
     attempts: spec.retry?.attempts ?? 1,
     baseDelayMs: spec.retry?.baseDelayMs,
     maxDelayMs: spec.retry?.maxDelayMs,
     deadline: deps.deadline,
     signal,
-    decide: httpRetryPolicy(spec.method, spec.idempotencyKey),
+    // No retry (and no retry budget spent) while the origin's circuit is open: it would be refused.
+    decide: (outcome) => {
+      const guard = guardOf(url, deps);
+      return guard && guard.breakers.pausedFor(guard.origin) > 0 ? { retry: false } : policy(outcome);
+    },
     beforeRetry: () => deps.budgets.retries.tryTake(),
   });
   if (signal.aborted && !attempted.ok) throw attempted.error;
@@ -97,14 +112,53 @@ function attemptOnce(spec: HttpSpec, url: string, attempt: number, run: HttpRun)
   return hedge(call, { afterMs: spec.hedge.afterMs, signal }).then(({ value, hedged }) => ({ ...value, hedged }));
 }
 
-/** One upstream call bounded by min(timeoutMs, what is left of the deadline). */
+/**
+ * One upstream call bounded by min(timeoutMs, what is left of the deadline), admitted by its
+ * origin's circuit breaker and reported to it.
+ */
 function timedCall(spec: HttpSpec, url: string, attempt: number, run: HttpRun, signal: AbortSignal): Promise<Fetched> {
   const { deps } = run;
+  const guard = guardOf(url, deps);
+  const admission = guard?.breakers.admit(guard.origin);
+  if (guard && admission && !admission.ok) {
+    const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
+    const detail = `calls to ${guard.origin} are paused after ${guard.breakers.settings.failureThreshold} consecutive failures; next trial in ~${seconds} s`;
+    return Promise.reject(new FanoutError("circuit_open", detail));
+  }
   const timeoutMs = spec.timeoutMs ?? deps.defaultTimeoutMs;
   const call = (callSignal: AbortSignal) => fetchOnce(spec, url, attempt, run, callSignal);
   // When the deadline is the tighter bound, let it fire (deadline_exceeded) rather than a timeout.
-  if (timeoutMs < deps.deadline.remaining()) return withTimeout(call, { ms: timeoutMs, signal, label: `timeoutMs` });
-  return abortable(call(signal), signal);
+  const called =
+    timeoutMs < deps.deadline.remaining()
+      ? withTimeout(call, { ms: timeoutMs, signal, label: `timeoutMs` })
+      : abortable(call(signal), signal);
+  if (!admission?.ok) return called;
+  const { ticket } = admission;
+  return called.then(
+    (fetched) => {
+      if (fetched.status >= 500) ticket.failure();
+      else ticket.success();
+      return fetched;
+    },
+    (error: unknown) => {
+      // Only the origin's own failures count. A cancelled call (hedge loser, batch stopped), a refused
+      // target, a spent budget or the batch deadline say nothing about the origin: the slot is given back.
+      const code = isFanoutError(error) ? error.code : undefined;
+      if (code === "network" || code === "timeout") ticket.failure();
+      else ticket.release();
+      throw error;
+    },
+  );
+}
+
+/** The breakers guarding `url` and its origin; none for in-process `/v1/sim/` URLs (no upstream to protect) or a malformed URL. */
+function guardOf(url: string, deps: HttpDeps): { breakers: CircuitBreakers; origin: string } | undefined {
+  if (!deps.breakers || isInProcessUrl(url)) return undefined;
+  try {
+    return { breakers: deps.breakers, origin: new URL(url).origin };
+  } catch {
+    return undefined; // fetchUpstream refuses it with its own error
+  }
 }
 
 async function fetchOnce(spec: HttpSpec, url: string, attempt: number, run: HttpRun, signal: AbortSignal): Promise<Fetched> {

@@ -1,0 +1,79 @@
+import { cors } from "hono/cors";
+import { createMiddleware } from "hono/factory";
+import { parseConfig } from "../lib/base/config";
+import type { AppEnv } from "./env";
+
+/**
+ * CORS for browsers on other origins, with Hono's own `cors` middleware. Only origins listed in
+ * CORS_ORIGINS get CORS headers; everything else (no Origin, a disallowed origin, nothing
+ * configured) gets none at all, so a browser refuses to share the answer. A preflight is answered
+ * here, before routing, authentication and the 405 check: 204 with the CORS headers for an allowed
+ * origin, a bare 204 otherwise.
+ */
+
+/** Request headers a page may send (besides the CORS-safelisted ones). */
+export const CORS_ALLOW_HEADERS = [
+  "authorization",
+  "content-type",
+  "accept",
+  "idempotency-key",
+  "prefer",
+  "if-none-match",
+  "traceparent",
+] as const;
+
+/** Response headers a page may read (besides the CORS-safelisted ones). */
+export const CORS_EXPOSE_HEADERS = [
+  "x-request-id",
+  "server-timing",
+  "cache-status",
+  "fanout-incomplete",
+  "etag",
+  "age",
+  "retry-after",
+  "location",
+] as const;
+
+export const CORS_ALLOW_METHODS = ["GET", "HEAD", "POST"] as const;
+
+/** How long a browser may reuse a preflight's answer. */
+export const CORS_MAX_AGE_SECONDS = 600;
+
+export interface CrossOriginOptions {
+  /** More request headers a page may send (e.g. those a composite reads), added to CORS_ALLOW_HEADERS. */
+  allowHeaders?: readonly string[];
+}
+
+function isPreflight(request: Request): boolean {
+  return request.method === "OPTIONS" && request.headers.has("origin") && request.headers.has("access-control-request-method");
+}
+
+/** The CORS middleware for `/v1/*`; configured per request from CORS_ORIGINS and CORS_CREDENTIALS. */
+export function crossOrigin(options: CrossOriginOptions = {}) {
+  const allowHeaders = [...new Set([...CORS_ALLOW_HEADERS, ...(options.allowHeaders ?? []).map((name) => name.toLowerCase())])];
+  return createMiddleware<AppEnv>(async (c, next) => {
+    // This runs before the global config middleware (a preflight is answered before everything else),
+    // so it validates the configuration itself and leaves it for the rest of the request.
+    const config = c.var.config ?? parseConfig(c.env as unknown as Record<string, unknown>);
+    c.set("config", config);
+    const allowed = config.CORS_ORIGINS;
+    const anyOrigin = allowed[0] === "*";
+    const origin = c.req.header("origin");
+    if (origin === undefined || !(anyOrigin || allowed.includes(origin))) {
+      // The answer differs by Origin whenever some origin is allowed: caches must keep the variants apart.
+      const vary = allowed.length > 0 && !anyOrigin ? { vary: "Origin" } : undefined;
+      if (isPreflight(c.req.raw)) return c.body(null, 204, vary);
+      await next();
+      if (vary) c.header("vary", "Origin", { append: true });
+      return;
+    }
+    return cors({
+      origin: anyOrigin ? "*" : origin,
+      allowMethods: [...CORS_ALLOW_METHODS],
+      allowHeaders,
+      exposeHeaders: [...CORS_EXPOSE_HEADERS],
+      maxAge: CORS_MAX_AGE_SECONDS,
+      credentials: config.CORS_CREDENTIALS,
+    })(c, next);
+  });
+}

@@ -1,0 +1,145 @@
+import { sha256Hex } from "../base/bytes";
+import type { CachePolicy, CompositeInputs } from "./definition";
+
+/**
+ * A composite's answers in the Cache API: the key, freshness (fresh, stale within the SWR window,
+ * expired), the ETag, RFC 9211 Cache-Status, and the per-isolate gate that keeps background
+ * refreshes to one per key at a time.
+ */
+
+const STORED_AT = "fanout-stored-at";
+
+/** One stored answer: the document's JSON text, its ETag and when it was stored (ms since the epoch). */
+export interface CachedAnswer {
+  body: string;
+  etag: string;
+  storedAt: number;
+}
+
+export type Freshness = "fresh" | "stale";
+
+export interface CacheLookup {
+  answer: CachedAnswer;
+  freshness: Freshness;
+  /** Whole seconds since the answer was stored (the `Age` header). */
+  ageSeconds: number;
+  /** Seconds of freshness left; negative once stale (Cache-Status `ttl`). */
+  ttlSeconds: number;
+}
+
+export interface CacheKeyParts {
+  /** The origin the Worker answers on: Cloudflare keys its cache per zone, so the key stays in ours. */
+  origin: string;
+  composite: string;
+  /** A digest of the composite's declaration: a changed composite never reads its old answers. */
+  version: string;
+  inputs: CompositeInputs;
+  /** The headers the policy varies on (names lower case). */
+  vary: readonly string[];
+  /** The API key id, when the policy keys per key (never the key itself). */
+  keyId?: string;
+}
+
+/**
+ * The cache key: a URL under the Worker's own origin built from the composite, its version, every
+ * validated param (sorted, so order never splits the cache) and the varied headers.
+ */
+export function cacheKeyUrl({ origin, composite, version, inputs, vary, keyId }: CacheKeyParts): string {
+  const url = new URL(`/__fanout-cache/composites/${encodeURIComponent(composite)}/${version}`, origin);
+  for (const name of Object.keys(inputs.params).sort()) url.searchParams.set(`p.${name}`, String(inputs.params[name]));
+  for (const name of [...vary].sort()) url.searchParams.set(`h.${name}`, inputs.headers[name] ?? "");
+  if (keyId !== undefined) url.searchParams.set("k", keyId);
+  return url.href;
+}
+
+/** A strong ETag from the answer's bytes. */
+export async function etagOf(body: string): Promise<string> {
+  return `"${(await sha256Hex(body)).slice(0, 32)}"`;
+}
+
+/** Whether an If-None-Match header matches the ETag (weak comparison, lists and `*`, as RFC 9110 says for GET). */
+export function matchesIfNoneMatch(header: string | undefined | null, etag: string): boolean {
+  if (!header) return false;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, "");
+  return header.split(",").some((tag) => tag.trim() === "*" || opaque(tag) === opaque(etag));
+}
+
+/** Reads an answer that is still fresh or within its stale-while-revalidate window. */
+export async function lookup(cache: Cache, key: string, policy: CachePolicy, now = Date.now()): Promise<CacheLookup | undefined> {
+  const response = await cache.match(key);
+  if (!response) return undefined;
+  // Number(null) and Number("") are 0: an entry without the header is not ours, whatever the clock says.
+  const storedAt = Number(response.headers.get(STORED_AT) || Number.NaN);
+  const etag = response.headers.get("etag");
+  if (!Number.isFinite(storedAt) || !etag) {
+    await response.body?.cancel();
+    return undefined;
+  }
+  const ageMs = Math.max(0, now - storedAt);
+  const ageSeconds = Math.floor(ageMs / 1000);
+  // Negative as soon as the answer is stale, however briefly (RFC 9211's ttl).
+  const ttlSeconds = Math.floor((policy.ttlSeconds * 1000 - ageMs) / 1000);
+  if (ageMs >= (policy.ttlSeconds + policy.staleWhileRevalidateSeconds) * 1000) {
+    await response.body?.cancel();
+    return undefined;
+  }
+  const answer = { body: await response.text(), etag, storedAt };
+  return { answer, freshness: ageMs < policy.ttlSeconds * 1000 ? "fresh" : "stale", ageSeconds, ttlSeconds };
+}
+
+/** Stores an answer for its freshness plus its SWR window (the Cache API drops it after that). */
+export async function store(cache: Cache, key: string, answer: CachedAnswer, policy: CachePolicy): Promise<void> {
+  const keepSeconds = policy.ttlSeconds + policy.staleWhileRevalidateSeconds;
+  await cache.put(
+    key,
+    new Response(answer.body, {
+      headers: {
+        "content-type": "application/json",
+        etag: answer.etag,
+        [STORED_AT]: String(answer.storedAt),
+        "cache-control": `public, max-age=${keepSeconds}`,
+      },
+    }),
+  );
+}
+
+/** RFC 9211 Cache-Status for a composite's answer. */
+export function cacheStatus(state: { hit: CacheLookup } | { miss: "uri-miss" | "bypass"; stored: boolean }, cacheName = "fanout"): string {
+  if ("hit" in state) {
+    const { freshness, ttlSeconds } = state.hit;
+    return `${cacheName}; hit; ttl=${ttlSeconds}${freshness === "stale" ? "; detail=stale-while-revalidate" : ""}`;
+  }
+  return `${cacheName}; fwd=${state.miss}${state.stored ? "; stored" : ""}`;
+}
+
+/**
+ * At most one background refresh per key at a time in this isolate. Pure data (keys and start
+ * times, never promises), so it is safe to keep across requests; a refresh that never reported back
+ * (its waitUntil was cut short) stops blocking after `staleAfterMs`.
+ */
+export class RefreshGate {
+  readonly #started = new Map<string, number>();
+
+  constructor(
+    private readonly staleAfterMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!(staleAfterMs > 0)) throw new RangeError("staleAfterMs must be > 0");
+  }
+
+  /** True when the caller may refresh `key` now (and must call `finish(key)` when done). */
+  tryBegin(key: string): boolean {
+    const started = this.#started.get(key);
+    if (started !== undefined && this.now() - started < this.staleAfterMs) return false;
+    this.#started.set(key, this.now());
+    return true;
+  }
+
+  finish(key: string): void {
+    this.#started.delete(key);
+  }
+
+  get size(): number {
+    return this.#started.size;
+  }
+}

@@ -1,0 +1,90 @@
+import type { BatchMode } from "../batch/scheduler";
+import type { StepInput } from "../batch/steps/types";
+
+/**
+ * A composite: a named GET endpoint that a platform team declares (functions/composites.json) and
+ * fanout serves as a validated, shaped and cached batch. functions/composite-schema.ts validates
+ * declarations into exactly these types.
+ */
+
+export const PARAM_TYPES = ["string", "integer", "number", "boolean"] as const;
+export type ParamType = (typeof PARAM_TYPES)[number];
+export type ParamValue = string | number | boolean;
+
+/** One declared path or query parameter: a type, bounds and a default. */
+export interface ParamSpec {
+  in: "path" | "query";
+  type: ParamType;
+  description?: string;
+  /** Path parameters are always required; a query parameter without a default is optional unless this is true. */
+  required: boolean;
+  default?: ParamValue;
+  /** Bounds: the value for numbers, the length for strings. */
+  min?: number;
+  max?: number;
+  /** Strings: a regular expression the whole value must match. */
+  pattern?: string;
+  /** Strings: the only values allowed. */
+  enum?: string[];
+}
+
+/** How one step's body lands in the document (KrakenD's target, allow, deny, mapping and group). */
+export interface ShapeRule {
+  /** A path into the step's body (`data.user`, `results[0]`): only that part is kept. */
+  target?: string;
+  /** Keep only these field paths (`id`, `address.city`); on a collection, of each element. */
+  allow?: string[];
+  /** Drop these field paths; on a collection, from each element. */
+  deny?: string[];
+  /** Rename top-level fields (`{ "name": "displayName" }`); on a collection, of each element. */
+  rename?: Record<string, string>;
+  /** The document key the body goes under (default: the step id). */
+  group?: string;
+  /** Merge the body's fields into the document's root instead of grouping it (the body must be an object). */
+  merge?: boolean;
+}
+
+/** The answer's shape: per-step rules, then fields built from templates (`"orderIds": "{{orders.body[*].id}}"`). */
+export interface OutputSpec {
+  steps?: Record<string, ShapeRule>;
+  fields?: Record<string, unknown>;
+}
+
+export interface CachePolicy {
+  ttlSeconds: number;
+  staleWhileRevalidateSeconds: number;
+  /** Allowed request headers that key the cache (every validated param always does). */
+  vary: string[];
+  /** Key the cache per API key id too (only for `auth: "apiKey"` composites whose answer depends on the caller). */
+  perApiKey: boolean;
+}
+
+export interface CompositeStep extends StepInput {
+  /** A required step that fails fails the answer (502, or 504 on timeout); an optional one is left out and named in fanout-incomplete. */
+  required: boolean;
+}
+
+export interface CompositeDefinition {
+  name: string;
+  /** Below the composites prefix: `home`, `users/:id/summary`. */
+  path: string;
+  summary?: string;
+  description?: string;
+  auth: "none" | "apiKey";
+  params: Record<string, ParamSpec>;
+  /** Request headers (lower case) steps may read as `{{headers.name}}`; no other header is visible to steps. */
+  headers: string[];
+  steps: CompositeStep[];
+  mode: BatchMode;
+  concurrency?: number;
+  deadlineMs?: number;
+  output?: OutputSpec;
+  cache?: CachePolicy;
+}
+
+/** What a composite's steps and output may read besides step results. */
+export interface CompositeInputs {
+  params: Record<string, ParamValue>;
+  query: Record<string, ParamValue>;
+  headers: Record<string, string>;
+}

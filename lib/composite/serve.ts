@@ -1,0 +1,182 @@
+import { runAfterResponse, type WaitUntil } from "../async/after";
+import type { Config } from "../base/config";
+import { FanoutError } from "../base/errors";
+import { describeError, type Logger } from "../base/log";
+import type { Plan } from "../batch/plan";
+import type { BatchOutcome } from "../batch/scheduler";
+import { type BatchHost, type BatchRequestInput, executeBatch, planBatch } from "../batch/service";
+import { INPUT_ROOTS } from "../batch/template";
+import { type CachedAnswer, type CacheLookup, cacheStatus, etagOf, lookup, RefreshGate, store } from "./cache";
+import type { CachePolicy, CompositeDefinition, CompositeInputs } from "./definition";
+import { type ShapedAnswer, shapeDocument } from "./shape";
+
+/**
+ * Serving a composite: its batch planned against configuration, run with the request's values bound,
+ * shaped into a document, and cached (fresh hits answer without a call; stale hits answer at once
+ * and refresh after the response; misses store after the response; partial answers are never stored).
+ */
+
+/** The batch a composite runs. */
+export function batchOf(definition: CompositeDefinition): BatchRequestInput {
+  return {
+    steps: definition.steps,
+    mode: definition.mode,
+    ...(definition.concurrency === undefined ? {} : { concurrency: definition.concurrency }),
+    ...(definition.deadlineMs === undefined ? {} : { deadlineMs: definition.deadlineMs }),
+  };
+}
+
+/**
+ * Plans a composite's batch against configuration. A failure is the operator's, never the caller's:
+ * @throws FanoutError `not_configured` naming the composite (the reasons are in its invalidParams, for logs).
+ */
+export function planComposite(definition: CompositeDefinition, config: Config): Plan {
+  try {
+    return planBatch(batchOf(definition), config, { inputRoots: INPUT_ROOTS });
+  } catch (error) {
+    const reasons = error instanceof FanoutError ? error.invalidParams : [];
+    throw new FanoutError("not_configured", `composite "${definition.name}" does not fit this configuration: ${(error as Error).message}`, {
+      cause: error,
+      invalidParams: reasons,
+      safeDetail: `the composite "${definition.name}" is not configured correctly`,
+    });
+  }
+}
+
+/** Runs a planned composite once: the batch outcome and, when every required step succeeded, the shaped answer. */
+export async function runComposite(
+  definition: CompositeDefinition,
+  plan: Plan,
+  inputs: CompositeInputs,
+  host: BatchHost,
+): Promise<{ outcome: BatchOutcome; shaped: ShapedAnswer | FanoutError }> {
+  const outcome = await executeBatch(batchOf(definition), plan, host, { inputs: { ...inputs } });
+  try {
+    return { outcome, shaped: shapeDocument(definition, outcome, inputs) };
+  } catch (error) {
+    if (error instanceof FanoutError) return { outcome, shaped: error };
+    throw error;
+  }
+}
+
+/** A composite's answer, ready to render. */
+export interface CompositeAnswer {
+  body: string;
+  etag: string;
+  incomplete: string[];
+  cacheControl: string;
+  /** RFC 9211 Cache-Status (absent when the composite is not cached). */
+  cacheStatus?: string;
+  /** Seconds since a cached answer was stored (`Age`). */
+  ageSeconds?: number;
+  /** The steps' results when the composite ran for this request (Server-Timing). */
+  steps?: BatchOutcome["results"];
+}
+
+export interface CompositeCache {
+  cache: Cache;
+  key: string;
+  policy: CachePolicy;
+}
+
+export interface ServeOptions {
+  plan: Plan;
+  inputs: CompositeInputs;
+  host: BatchHost;
+  /** Where answers are cached; absent when the composite has no cache policy. */
+  cache?: CompositeCache;
+  waitUntil: WaitUntil;
+  logger: Logger;
+  requestId: string;
+}
+
+/** Background refreshes in flight in this isolate (pure data: keys and times). */
+const refreshes = new RefreshGate(30_000);
+
+function cacheControlOf(definition: CompositeDefinition, policy: CachePolicy | undefined, secondsLeft: number): string {
+  if (!policy) return "no-store";
+  const audience = definition.auth === "none" ? "public" : "private";
+  return `${audience}, max-age=${Math.max(0, secondsLeft)}, stale-while-revalidate=${policy.staleWhileRevalidateSeconds}`;
+}
+
+async function answerOf(document: Record<string, unknown>): Promise<CachedAnswer> {
+  const body = JSON.stringify(document);
+  return { body, etag: await etagOf(body), storedAt: Date.now() };
+}
+
+/**
+ * Answers a composite from the cache or by running it.
+ * @throws FanoutError when a required step failed (502, 504 on timeout) or shaping a required result found nothing.
+ */
+export async function serveComposite(definition: CompositeDefinition, options: ServeOptions): Promise<CompositeAnswer> {
+  const { cache, logger, requestId } = options;
+  let hit: CacheLookup | undefined;
+  if (cache) {
+    try {
+      hit = await lookup(cache.cache, cache.key, cache.policy);
+    } catch (error) {
+      // A cache that fails never fails the request: it runs uncached.
+      logger.log("warn", "composite cache read failed", { requestId, composite: definition.name, ...describeError(error) });
+    }
+  }
+  if (cache && hit) {
+    if (hit.freshness === "stale") refreshAfterResponse(definition, cache, options);
+    return {
+      body: hit.answer.body,
+      etag: hit.answer.etag,
+      incomplete: [],
+      cacheControl: cacheControlOf(definition, cache.policy, hit.ttlSeconds),
+      cacheStatus: cacheStatus({ hit }),
+      ageSeconds: hit.ageSeconds,
+    };
+  }
+
+  const { outcome, shaped } = await runComposite(definition, options.plan, options.inputs, options.host);
+  if (shaped instanceof FanoutError) throw shaped;
+  const answer = await answerOf(shaped.document);
+  const complete = shaped.incomplete.length === 0;
+  if (cache && complete) storeAfterResponse(cache, answer, options);
+  return {
+    body: answer.body,
+    etag: answer.etag,
+    incomplete: shaped.incomplete,
+    // A partial answer is never cached, by us or by anyone downstream.
+    cacheControl: complete ? cacheControlOf(definition, cache?.policy, cache?.policy.ttlSeconds ?? 0) : "no-store",
+    ...(cache ? { cacheStatus: cacheStatus({ miss: "uri-miss", stored: complete }) } : {}),
+    steps: outcome.results,
+  };
+}
+
+function storeAfterResponse(cache: CompositeCache, answer: CachedAnswer, { waitUntil, logger, requestId }: ServeOptions): void {
+  runAfterResponse(() => store(cache.cache, cache.key, answer, cache.policy), {
+    waitUntil,
+    task: "composite-cache-store",
+    requestId,
+    logger,
+  });
+}
+
+/** One refresh per key at a time in this isolate; it runs the composite again (not tied to the client) and stores a complete answer. */
+function refreshAfterResponse(definition: CompositeDefinition, cache: CompositeCache, options: ServeOptions): void {
+  if (!refreshes.tryBegin(cache.key)) return;
+  const { waitUntil, logger, requestId } = options;
+  runAfterResponse(
+    async (signal) => {
+      try {
+        const { shaped } = await runComposite(definition, options.plan, options.inputs, { ...options.host, signal });
+        if (shaped instanceof FanoutError || shaped.incomplete.length > 0) {
+          logger.log("warn", "composite refresh kept the stale answer", {
+            requestId,
+            composite: definition.name,
+            reason: shaped instanceof FanoutError ? shaped.code : `incomplete: ${shaped.incomplete.join(",")}`,
+          });
+          return;
+        }
+        await store(cache.cache, cache.key, await answerOf(shaped.document), cache.policy);
+      } finally {
+        refreshes.finish(cache.key);
+      }
+    },
+    { waitUntil, task: "composite-cache-refresh", requestId, logger },
+  );
+}

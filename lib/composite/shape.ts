@@ -1,0 +1,167 @@
+import { FanoutError } from "../base/errors";
+import type { BatchOutcome, StepResult } from "../batch/scheduler";
+import { collectReferences, followPath, parsePickPath, renderValue, type Scope } from "../batch/template";
+import type { CompositeDefinition, CompositeInputs, ShapeRule } from "./definition";
+
+/**
+ * Builds a composite's document from its steps' results: required steps must have succeeded, each
+ * step's body is shaped by its rule (target, allow, deny, rename, then group or merge), then the
+ * template fields are rendered. What an optional step could not give is left out and named.
+ */
+
+export interface ShapedAnswer {
+  document: Record<string, unknown>;
+  /** Optional steps that failed or whose shaping found nothing, in declaration order (`fanout-incomplete`). */
+  incomplete: string[];
+}
+
+const TIMEOUT_CODES = new Set(["timeout", "deadline_exceeded"]);
+/** Codes that follow from another step's failure: the step that caused them is the one to name. */
+const CONSEQUENTIAL_CODES = new Set(["skipped", "cancelled"]);
+
+/** The failure of a required step as the composite's answer: 504 on a timeout, 502 otherwise, naming the step. */
+export function requiredStepFailed(id: string, result: Pick<StepResult, "error">): FanoutError {
+  const code = result.error?.code ?? "internal";
+  return new FanoutError(code, `required step "${id}" failed (${code}): ${result.error?.message ?? "no result"}`, {
+    status: TIMEOUT_CODES.has(code) ? 504 : 502,
+  });
+}
+
+class ShapeMissing extends Error {}
+
+const missing = (why: string): never => {
+  throw new ShapeMissing(why);
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function fieldPath(path: string): string[] {
+  return parsePickPath(path).map(String);
+}
+
+/** A field path is data: `__proto__` or `constructor` is a field like any other, never a way into Object.prototype. */
+function setOwn(into: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function allowFields(value: Record<string, unknown>, paths: readonly string[]): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  for (const path of paths) {
+    const segments = fieldPath(path);
+    let found: unknown;
+    try {
+      found = followPath(value, segments, missing);
+    } catch (error) {
+      if (error instanceof ShapeMissing) continue; // selection: an absent field is simply not kept
+      throw error;
+    }
+    let into = kept;
+    for (const segment of segments.slice(0, -1)) {
+      if (!Object.hasOwn(into, segment) || !isRecord(into[segment])) setOwn(into, segment, {});
+      into = into[segment] as Record<string, unknown>;
+    }
+    setOwn(into, segments.at(-1)!, found);
+  }
+  return kept;
+}
+
+function denyFields(value: Record<string, unknown>, paths: readonly string[]): Record<string, unknown> {
+  const copy = structuredClone(value);
+  for (const path of paths) {
+    const segments = fieldPath(path);
+    let parent: unknown = copy;
+    for (const segment of segments.slice(0, -1)) parent = isRecord(parent) && Object.hasOwn(parent, segment) ? parent[segment] : undefined;
+    if (isRecord(parent)) delete parent[segments.at(-1)!];
+  }
+  return copy;
+}
+
+function renameFields(value: Record<string, unknown>, mapping: Record<string, string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [Object.hasOwn(mapping, key) ? mapping[key]! : key, item]));
+}
+
+function shapeObject(value: unknown, rule: ShapeRule): unknown {
+  if (!isRecord(value)) return value;
+  let shaped = value;
+  if (rule.allow) shaped = allowFields(shaped, rule.allow);
+  if (rule.deny) shaped = denyFields(shaped, rule.deny);
+  if (rule.rename) shaped = renameFields(shaped, rule.rename);
+  return shaped;
+}
+
+/** Applies one rule to a step's body; a collection has allow, deny and rename applied to each element. */
+export function shapeBody(body: unknown, rule: ShapeRule): unknown {
+  const targeted = rule.target === undefined ? body : followPath(body, parsePickPath(rule.target), missing);
+  return Array.isArray(targeted) ? targeted.map((element) => shapeObject(element, rule)) : shapeObject(targeted, rule);
+}
+
+/** The steps a template field reads (its references' roots that are step ids). */
+function stepsReadBy(template: unknown, stepIds: ReadonlySet<string>): string[] {
+  return [...new Set(collectReferences(template, "output").map((reference) => reference.root))].filter((root) => stepIds.has(root));
+}
+
+/**
+ * Shapes a finished batch into the composite's document.
+ * @throws FanoutError for the first required step that failed (a step that caused others' failure is
+ * named before them), or `reference_missing` (502) when shaping a required step's result finds nothing.
+ */
+export function shapeDocument(definition: CompositeDefinition, outcome: BatchOutcome, inputs: CompositeInputs): ShapedAnswer {
+  const required = new Set(definition.steps.filter((step) => step.required).map((step) => step.id));
+  const failedRequired = definition.steps.filter((step) => step.required && !outcome.results[step.id]?.ok);
+  const cause = failedRequired.find((step) => !CONSEQUENTIAL_CODES.has(outcome.results[step.id]?.error?.code ?? "")) ?? failedRequired[0];
+  if (cause) throw requiredStepFailed(cause.id, outcome.results[cause.id] ?? {});
+
+  const incomplete = new Set(definition.steps.filter((step) => !outcome.results[step.id]?.ok).map((step) => step.id));
+  const shapeFailed = (id: string, why: string): void => {
+    if (required.has(id)) throw new FanoutError("reference_missing", `required step "${id}": ${why}`, { status: 502 });
+    incomplete.add(id);
+  };
+
+  const document: Record<string, unknown> = {};
+  // Without `output`, every step's body goes under its id; with it, only the steps it lists appear.
+  const rules: Record<string, ShapeRule> = definition.output
+    ? (definition.output.steps ?? {})
+    : Object.fromEntries(definition.steps.map((step) => [step.id, {} satisfies ShapeRule]));
+  for (const [id, rule] of Object.entries(rules)) {
+    const result = outcome.results[id];
+    if (!result?.ok) continue;
+    let shaped: unknown;
+    try {
+      shaped = shapeBody(result.body, rule);
+    } catch (error) {
+      if (!(error instanceof ShapeMissing)) throw error;
+      shapeFailed(id, `output target "${rule.target}": ${error.message}`);
+      continue;
+    }
+    if (!rule.merge) setOwn(document, rule.group ?? id, shaped);
+    else if (isRecord(shaped)) for (const [key, value] of Object.entries(shaped)) setOwn(document, key, value);
+    else shapeFailed(id, "output merge needs an object body");
+  }
+
+  const stepIds = new Set(definition.steps.map((step) => step.id));
+  const scope: Scope = {
+    step: (id) => {
+      const result = outcome.results[id];
+      if (!result?.ok) throw new FanoutError("reference_missing", `step "${id}" did not succeed`);
+      return { status: result.status, headers: result.headers ?? {}, body: result.body };
+    },
+    inputs: { ...inputs },
+  };
+  for (const [name, template] of Object.entries(definition.output?.fields ?? {})) {
+    try {
+      setOwn(document, name, renderValue(template, scope));
+    } catch (error) {
+      if (!(error instanceof FanoutError) || error.code !== "reference_missing") throw error;
+      // A field that reads a failed (optional) step is left out; a path that is missing from results
+      // that all succeeded is the data's fault: fatal if a required step was read.
+      const reads = stepsReadBy(template, stepIds);
+      const allSucceeded = reads.every((id) => outcome.results[id]?.ok);
+      if (allSucceeded && reads.some((id) => required.has(id)))
+        throw new FanoutError("reference_missing", `output field "${name}": ${error.detail}`, { status: 502 });
+      for (const id of reads) if (!required.has(id)) incomplete.add(id);
+    }
+  }
+  return { document, incomplete: definition.steps.map((step) => step.id).filter((id) => incomplete.has(id)) };
+}
