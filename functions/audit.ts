@@ -34,6 +34,8 @@ audit.openapi(
   createRoute({
     method: "get",
     path: "/",
+    operationId: "listAudit",
+    tags: ["audit"],
     summary: "Page through audit records (admin keys only)",
     security: [{ bearer: [] }],
     request: {

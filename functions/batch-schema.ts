@@ -4,7 +4,7 @@ import { STEP_ERROR_CODES } from "../lib/base/errors";
 import { HEADER_VALUE } from "../lib/base/http";
 import { MAX_REDIRECTS } from "../lib/base/limits";
 import { BATCH_MODES, type StepResult } from "../lib/batch/scheduler";
-import type { BatchRequestInput, PublicBatchResult } from "../lib/batch/service";
+import type { BatchRequestInput, PublicBatchResult, summaryOf } from "../lib/batch/service";
 import type { CacheSpec, D1Spec, HttpSpec, KvSpec, R2Spec, WaitSpec } from "../lib/batch/steps/types";
 import { STEP_KINDS } from "../lib/batch/steps/types";
 import { MAX_JSON_DEPTH, nestedDeeperThan, parsePickPath } from "../lib/batch/template";
@@ -180,7 +180,45 @@ export function oneKindPerStep(step: Partial<Record<(typeof STEP_KINDS)[number],
     });
 }
 
-export const Step = z.object(stepFields).strict().superRefine(oneKindPerStep).openapi("Step");
+const KIND_SCHEMAS = { http: HttpStep, kv: KvStep, r2: R2Step, d1: D1Step, cache: CacheStep, wait: WaitStep } satisfies Record<
+  (typeof STEP_KINDS)[number],
+  z.ZodType
+>;
+
+const variantName = (kind: string) => `Step${kind[0]!.toUpperCase()}${kind.slice(1)}`;
+
+/**
+ * The documented form of a step: one object per kind, the other kinds absent (`never` in generated clients),
+ * so the document's `oneOf` refuses what `Step` refuses. Only the document uses them: `Step` validates, and
+ * words its messages for people (test/functions/openapi.test.ts checks that both give the same verdicts).
+ */
+/** A property a variant does not allow: absent, `not: {}` in the document (`?: never` in generated clients). */
+const Absent = z
+  .unknown()
+  .refine((value) => value === undefined, "not in this kind of step")
+  .optional()
+  .openapi({ not: {} });
+
+export const STEP_VARIANTS = STEP_KINDS.map((kind) => {
+  const others = Object.fromEntries(STEP_KINDS.filter((other) => other !== kind).map((other) => [other, Absent]));
+  const { id, dependsOn, forEach } = stepFields;
+  const schema = z
+    .object({ id, dependsOn, forEach, [kind]: KIND_SCHEMAS[kind], ...others })
+    .strict()
+    .openapi(variantName(kind), { description: `A ${kind} step` });
+  return { kind, name: variantName(kind), schema };
+});
+
+export const Step = z
+  .object(stepFields)
+  .strict()
+  .superRefine(oneKindPerStep)
+  .openapi("Step", {
+    // The document states the rule (exactly one kind) as a oneOf; the validator checks it with clearer messages.
+    type: "object",
+    oneOf: STEP_VARIANTS.map(({ name }) => ({ $ref: `#/components/schemas/${name}` })),
+    description: `A step has an id and exactly one of ${STEP_KINDS.join(", ")}`,
+  });
 
 const Callback = z
   .object({
@@ -243,15 +281,45 @@ const StepResultSchema = z
 // The documented result record and the one lib/ builds are the same type: a field added to one fails here.
 true satisfies Same<z.output<typeof StepResultSchema>, StepResult>;
 
-export const BatchResponse = z
-  .object({
-    completed: z.boolean(),
-    mode: z.enum(BATCH_MODES),
-    durationMs: z.number(),
-    counts: z.object({ ok: z.number(), failed: z.number(), skipped: z.number(), cancelled: z.number() }),
-    results: z.record(z.string(), StepResultSchema),
-  })
-  .openapi("BatchResponse");
+const summaryFields = {
+  completed: z.boolean(),
+  mode: z.enum(BATCH_MODES),
+  durationMs: z.number(),
+  counts: z.object({ ok: z.number(), failed: z.number(), skipped: z.number(), cancelled: z.number() }),
+};
+
+export const BatchResponse = z.object({ ...summaryFields, results: z.record(z.string(), StepResultSchema) }).openapi("BatchResponse");
 true satisfies Same<z.output<typeof BatchResponse>, PublicBatchResult>;
+
+/** The summary that ends a stream: the batch answer without its results. */
+const BatchSummary = z.object(summaryFields).openapi("BatchSummary");
+true satisfies Same<z.output<typeof BatchSummary>, ReturnType<typeof summaryOf>>;
+
+/** One settled step, as a stream sends it: its id and its result. */
+const StepResultEvent = StepResultSchema.extend({ id: z.string() }).openapi("StepResultEvent");
+
+/** `Accept: application/x-ndjson`: each line is one of these, `result` lines first, one `summary` line last. */
+export const BatchLine = z
+  .discriminatedUnion("type", [
+    StepResultEvent.extend({ type: z.literal("result") }).openapi("BatchResultLine"),
+    BatchSummary.extend({ type: z.literal("summary") }).openapi("BatchSummaryLine"),
+  ])
+  .openapi("BatchLine", { description: "One line of the NDJSON answer (each line is one JSON object)" });
+
+/** `Accept: text/event-stream`: `result` events (id = the step id), then one `summary` event; `data` is JSON. */
+export const BatchEvent = z
+  .object({
+    event: z.enum(["result", "summary"]),
+    id: z.string().optional().openapi({ description: "The step id (result events)" }),
+    data: z.string().openapi({
+      description: "A StepResultEvent (event: result) or a BatchSummary (event: summary), as JSON",
+      // OpenAPI 3.1 (JSON Schema 2020-12) keywords that the metadata type (written for 3.0) does not list.
+      ...({
+        contentMediaType: "application/json",
+        contentSchema: { oneOf: [{ $ref: "#/components/schemas/StepResultEvent" }, { $ref: "#/components/schemas/BatchSummary" }] },
+      } as object),
+    }),
+  })
+  .openapi("BatchEvent", { description: "One server-sent event of the SSE answer" });
 
 export const JobAccepted = z.object({ id: z.string(), state: z.literal("queued"), statusUrl: z.string() }).openapi("JobAccepted");

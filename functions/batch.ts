@@ -6,7 +6,7 @@ import { setMetric } from "hono/timing";
 import { runAfterResponse } from "../lib/async/after";
 import { FanoutError } from "../lib/base/errors";
 import type { Plan } from "../lib/batch/plan";
-import type { BatchOutcome, StepResult } from "../lib/batch/scheduler";
+import type { BatchOutcome, StepCounts, StepResult } from "../lib/batch/scheduler";
 import {
   type BatchHost,
   type BatchRequestInput,
@@ -20,7 +20,7 @@ import { auditBatch } from "../lib/jobs/audit";
 import { jobHost } from "../lib/jobs/runner";
 import { submitJob } from "../lib/jobs/submit";
 import { requireApiKey } from "./auth";
-import { BatchRequest, BatchResponse, JobAccepted } from "./batch-schema";
+import { BatchEvent, BatchLine, BatchRequest, BatchResponse, JobAccepted, STEP_VARIANTS } from "./batch-schema";
 import type { AppEnv, AppFetch } from "./env";
 import { problemResponses } from "./problem";
 import { rateLimit } from "./rate-limit";
@@ -86,6 +86,31 @@ async function drain(source: ReadableStreamDefaultReader<Uint8Array>): Promise<v
   }
 }
 
+/** The request headers POST /v1/batch reads, as OpenAPI parameters. */
+const REQUEST_HEADERS = {
+  IdempotencyKey: {
+    name: "Idempotency-Key",
+    in: "header" as const,
+    required: false,
+    description: "With an async submission (202): the same key and body within JOB_TTL_SECONDS answer the same job",
+    schema: { type: "string" as const, minLength: 1, maxLength: 255 },
+  },
+  Prefer: {
+    name: "Prefer",
+    in: "header" as const,
+    required: false,
+    description: "`respond-async`: answer 202 at once and run the batch after the response",
+    schema: { type: "string" as const, examples: ["respond-async"] },
+  },
+  Accept: {
+    name: "Accept",
+    in: "header" as const,
+    required: false,
+    description: "`application/x-ndjson` or `text/event-stream` stream each result as its step settles; JSON otherwise",
+    schema: { type: "string" as const, enum: ["application/json", "application/x-ndjson", "text/event-stream"] },
+  },
+};
+
 export function createBatchRoutes(appFetch: AppFetch) {
   const batch = createRouter();
 
@@ -109,10 +134,19 @@ export function createBatchRoutes(appFetch: AppFetch) {
     })(c, next);
   });
 
-  batch.openapi(
+  for (const { name, schema } of STEP_VARIANTS) batch.openAPIRegistry.register(name, schema);
+  for (const [name, parameter] of Object.entries(REQUEST_HEADERS)) batch.openAPIRegistry.registerComponent("parameters", name, parameter);
+  batch.openAPIRegistry.registerComponent("headers", "Location", {
+    description: "The job's status URL (statusUrl)",
+    schema: { type: "string", format: "uri" },
+  });
+
+  return batch.openapi(
     createRoute({
       method: "post",
       path: "/",
+      operationId: "runBatch",
+      tags: ["batch"],
       summary: "Run many I/O steps concurrently and answer with every outcome",
       description: [
         "Answers JSON by default (200 when the batch ran; 502 when the mode's condition failed). ",
@@ -120,11 +154,20 @@ export function createBatchRoutes(appFetch: AppFetch) {
         "With a `callback` or `Prefer: respond-async` it answers 202 at once and runs the batch after the response; `Idempotency-Key` makes that submission safe to repeat.",
       ].join(""),
       security: [{ bearer: [] }],
+      parameters: Object.keys(REQUEST_HEADERS).map((name) => ({ $ref: `#/components/parameters/${name}` })),
       request: { body: { required: true, content: { "application/json": { schema: BatchRequest } } } },
       responses: {
-        200: { description: "The batch ran (some steps may have failed)", content: { "application/json": { schema: BatchResponse } } },
+        200: {
+          description: "The batch ran (some steps may have failed); streamed when Accept asks for NDJSON or SSE",
+          content: {
+            "application/json": { schema: BatchResponse },
+            "application/x-ndjson": { schema: BatchLine },
+            "text/event-stream": { schema: BatchEvent },
+          },
+        },
         202: {
           description: "Accepted: the batch runs after the response; poll statusUrl or await the callback",
+          headers: { Location: { $ref: "#/components/headers/Location" } },
           content: { "application/json": { schema: JobAccepted } },
         },
         502: {
@@ -144,13 +187,12 @@ export function createBatchRoutes(appFetch: AppFetch) {
       const format = streamFormat(c.req.header("accept"));
       if (format) return untypedResponse(streamBatch(c, format, body, plan, host));
       const outcome = await executeBatch(body, plan, host);
+      c.set("batchCounts", outcome.counts);
       scheduleAudit(c, host, plan, outcome);
       for (const [id, result] of Object.entries(outcome.results)) setMetric(c, `step-${id}`, result.durationMs, describe(result));
       return c.json(publicResult(outcome), outcome.conditionMet ? 200 : 502);
     },
   );
-
-  return batch;
 }
 
 function scheduleAudit(c: Context<AppEnv>, host: BatchHost, plan: Plan, outcome: BatchOutcome): void {
@@ -166,6 +208,9 @@ function scheduleAudit(c: Context<AppEnv>, host: BatchHost, plan: Plan, outcome:
 
 function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRequestInput, plan: Plan, host: BatchHost): Response {
   markAsLiveStream(c);
+  // The access log's line waits for the batch's counts (undefined when it could not run).
+  let settled: (counts: StepCounts | undefined) => void = () => {};
+  c.set("batchCounts", new Promise<StepCounts | undefined>((resolve) => (settled = resolve)));
   // Writes are chained so lines keep settlement order even though onSettle cannot await.
   const run = async (write: (kind: "result" | "summary", data: Record<string, unknown>, id?: string) => Promise<void>) => {
     let writing = Promise.resolve();
@@ -173,7 +218,11 @@ function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRe
       onSettle: (id, result) => {
         writing = writing.then(() => write("result", { id, ...result }, id));
       },
+    }).catch((error: unknown) => {
+      settled(undefined);
+      throw error;
     });
+    settled(outcome.counts);
     await writing;
     await write("summary", summaryOf(outcome));
     scheduleAudit(c, host, plan, outcome);

@@ -20,6 +20,9 @@ examples.openapi(
   createRoute({
     method: "get",
     path: "/coroutine",
+    operationId: "exampleCoroutine",
+    tags: ["examples"],
+    security: [],
     summary: "Streams Start, awaits a timer, streams End",
     request: { query: z.object({ ms: integer("ms", 0, 10_000).default(1000) }) },
     responses: {
@@ -55,6 +58,9 @@ examples.openapi(
   createRoute({
     method: "get",
     path: "/gather",
+    operationId: "exampleGather",
+    tags: ["examples"],
+    security: [],
     summary: "Runs k timer waits of ms concurrently and reports the wall time",
     request: { query: z.object({ k: integer("k", 1, 100).default(10), ms: integer("ms", 0, 10_000).default(200) }) },
     responses: {
@@ -93,6 +99,9 @@ examples.openapi(
   createRoute({
     method: "get",
     path: "/callback",
+    operationId: "exampleCallback",
+    tags: ["examples"],
+    security: [],
     summary: "Answers at once; a done-callback records its run in KV after the response",
     request: { query: z.object({ ms: integer("ms", 0, 20_000).default(100) }) },
     responses: {
@@ -125,6 +134,9 @@ examples.openapi(
   createRoute({
     method: "get",
     path: "/callback/{id}",
+    operationId: "exampleCallbackRecord",
+    tags: ["examples"],
+    security: [],
     summary: "The record the done-callback wrote, once it has run",
     request: { params: z.object({ id: z.uuid("id must be a UUID").openapi({ param: { name: "id", in: "path" } }) }) },
     responses: {
@@ -158,6 +170,9 @@ examples.openapi(
   createRoute({
     method: "get",
     path: "/fetch",
+    operationId: "exampleFetch",
+    tags: ["examples"],
+    security: [],
     summary: "An async GET of an allow-listed URL (the aiohttp example)",
     request: {
       query: z.object({

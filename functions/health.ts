@@ -23,6 +23,9 @@ health.openapi(
   createRoute({
     method: "get",
     path: "/healthz",
+    operationId: "getHealth",
+    tags: ["health"],
+    security: [],
     summary: "Liveness, version and enabled features",
     responses: { 200: { description: "The gateway is up", content: { "application/json": { schema: Health } } } },
   }),

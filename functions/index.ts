@@ -8,17 +8,19 @@ import { parseConfig } from "../lib/base/config";
 import { FanoutError, isFanoutError } from "../lib/base/errors";
 import { createLogger, describeError } from "../lib/base/log";
 import { consumeJobMessages } from "../lib/jobs/consumer";
-import pkg from "../package.json";
+import { accessLog } from "./access-log";
 import audit from "./audit";
 import { createBatchRoutes } from "./batch";
 import { type CompositeCatalog, loadComposites } from "./composite-schema";
 import { createCompositeRoutes } from "./composites";
 import compositesFile from "./composites.json";
 import { crossOrigin } from "./cors";
+import docs from "./docs";
 import type { AppEnv, AppFetch } from "./env";
 import examples from "./examples";
 import health from "./health";
 import jobs from "./jobs";
+import { serveOpenApi } from "./openapi";
 import { PROBLEM_CONTENT_TYPE, toProblem } from "./problem";
 import { createRouter } from "./router";
 import sim from "./sim";
@@ -40,6 +42,8 @@ export function createApp(catalog: CompositeCatalog) {
   const appFetch: AppFetch = (request, env, ctx) => app.fetch(request, env, ctx);
 
   app.use(requestId());
+  // One line per request, written once everything after it has answered (problems rendered by onError included).
+  app.use(accessLog);
   app.use(secureHeaders());
   app.use(timing({ totalDescription: "fanout total" }));
   // Before methodNotAllowed and every route: a CORS preflight is answered before authentication.
@@ -68,27 +72,15 @@ export function createApp(catalog: CompositeCatalog) {
   });
 
   app.route("/", health);
+  app.route("/", docs);
   app.route("/v1/sim", sim);
   app.route("/v1/examples", examples);
-  app.route("/v1/batch", createBatchRoutes(appFetch));
-  app.route("/v1/jobs", jobs);
+  // Chained, so their types add up in `typed` (AppType, for hono/client's hc<AppType>).
+  const typed = app.route("/v1/batch", createBatchRoutes(appFetch)).route("/v1/jobs", jobs);
   app.route("/v1/audit", audit);
   app.route("/", createCompositeRoutes(catalog, appFetch));
 
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
-    type: "http",
-    scheme: "bearer",
-    description: "An API key from API_KEYS",
-  });
-
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "fanout",
-      version: pkg.version,
-      description: "Edge fan-out gateway: one HTTPS call in, many concurrent I/O operations behind it.",
-    },
-  });
+  serveOpenApi(app);
 
   app.notFound((c) => problem(c, new FanoutError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
@@ -135,10 +127,13 @@ export function createApp(catalog: CompositeCatalog) {
     }
     return problem(c, fanoutError);
   });
-  return { app, appFetch };
+  return { app, appFetch, typed };
 }
 
 const { app, appFetch } = createApp(loadComposites(compositesFile));
+
+/** POST /v1/batch and GET /v1/jobs/{id} as types: `hc<AppType>(origin)` from hono/client calls them type-checked. */
+export type AppType = ReturnType<typeof createApp>["typed"];
 
 // Durable Object classes must be exported by the Worker entry.
 export { IdempotencyKey } from "../lib/jobs/idempotency";

@@ -41,10 +41,12 @@ const Job = z
   .openapi("Job");
 true satisfies Same<z.output<typeof Job>, PublicJob>;
 
-jobs.openapi(
+const routes = jobs.openapi(
   createRoute({
     method: "get",
     path: "/{id}",
+    operationId: "getJob",
+    tags: ["jobs"],
     summary: "An async batch job: its state, result and callback deliveries",
     security: [{ bearer: [] }],
     request: { params: z.object({ id: z.uuid("id must be a job id (UUID)").openapi({ param: { name: "id", in: "path" } }) }) },
@@ -61,4 +63,4 @@ jobs.openapi(
   },
 );
 
-export default jobs;
+export default routes;

@@ -30,13 +30,20 @@ export function createRouter() {
   });
 }
 
-/** An integer path or query parameter whose every error message names the parameter and its bound. */
+/**
+ * An integer path or query parameter whose every error message names the parameter and its bound. Only a
+ * string is converted (as `z.coerce.number()` would), so null and a missing value are refused and the
+ * documented schema is a plain required integer (coerce accepts null: it came out nullable and optional).
+ */
 export function integer(name: string, min: number, max: number) {
-  return z.coerce
-    .number({ error: `${name} must be a number` })
-    .int(`${name} must be an integer`)
-    .min(min, `${name} must be >= ${min}`)
-    .max(max, `${name} must be <= ${max}`);
+  return z.preprocess(
+    (value) => (typeof value === "string" ? Number(value) : value),
+    z
+      .number({ error: `${name} must be a number` })
+      .int(`${name} must be an integer`)
+      .min(min, `${name} must be >= ${min}`)
+      .max(max, `${name} must be <= ${max}`),
+  );
 }
 
 /**

@@ -30,6 +30,9 @@ sim.openapi(
   createRoute({
     method: "get",
     path: "/delay/{ms}",
+    operationId: "simDelay",
+    tags: ["sim"],
+    security: [],
     summary: "Answer after a timer of ms milliseconds",
     request: { params: z.object({ ms: integer("ms", 0, MAX_SIM_DELAY_MS).openapi({ param: { name: "ms", in: "path" }, example: 200 }) }) },
     responses: {
@@ -59,6 +62,9 @@ sim.openapi(
   createRoute({
     method: "get",
     path: "/status/{code}",
+    operationId: "simStatus",
+    tags: ["sim"],
+    security: [],
     summary: "Answer with the given HTTP status",
     request: {
       params: z.object({ code: integer("code", 200, 599).openapi({ param: { name: "code", in: "path" }, example: 503 }) }),
@@ -85,6 +91,9 @@ sim.openapi(
   createRoute({
     method: "get",
     path: "/bytes/{n}",
+    operationId: "simBytes",
+    tags: ["sim"],
+    security: [],
     summary: "A body of exactly n deterministic bytes",
     request: { params: z.object({ n: integer("n", 0, MAX_SIM_BYTES).openapi({ param: { name: "n", in: "path" }, example: 1024 }) }) },
     responses: {
@@ -104,6 +113,9 @@ sim.openapi(
   createRoute({
     method: "get",
     path: "/drip",
+    operationId: "simDrip",
+    tags: ["sim"],
+    security: [],
     summary: "Stream `bytes` bytes evenly over `durationMs`",
     request: {
       query: z.object({
@@ -155,6 +167,9 @@ sim.openapi(
   createRoute({
     method: "get",
     path: "/flaky",
+    operationId: "simFlaky",
+    tags: ["sim"],
+    security: [],
     summary: "Fail deterministically for a seed and attempt",
     description: `Fails with \`status\` when flakyRoll(seed, attempt) < failRate; the attempt number is read from the ${ATTEMPT_HEADER} header (default 1).`,
     request: {

@@ -1,0 +1,164 @@
+import { describe, expect, it } from "vitest";
+import { PLAYGROUND_EXAMPLES } from "../../functions/playground-page";
+import { type StepTiming, WATERFALL_SCRIPT, waterfallKit } from "../../functions/waterfall";
+import { call } from "./helpers";
+
+const kit = waterfallKit();
+
+function result(id: string, startMs: number, durationMs: number, extra: Partial<StepTiming> = {}): StepTiming {
+  return { id, ok: true, startMs, durationMs, ...extra };
+}
+
+describe("waterfall kit: dependencies", () => {
+  it("reads dependsOn and {{id...}} references anywhere in a step, only to other steps of the batch", () => {
+    const batch = {
+      steps: [
+        { id: "user", d1: { query: "userById", params: [1] } },
+        { id: "orders", d1: { query: "ordersByUser", params: ["{{user.body[0].id}}"] } },
+        { id: "a", http: { url: "/v1/sim/delay/1?x={{ orders.status }}", headers: { "x-u": "{{user.headers.etag}}" } } },
+        { id: "each", forEach: "{{orders.body}}", http: { url: "/v1/sim/delay/1?o={{item.id}}&i={{index}}" } },
+        { id: "join", dependsOn: ["a", "each", "a"], wait: { ms: 1 } },
+        { id: "self", http: { url: "/v1/sim/delay/1?{{self.status}}{{missing.body}}" } },
+      ],
+    };
+    expect(kit.stepIds(batch)).toEqual(["user", "orders", "a", "each", "join", "self"]);
+    const deps = kit.dependencies(batch);
+    expect({ ...deps, a: [...(deps.a ?? [])].sort() }).toEqual({
+      user: [],
+      orders: ["user"],
+      a: ["orders", "user"],
+      each: ["orders"],
+      join: ["a", "each"],
+      self: [],
+    });
+  });
+
+  it("gives nothing for something that is not a batch", () => {
+    expect(kit.stepIds(null)).toEqual([]);
+    expect(kit.stepIds({ steps: "x" })).toEqual([]);
+    expect(kit.dependencies({ steps: [null, 1, { id: 3 }] })).toEqual({});
+  });
+});
+
+describe("waterfall kit: outcomes and the critical path", () => {
+  it("names each outcome the page colours", () => {
+    expect(kit.outcome(result("a", 0, 1))).toBe("ok");
+    expect(kit.outcome(result("a", 0, 1, { coalesced: true }))).toBe("coalesced");
+    expect(kit.outcome(result("a", 0, 1, { ok: false, error: { code: "skipped", message: "" } }))).toBe("skipped");
+    expect(kit.outcome(result("a", 0, 1, { ok: false, error: { code: "cancelled", message: "" } }))).toBe("cancelled");
+    expect(kit.outcome(result("a", 0, 1, { ok: false, error: { code: "timeout", message: "" } }))).toBe("failed");
+  });
+
+  it("follows the dependency that ended last, back from the step that ended last", () => {
+    // start -> left (ends 250), start -> right (ends 450); join depends on both; lone ends at 300.
+    const results = {
+      start: result("start", 0, 100),
+      left: result("left", 100, 150),
+      right: result("right", 100, 350),
+      join: result("join", 450, 50),
+      lone: result("lone", 0, 300),
+    };
+    const deps = { start: [], left: ["start"], right: ["start"], join: ["left", "right"], lone: [] };
+    expect(kit.criticalPath(results, deps)).toEqual(["start", "right", "join"]);
+    // Before join and right settled, the chain that ends last so far.
+    const { start, left, lone } = results;
+    expect(kit.criticalPath({ start, left, lone }, deps)).toEqual(["lone"]);
+    expect(kit.criticalPath({}, deps)).toEqual([]);
+  });
+});
+
+describe("waterfall kit: layout", () => {
+  const options = { width: 1000, left: 100, right: 100, top: 20, rowHeight: 20, barHeight: 10 };
+
+  it("puts bars on one time axis, in batch order, with a sliver for 0 ms", () => {
+    const results = {
+      b: result("b", 100, 300),
+      a: result("a", 0, 100),
+      c: result("c", 400, 0, { ok: false, error: { code: "skipped", message: "x" } }),
+    };
+    const layout = kit.layout(["a", "b", "c"], results, { b: ["a"], c: ["b"] }, options);
+    expect(layout.totalMs).toBe(400);
+    expect(layout.msPerPx).toBe(0.5);
+    expect(layout.bars.map((bar) => [bar.id, bar.row, bar.x, bar.width, bar.y])).toEqual([
+      ["a", 0, 100, 200, 25],
+      ["b", 1, 300, 600, 45],
+      ["c", 2, 900, 2, 65],
+    ]);
+    expect(layout.bars.every((bar) => bar.critical)).toBe(true);
+    expect(layout.bars[2]!.title).toContain("error skipped: x");
+    expect(layout.arrows.map((arrow) => [arrow.from, arrow.to, arrow.x1, arrow.x2, arrow.critical])).toEqual([
+      ["a", "b", 300, 300, true],
+      ["b", "c", 900, 900, true],
+    ]);
+    expect(layout.ticks.map((tick) => tick.ms)).toEqual([0, 50, 100, 150, 200, 250, 300, 350, 400]);
+  });
+
+  it("keeps a row for a step still pending and stretches the axis to the batch's duration", () => {
+    const layout = kit.layout(
+      ["slow", "fast"],
+      { fast: result("fast", 0, 10, { attempts: 3, hedged: true }) },
+      {},
+      { ...options, minTotalMs: 800 },
+    );
+    expect(layout.totalMs).toBe(800);
+    expect(layout.bars).toHaveLength(1);
+    expect(layout.bars[0]).toMatchObject({ id: "fast", row: 1, attempts: 3, hedged: true });
+    expect(layout.height).toBe(20 + 2 * 20 + 4);
+  });
+
+  it("picks 1, 2 or 5 x 10^n ms ticks", () => {
+    expect(kit.tickStep(1000, 10)).toBe(100);
+    expect(kit.tickStep(1000, 4)).toBe(500);
+    expect(kit.tickStep(330, 8)).toBe(50);
+    expect(kit.tickStep(0, 5)).toBe(0.2);
+  });
+});
+
+describe("GET /playground and GET /docs", () => {
+  for (const path of ["/playground", "/docs"]) {
+    it(`${path} is one HTML page whose script and style run under its own strict CSP`, async () => {
+      const res = await call(path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+      const csp = res.headers.get("content-security-policy") ?? "";
+      const nonce = /script-src 'nonce-([^']+)'/.exec(csp)?.[1];
+      expect(nonce).toBeTruthy();
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).toContain("connect-src 'self'");
+      const html = await res.text();
+      // Every script and style carries the nonce; nothing is loaded from another origin.
+      expect(html.match(/<script nonce="([^"]+)">/g)).toEqual([`<script nonce="${nonce}">`]);
+      expect(html).not.toMatch(/<script[^>]* src=|<link[^>]*href="(?!data:)|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
+      // The global security headers are still set.
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      // A fresh nonce per answer.
+      const again = await call(path);
+      expect(again.headers.get("content-security-policy")).not.toBe(csp);
+    });
+  }
+
+  it("the playground inlines the waterfall kit and the examples", async () => {
+    const html = await (await call("/playground")).text();
+    expect(html).toContain(`const kit = ${WATERFALL_SCRIPT};`);
+    for (const name of ["quickstart", "diamond", "forEach", "hedge", "race"]) expect(html).toContain(`"${name}":`);
+  });
+
+  it("other routes get no CSP from the pages", async () => {
+    const res = await call("/healthz");
+    expect(res.headers.get("content-security-policy")).toBeNull();
+  });
+
+  it("every example is a batch the gateway accepts", async () => {
+    for (const [name, example] of Object.entries(PLAYGROUND_EXAMPLES)) {
+      const res = await call("/v1/batch", {
+        method: "POST",
+        headers: { authorization: "Bearer test-key-0123456789", "content-type": "application/json" },
+        body: JSON.stringify(example.batch),
+      });
+      // 502: a race whose first settled step failed is still a batch that ran.
+      expect([200, 502], name).toContain(res.status);
+      const body = (await res.json()) as { results: Record<string, unknown> };
+      expect(Object.keys(body.results).sort()).toEqual(kit.stepIds(example.batch).sort());
+    }
+  });
+});

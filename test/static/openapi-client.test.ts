@@ -1,0 +1,129 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import openapiTS, { astToString } from "openapi-typescript";
+import { describe, expect, it } from "vitest";
+
+/**
+ * Typed clients: types generated from the served /openapi.json with openapi-typescript, and a small
+ * openapi-fetch program running the README's examples, type-checked with tsc; plus one hono/client
+ * call through AppType. `invalid.ts` holds the same mistakes without @ts-expect-error: tsc must refuse
+ * each of them, so the directives in client.ts cannot go stale silently.
+ */
+
+const root = new URL("../..", import.meta.url).pathname;
+const dir = join(root, "node_modules/.cache/fanout-typed-client");
+
+const CLIENT = `import createClient from "openapi-fetch";
+import { hc } from "hono/client";
+import type { AppType } from "../../../functions/index";
+import type { components, paths } from "./schema";
+
+type StepErrorCode = components["schemas"]["StepError"]["code"];
+type BatchResponse = components["schemas"]["BatchResponse"];
+
+// JSON answers only (the same operation also streams NDJSON and SSE when Accept asks for them).
+const client = createClient<paths, "application/json">({ baseUrl: "http://127.0.0.1:8787", headers: { authorization: "Bearer demo-key" } });
+
+export async function readmeExamples(): Promise<void> {
+  // The minimal batch: only steps (mode, concurrency, deadlineMs and http.method have server defaults).
+  const { data, error } = await client.POST("/v1/batch", {
+    body: {
+      steps: [
+        { id: "user", http: { url: "/v1/sim/delay/100" } },
+        { id: "posts", dependsOn: ["user"], http: { url: "/v1/sim/delay/{{user.body.delayedMs}}" } },
+        { id: "flag", kv: { key: "flags:beta", type: "json" } },
+        { id: "pause", wait: { ms: 10 } },
+      ],
+    },
+  });
+  void error;
+  if (data && "completed" in data) {
+    const completed: boolean = data.completed;
+    const errorCode: StepErrorCode | undefined = data.results.user?.error?.code;
+    void completed;
+    void errorCode;
+  }
+
+  await client.POST("/v1/batch", {
+    // @ts-expect-error a step has exactly one kind: an id alone is refused
+    body: { steps: [{ id: "x" }] },
+  });
+
+  // An async batch (Prefer: respond-async), then its job: the result is the batch result, typed.
+  const accepted = await client.POST("/v1/batch", {
+    params: { header: { Prefer: "respond-async", "Idempotency-Key": "order-42" } },
+    body: { steps: [{ id: "pause", wait: { ms: 10 } }] },
+  });
+  if (accepted.data && "statusUrl" in accepted.data) {
+    const { data: job } = await client.GET("/v1/jobs/{id}", { params: { path: { id: accepted.data.id } } });
+    const result: BatchResponse | undefined = job?.result;
+    const okCount: number | undefined = job?.result?.counts.ok;
+    void result;
+    void okCount;
+  }
+}
+
+export async function honoClient(): Promise<void> {
+  const api = hc<AppType>("http://127.0.0.1:8787", { headers: { authorization: "Bearer demo-key" } });
+  const res = await api.v1.batch.$post({ json: { steps: [{ id: "pause", wait: { ms: 10 } }] } });
+  const body = await res.json();
+  if ("completed" in body) {
+    const completed: boolean = body.completed;
+    void completed;
+  }
+  const job = await api.v1.jobs[":id"].$get({ param: { id: "00000000-0000-4000-8000-000000000000" } });
+  void job;
+}
+`;
+
+/** Each line must fail to type-check on its own line (the directives of client.ts, without them). */
+const INVALID = `import createClient from "openapi-fetch";
+import type { components, paths } from "./schema";
+
+const client = createClient<paths>({ baseUrl: "http://127.0.0.1:8787" });
+export const idOnly = client.POST("/v1/batch", { body: { steps: [{ id: "x" }] } });
+export const badWait = client.POST("/v1/batch", { body: { steps: [{ id: "x", wait: { ms: "1" } }] } });
+export const code: components["schemas"]["StepError"]["code"] = "not_a_code";
+export const noSteps = client.POST("/v1/batch", { body: {} });
+`;
+
+function typecheck(): string {
+  try {
+    execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(dir, "tsconfig.json")], { encoding: "utf8", cwd: root });
+    return "";
+  } catch (error) {
+    return String((error as { stdout?: string }).stdout ?? error);
+  }
+}
+
+describe("typed clients from /openapi.json", () => {
+  it("openapi-typescript types + openapi-fetch and hc<AppType> compile the README's examples; mistakes do not", async () => {
+    const document = JSON.parse(execFileSync("npm", ["run", "--silent", "openapi:doc"], { cwd: root, encoding: "utf8" }));
+    // Fields with server defaults stay optional in requests (openapi-typescript's default would make them required).
+    const schema = astToString(await openapiTS(document, { defaultNonNullable: false }));
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "schema.d.ts"), schema);
+    writeFileSync(join(dir, "client.ts"), CLIENT);
+    writeFileSync(join(dir, "invalid.ts"), INVALID);
+    writeFileSync(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({
+        extends: "../../../tsconfig.json",
+        compilerOptions: { noUnusedLocals: false },
+        include: ["client.ts", "invalid.ts", "schema.d.ts", "../../../worker-configuration.d.ts"],
+      }),
+    );
+
+    const output = typecheck();
+    const errors = output.split("\n").filter((line) => /error TS\d+/.test(line));
+    // client.ts compiles (and every @ts-expect-error in it is used); invalid.ts fails on each of its four mistakes.
+    expect(
+      errors.filter((line) => !line.includes("invalid.ts")),
+      output,
+    ).toEqual([]);
+    const failedLines = new Set(errors.map((line) => Number(/invalid\.ts\((\d+),/.exec(line)?.[1])));
+    expect([...failedLines].sort(), output).toEqual([5, 6, 7, 8]);
+  }, 120_000);
+});
