@@ -4,7 +4,7 @@ import { setMetric } from "hono/timing";
 import { sha256Hex } from "../lib/base/bytes";
 import { describeInvalid, FanoutError } from "../lib/base/errors";
 import { HEADER_VALUE } from "../lib/base/http";
-import { publicResult } from "../lib/batch/service";
+import { batchBindings, publicResult } from "../lib/batch/service";
 import { cacheKeyUrl, matchesIfNoneMatch } from "../lib/composite/cache";
 import type { CompositeDefinition, CompositeInputs, ParamValue } from "../lib/composite/definition";
 import { planComposite, runComposite, serveComposite } from "../lib/composite/serve";
@@ -124,7 +124,7 @@ function register(routes: ReturnType<typeof createRouter>, prefix: string, defin
     const inputs: CompositeInputs = { params, query, headers: allowedHeaders(c, definition.headers) };
     const plan = planComposite(definition, c.var.config);
     const host = {
-      bindings: { kv: c.env.KV, bucket: c.env.BUCKET, db: c.env.DB, cache: caches.default },
+      bindings: batchBindings(c.env),
       config: c.var.config,
       serveInProcess: (request: Request) => appFetch(request, c.env, c.executionCtx),
       traceparent: c.req.header("traceparent"),
