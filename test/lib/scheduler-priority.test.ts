@@ -113,6 +113,18 @@ describe("critical-path-first scheduling", () => {
     expect(outcome.durationMs).toBe(1000);
   });
 
+  it("a step made ready by a settling step competes for that step's slot with the steps already waiting", async () => {
+    const { order } = await run(
+      [
+        http("a", 100, { expectedMs: 100 }),
+        http("waiting", 100, { expectedMs: 500 }),
+        http("next", 100, { expectedMs: 1000, dependsOn: ["a"] }),
+      ],
+      1,
+    );
+    expect(order()).toEqual(["a", "next", "waiting"]);
+  });
+
   it("ties keep submission order", async () => {
     const steps = Array.from({ length: 10 }, (_, i) => http(`s${i}`, 10, { expectedMs: 50 }));
     const { order } = await run(steps, 2);
@@ -171,14 +183,14 @@ describe("criticalPathPriorities", () => {
     // a -> b -> d, a -> c -> d, e alone; listed out of topological order.
     const planned = plan([
       http("d", 0, { expectedMs: 1, dependsOn: ["b", "c"] }),
-      http("b", 0, { expectedMs: 10, dependsOn: ["a"] }),
       http("c", 0, { expectedMs: 30, dependsOn: ["a"] }),
+      http("b", 0, { expectedMs: 10, dependsOn: ["a"] }),
       http("a", 0, { expectedMs: 100 }),
       wait("e", 7),
       kv("f", 0),
     ]);
     const priorities = criticalPathPriorities(planned, (step) => expectedLatency(step));
-    expect([...priorities]).toEqual([1, 11, 31, 131, 7, DEFAULT_EXPECTED_MS.kv]);
+    expect([...priorities]).toEqual([1, 31, 11, 131, 7, DEFAULT_EXPECTED_MS.kv]);
   });
 
   it("uses observed means for steps without a hint, never for hinted ones or literal waits", () => {
