@@ -162,6 +162,9 @@ export const stepFields = {
     .openapi({
       description: "A reference to an array ({{posts.body[*].id}}) or a literal array; {{item}} and {{index}} name each element",
     }),
+  expectedMs: z.number().int().min(0).max(300_000).optional().openapi({
+    description: "Expected duration of one execution in ms, for scheduling (critical path first); a hint, never a limit",
+  }),
   http: HttpStep.optional(),
   kv: KvStep.optional(),
   r2: R2Step.optional(),
@@ -201,9 +204,9 @@ const Absent = z
 
 export const STEP_VARIANTS = STEP_KINDS.map((kind) => {
   const others = Object.fromEntries(STEP_KINDS.filter((other) => other !== kind).map((other) => [other, Absent]));
-  const { id, dependsOn, forEach } = stepFields;
+  const { id, dependsOn, forEach, expectedMs } = stepFields;
   const schema = z
-    .object({ id, dependsOn, forEach, [kind]: KIND_SCHEMAS[kind], ...others })
+    .object({ id, dependsOn, forEach, expectedMs, [kind]: KIND_SCHEMAS[kind], ...others })
     .strict()
     .openapi(variantName(kind), { description: `A ${kind} step` });
   return { kind, name: variantName(kind), schema };

@@ -170,3 +170,54 @@ function findCycle(steps: readonly PlannedStep[], byId: Map<string, PlannedStep>
   }
   return undefined;
 }
+
+/**
+ * What one execution of a step is expected to take when nothing better is known: an http call
+ * 100 ms, a binding read (kv, r2, d1, cache) 10 ms. A wait with a literal `ms` takes exactly that.
+ */
+export const DEFAULT_EXPECTED_MS: Readonly<Record<StepKind, number>> = { http: 100, kv: 10, r2: 10, d1: 10, cache: 10, wait: 0 };
+
+/**
+ * The expected duration of one execution of `step`, for scheduling: its `expectedMs` hint; else a
+ * wait's literal `ms`; else what this batch has observed for its kind (`observed`, a mean), else the
+ * kind's default.
+ */
+export function expectedLatency(step: PlannedStep, observed?: ReadonlyMap<StepKind, number>): number {
+  if (step.input.expectedMs !== undefined) return step.input.expectedMs;
+  const ms = step.input.wait?.ms;
+  if (step.kind === "wait" && typeof ms === "number") return ms;
+  return observed?.get(step.kind) ?? DEFAULT_EXPECTED_MS[step.kind];
+}
+
+/** Whether a step's expected latency can change with what the batch observes (no hint, no literal wait). */
+export function isEstimated(step: PlannedStep): boolean {
+  return step.input.expectedMs === undefined && !(step.kind === "wait" && typeof step.input.wait?.ms === "number");
+}
+
+/**
+ * Critical-path priorities, by plan index: a step's own expected latency plus the largest priority
+ * among its dependents, that is the longest chain of expected latencies from it to the end of the
+ * DAG. One pass over the steps in reverse topological order, O(steps + edges).
+ */
+export function criticalPathPriorities(plan: Plan, expected: (step: PlannedStep) => number): Float64Array {
+  const { steps, byId, dependents } = plan;
+  const priorities = new Float64Array(steps.length);
+  // Kahn's algorithm from the sinks: a step is done once every dependent is.
+  const left = new Int32Array(steps.length);
+  const ready: PlannedStep[] = [];
+  for (const step of steps) {
+    left[step.index] = dependents.get(step.id)!.length;
+    if (left[step.index] === 0) ready.push(step);
+  }
+  while (ready.length > 0) {
+    const step = ready.pop()!;
+    let longest = 0;
+    for (const id of dependents.get(step.id)!) longest = Math.max(longest, priorities[byId.get(id)!.index]!);
+    priorities[step.index] = expected(step) + longest;
+    for (const id of step.dependsOn) {
+      const dependency = byId.get(id)!;
+      if (--left[dependency.index]! === 0) ready.push(dependency);
+    }
+  }
+  return priorities;
+}

@@ -2,7 +2,7 @@ import { RETRY_SHARE } from "../async/budget";
 import { Pool } from "../async/pool";
 import { elapsedSince } from "../async/timers";
 import { abortReason, FanoutError, toFanoutError } from "../base/errors";
-import type { Plan, PlannedStep } from "./plan";
+import { criticalPathPriorities, expectedLatency, isEstimated, type Plan, type PlannedStep } from "./plan";
 import type { BatchContext, StepRun } from "./steps/context";
 import { executeStep } from "./steps/index";
 import { type SpecByKind, type StepError, type StepKind, type StepOutput, stepErrorOf } from "./steps/types";
@@ -10,8 +10,11 @@ import { renderString, renderValue, type Scope } from "./template";
 
 /**
  * Runs a plan: every step starts as soon as its dependencies have succeeded (no level-by-level
- * barriers), at most `concurrency` at a time, so the wall time is the critical path. The mode
- * decides when to stop; stopping aborts everything still running and cancels what has not started.
+ * barriers), at most `concurrency` at a time, so the wall time is the critical path. When more
+ * executions are ready than slots are free, the one with the longest chain of expected latencies
+ * ahead of it starts first (critical-path-first list scheduling, plan.ts); ties keep arrival order,
+ * so no step waits forever. The mode decides when to stop; stopping aborts everything still running
+ * and cancels what has not started.
  */
 
 export const BATCH_MODES = ["allSettled", "all", "any", "race"] as const;
@@ -48,6 +51,11 @@ export interface BatchOutcome {
   durationMs: number;
   counts: StepCounts;
   results: Record<string, StepResult>;
+}
+
+interface Settlers {
+  done: (output: StepOutput) => void;
+  failed: (error: unknown) => void;
 }
 
 export type Executor = <K extends StepKind>(kind: K, spec: SpecByKind[K], run: StepRun) => Promise<StepOutput>;
@@ -105,6 +113,31 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
   let stopped: FanoutError | undefined;
   let firstSettled: StepResult | undefined;
 
+  // Critical-path priorities, computed only when an execution has to wait for a slot. Steps without
+  // a hint are estimated from the mean duration this batch has observed for their kind; when that
+  // mean moves by more than a tenth (or 1 ms), the priorities are recomputed at the next wait, so a
+  // wide batch does not pay a full pass per settled step.
+  const estimatedKinds = new Set(plan.steps.filter(isEstimated).map((step) => step.kind));
+  const observed = new Map<StepKind, number>();
+  const observations = new Map<StepKind, { count: number; totalMs: number }>();
+  let priorities: Float64Array | undefined;
+  const priorityOf = (step: PlannedStep) => {
+    priorities ??= criticalPathPriorities(plan, (planned) => expectedLatency(planned, observed));
+    return priorities[step.index]!;
+  };
+  const observe = (kind: StepKind, ms: number) => {
+    if (!estimatedKinds.has(kind)) return;
+    const seen = observations.get(kind) ?? { count: 0, totalMs: 0 };
+    seen.count++;
+    seen.totalMs += ms;
+    observations.set(kind, seen);
+    const mean = seen.totalMs / seen.count;
+    const used = observed.get(kind);
+    if (used !== undefined && Math.abs(mean - used) <= Math.max(1, used / 10)) return;
+    observed.set(kind, mean);
+    priorities = undefined;
+  };
+
   const scope: Scope = {
     step: (id) => {
       const result = results.get(id)!;
@@ -149,6 +182,7 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       firstSettled ??= result;
       onSettle?.(id, result);
       const stopping = !stopped && countOf(result) !== "cancelled" && modeStops(result);
+      const ready: PlannedStep[] = [];
       for (const dependent of plan.dependents.get(id)!) {
         if (results.has(dependent)) continue;
         if (!result.ok) {
@@ -162,9 +196,10 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
         } else {
           const left = waitingFor.get(dependent)! - 1;
           waitingFor.set(dependent, left);
-          if (left === 0 && !stopped && !stopping) start(plan.byId.get(dependent)!);
+          if (left === 0) ready.push(plan.byId.get(dependent)!);
         }
       }
+      if (ready.length > 0 && !stopped && !stopping) startAll(ready);
       if (stopping)
         stop(new FanoutError("cancelled", `cancelled: step "${id}" ${result.ok ? "succeeded" : "failed"} first (mode ${mode})`));
       finishIfDone();
@@ -182,6 +217,13 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       }
     };
 
+    /** Starts steps that became ready together, the highest priority first when they will not all get a slot. */
+    const startAll = (ready: PlannedStep[]) => {
+      if (ready.length > 1 && ready.length > pool.concurrency - pool.pending)
+        ready.sort((a, b) => priorityOf(b) - priorityOf(a) || a.index - b.index);
+      for (const step of ready) start(step);
+    };
+
     const start = (step: PlannedStep) => {
       const controller = new AbortController();
       running.set(step.id, controller);
@@ -189,19 +231,25 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       // reaches each step through stop(), which onBatchAbort calls and which aborts every running controller.
       const signal = controller.signal;
       const startMs = elapsedSince(started);
-      runStep(step, signal).then(
-        (output) => settle(step.id, { ...output, startMs, durationMs: elapsedSince(started) - startMs }),
-        (error: unknown) =>
+      const settlers: Settlers = {
+        done: (output) => settle(step.id, { ...output, startMs, durationMs: elapsedSince(started) - startMs }),
+        failed: (error) =>
           settle(step.id, {
             ok: false,
             error: stepErrorOf(toFanoutError(error, signal)),
             startMs,
             durationMs: elapsedSince(started) - startMs,
           }),
-      );
+      };
+      runStep(step, signal, settlers).then(settlers.done, settlers.failed);
     };
 
-    const runOne = async (step: PlannedStep, stepScope: Scope, signal: AbortSignal): Promise<StepOutput> => {
+    /**
+     * One execution in a pool slot. A single (not forEach) step settles inside its slot, so the
+     * dependents it makes ready queue for that slot beside the waiting steps and the highest
+     * priority gets it (settling again when the promise arrives is a no-op).
+     */
+    const runOne = async (step: PlannedStep, stepScope: Scope, signal: AbortSignal, settlers?: Settlers): Promise<StepOutput> => {
       const spec = render(step, stepScope);
       if (!batch.budgets.subrequests.tryTake(step.cost)) {
         throw new FanoutError(
@@ -209,12 +257,27 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
           `the batch has used its ${batch.budgets.subrequests.limit} subrequests (SUBREQUEST_BUDGET)`,
         );
       }
-      return pool.run(() => execute(step.kind, spec, { deps: batch, signal }), { signal });
+      return pool.run(
+        async () => {
+          const began = Date.now();
+          let output: StepOutput;
+          try {
+            output = await execute(step.kind, spec, { deps: batch, signal });
+          } catch (error) {
+            settlers?.failed(error);
+            throw error;
+          }
+          if (!signal.aborted) observe(step.kind, Date.now() - began);
+          settlers?.done(output);
+          return output;
+        },
+        { signal, priority: () => priorityOf(step) },
+      );
     };
 
-    const runStep = async (step: PlannedStep, signal: AbortSignal): Promise<StepOutput> => {
+    const runStep = async (step: PlannedStep, signal: AbortSignal, settlers: Settlers): Promise<StepOutput> => {
       const { forEach } = step.input;
-      if (forEach === undefined) return runOne(step, scope, signal);
+      if (forEach === undefined) return runOne(step, scope, signal, settlers);
       const items = typeof forEach === "string" ? renderString(forEach, scope) : forEach;
       if (!Array.isArray(items))
         throw new FanoutError("reference_missing", `forEach must resolve to an array, got ${items === null ? "null" : typeof items}`);
@@ -251,7 +314,7 @@ export function runBatch(plan: Plan, options: RunBatchOptions): Promise<BatchOut
       return;
     }
     batchSignal.addEventListener("abort", onBatchAbort, { once: true });
-    for (const step of plan.steps) if (step.dependsOn.length === 0) start(step);
+    startAll(plan.steps.filter((step) => step.dependsOn.length === 0));
     finishIfDone();
   });
 }

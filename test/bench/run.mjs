@@ -18,7 +18,7 @@ import { startUpstream } from "./upstream.mjs";
 
 const execFileAsync = promisify(execFile);
 const QUICK = process.argv.includes("--quick");
-/** `--only throughput` (or scaling, critical, streaming) runs one workload: for profiling, writes nothing. */
+/** `--only throughput` (or scaling, critical, schedule, streaming, overhead) runs one workload: for profiling, writes nothing. */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const PLAN = QUICK
   ? { ns: [1, 10], sequentialNs: [1, 10], reps: 1, latencyMs: 100, depths: [1, 3], mixedN: 10, throughputSeconds: 2, streamingReps: 1 }
@@ -200,6 +200,101 @@ async function criticalPath(c) {
   return rows;
 }
 
+/**
+ * The list schedule of a DAG with known latencies on `slots` slots: whenever a slot is free, the ready
+ * step that comes first in `order` starts. Returns the makespan in ms.
+ */
+function listSchedule(steps, slots, order) {
+  const done = new Map();
+  const running = [];
+  let now = 0;
+  while (done.size < steps.length) {
+    const ready = steps.filter(
+      (step) =>
+        !done.has(step.id) && !running.some((run) => run.step === step) && (step.dependsOn ?? []).every((id) => done.get(id) <= now),
+    );
+    ready.sort(order);
+    while (running.length < slots && ready.length > 0) {
+      const step = ready.shift();
+      running.push({ step, end: now + step.latencyMs });
+    }
+    running.sort((a, b) => a.end - b.end);
+    const next = running.shift();
+    now = next.end;
+    done.set(next.step.id, now);
+  }
+  return now;
+}
+
+/** Critical-path priorities (the longest chain of latencies from each step to the end). */
+function criticalPathOf(steps) {
+  const memo = new Map();
+  const dependents = (id) => steps.filter((step) => (step.dependsOn ?? []).includes(id));
+  const of = (step) => {
+    if (!memo.has(step.id)) memo.set(step.id, step.latencyMs + Math.max(0, ...dependents(step.id).map(of)));
+    return memo.get(step.id);
+  };
+  return new Map(steps.map((step) => [step.id, of(step)]));
+}
+
+/**
+ * Critical-path-first scheduling under the edge's six-connection cap (here fanout's own concurrency
+ * of 6, its default: local workerd does not enforce the cap). Each DAG runs with expectedMs hints,
+ * without them (defaults), and with every hint 0 (all priorities tie, so it is FIFO), against the
+ * computed critical-path list schedule and the computed FIFO schedule.
+ */
+async function schedule(c) {
+  const SLOTS = 6;
+  const L = PLAN.latencyMs;
+  const chain = (n, ms, prefix) =>
+    Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, latencyMs: ms, ...(i > 0 ? { dependsOn: [`${prefix}${i - 1}`] } : {}) }));
+  const fan = (n, ms, prefix) => Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, latencyMs: ms }));
+  const dags = [
+    { name: "chain 5 x 100 ms after fan 30 x 100 ms", steps: [...fan(30, L, "f"), ...chain(5, L, "c")] },
+    { name: "chain 3 x 200 ms after fan 24 x 50 ms", steps: [...fan(24, L / 2, "f"), ...chain(3, 2 * L, "c")] },
+  ];
+  const rows = [];
+  for (const dag of dags) {
+    const priorities = criticalPathOf(dag.steps);
+    const index = new Map(dag.steps.map((step, i) => [step.id, i]));
+    const best = listSchedule(dag.steps, SLOTS, (a, b) => priorities.get(b.id) - priorities.get(a.id) || index.get(a.id) - index.get(b.id));
+    const fifo = listSchedule(dag.steps, SLOTS, (a, b) => index.get(a.id) - index.get(b.id));
+    const batch = (hint) => ({
+      steps: dag.steps.map((step) => ({
+        id: step.id,
+        http: { url: `${c.upstream}/delay?ms=${step.latencyMs}&s=${step.id}`, maxRedirects: 0 },
+        ...(step.dependsOn ? { dependsOn: step.dependsOn } : {}),
+        ...(hint === undefined ? {} : { expectedMs: hint(step) }),
+      })),
+      concurrency: SLOTS,
+      deadlineMs: 30_000,
+    });
+    const variants = [
+      ["fanout, expectedMs hints", batch((step) => step.latencyMs)],
+      ["fanout, no hints (defaults)", batch(undefined)],
+      ["fanout, all hints 0 (FIFO)", batch(() => 0)],
+    ];
+    for (const [variant, body] of variants) {
+      const timings = await timed(async () => {
+        const result = await postJson(`${c.origin}/v1/batch`, body, { authorization: `Bearer ${API_KEY}` });
+        if (result.counts.ok !== dag.steps.length) throw new Error(`schedule: ${JSON.stringify(result.counts)}`);
+      }, PLAN.reps);
+      const stats = summary(timings);
+      rows.push({
+        dag: dag.name,
+        variant,
+        slots: SLOTS,
+        ...stats,
+        computedBestMs: best,
+        computedFifoMs: fifo,
+        overBest: ratio(stats.medianMs, best),
+        speedUpVsFifo: ratio(fifo, stats.medianMs),
+      });
+    }
+  }
+  return rows;
+}
+
 async function streaming(c) {
   const body = JSON.stringify({
     steps: [
@@ -313,6 +408,7 @@ function report(results) {
   lines.push("Critical path (median ms; efficiency = depth x L / wall)");
   for (const row of results.criticalPath)
     lines.push(`${row.shape.padEnd(24)} | ${String(row.medianMs).padEnd(8)} | efficiency ${row.efficiency}`);
+  if (results.schedule) lines.push("", ...scheduleReport(results.schedule));
   lines.push("");
   lines.push(
     `Streaming: first NDJSON result after ${results.streaming.firstResult.medianMs} ms (p90 ${results.streaming.firstResult.p90Ms}), complete after ${results.streaming.complete.medianMs} ms`,
@@ -342,6 +438,15 @@ function report(results) {
 }
 
 /** Every contender must have produced a figure (asyncio may be skipped when aiohttp is missing). */
+function scheduleReport(rows) {
+  const lines = ["Scheduling under 6 slots (median ms; best = computed critical-path list schedule, FIFO = computed FIFO schedule)"];
+  for (const row of rows)
+    lines.push(
+      `${row.dag.padEnd(40)} | ${row.variant.padEnd(28)} | ${String(row.medianMs).padEnd(7)} | best ${row.computedBestMs} | FIFO ${row.computedFifoMs} | fanout/best ${row.overBest} | speed-up vs FIFO ${row.speedUpVsFifo}`,
+    );
+  return lines;
+}
+
 function missingFigures(results) {
   const missing = [];
   for (const row of results.scaling) {
@@ -350,6 +455,7 @@ function missingFigures(results) {
     if (!(row.asyncio?.medianMs > 0) && !row.asyncio?.skipped) missing.push(`${row.workload} asyncio`);
   }
   for (const row of results.criticalPath) if (!(row.medianMs > 0)) missing.push(row.shape);
+  for (const row of results.schedule ?? []) if (!(row.medianMs > 0)) missing.push(`schedule ${row.dag} ${row.variant}`);
   if (!(results.streaming.firstResult.medianMs > 0)) missing.push("streaming");
   for (const name of ["promiseAllHttp", "fanoutHttp", "fanoutWaits", "fanoutOneWait"])
     if (!(results.overhead[name].medianMs > 0)) missing.push(`overhead ${name}`);
@@ -392,8 +498,10 @@ async function main() {
   try {
     const c = { ...contenders({ origin, upstream: upstream.origin, python }), origin };
     if (ONLY) {
-      const workloads = { scaling, critical: criticalPath, streaming, throughput, overhead };
-      console.log(JSON.stringify(await workloads[ONLY](c), null, 2));
+      const workloads = { scaling, critical: criticalPath, schedule, streaming, throughput, overhead };
+      const figures = await workloads[ONLY](c);
+      if (ONLY === "schedule") console.log(scheduleReport(figures).join("\n"));
+      console.log(JSON.stringify(figures, null, 2));
       return;
     }
     const scalingRows = await scaling(c);
@@ -406,6 +514,8 @@ async function main() {
     }
     console.error("  critical path...");
     const criticalPathRows = await criticalPath(c);
+    console.error("  schedule...");
+    const scheduleRows = await schedule(c);
     console.error("  streaming...");
     const streamingResult = await streaming(c);
     console.error("  overhead...");
@@ -425,6 +535,7 @@ async function main() {
       upstream: { peakConcurrentRequests: upstream.peak() },
       scaling: scalingRows,
       criticalPath: criticalPathRows,
+      schedule: scheduleRows,
       streaming: streamingResult,
       overhead: overheadResult,
       throughput: throughputResult,

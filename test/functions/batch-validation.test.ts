@@ -71,9 +71,24 @@ describe("POST /v1/batch validation names the JSON path", () => {
     ],
     ["an unknown D1 query", { steps: [{ id: "a", d1: { query: "dropEverything" } }] }, "steps[0].d1.query"],
     ["kv with key and keys", { steps: [{ id: "a", kv: { key: "flags:a", keys: ["flags:b"] } }] }, "steps[0].kv"],
+    ["a negative expectedMs", { steps: [{ id: "a", wait: { ms: 1 }, expectedMs: -1 }] }, "steps[0].expectedMs"],
+    ["an expectedMs over 300000", { steps: [{ id: "a", wait: { ms: 1 }, expectedMs: 300_001 }] }, "steps[0].expectedMs"],
+    ["a fractional expectedMs", { steps: [{ id: "a", wait: { ms: 1 }, expectedMs: 1.5 }] }, "steps[0].expectedMs"],
   ])("refuses %s", async (_, body, name) => {
     const problem = await expectProblem(await postBatch(body), 400, "validation_failed");
     expect(problem.invalidParams?.map((param) => param.name)).toContain(name);
+  });
+
+  it("accepts an expectedMs hint from 0 to 300000 (a hint, never a limit: the step runs its full time)", async () => {
+    const res = await postBatch({
+      steps: [
+        { id: "a", wait: { ms: 30 }, expectedMs: 0 },
+        { id: "b", wait: { ms: 1 }, expectedMs: 300_000 },
+      ],
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { counts: { ok: number } };
+    expect(body.counts.ok).toBe(2);
   });
 
   it("names the members of a dependency cycle", async () => {

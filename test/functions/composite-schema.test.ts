@@ -55,6 +55,9 @@ describe("loadComposites: the bundled functions/composites.json", () => {
       params: { id: { in: "query", required: true } },
       steps: [{ id: "a", required: true }],
     });
+    const hinted = load({ ok: composite({ steps: [{ id: "a", http: { url: "/v1/sim/status/200" }, expectedMs: 250 }] }) });
+    expect(hinted.composites[0]!.steps[0]).toMatchObject({ id: "a", expectedMs: 250 });
+    expect(brokenOne(composite({ steps: [{ id: "a", http: { url: "/v1/sim/status/200" }, expectedMs: -1 }] })).problems).not.toEqual([]);
     const cached = load({ ok: composite({ cache: { ttlSeconds: 5 } }) }).composites[0]!;
     expect(cached.cache).toEqual({ ttlSeconds: 5, staleWhileRevalidateSeconds: 0, vary: [], perApiKey: false });
   });

@@ -115,7 +115,7 @@ describe("the documented step (oneOf) and the validator agree", () => {
   });
 
   it.each(STEP_KINDS)("a valid %s step is accepted by the validator and by exactly its variant", (kind) => {
-    const step = { id: "s", dependsOn: ["a"], [kind]: valid[kind] };
+    const step = { id: "s", dependsOn: ["a"], expectedMs: 100, [kind]: valid[kind] };
     expect(Step.safeParse(step).success).toBe(true);
     expect(variantsAccepting(step)).toEqual([kind]);
   });
@@ -126,6 +126,7 @@ describe("the documented step (oneOf) and the validator agree", () => {
       { id: "x", http: valid.http, kv: valid.kv },
       { id: "x", wait: valid.wait, extra: 1 },
       { id: "x", wait: { ms: -1 } },
+      { id: "x", wait: valid.wait, expectedMs: -1 },
     ]) {
       expect(Step.safeParse(step).success, JSON.stringify(step)).toBe(false);
       expect(variantsAccepting(step), JSON.stringify(step)).toEqual([]);

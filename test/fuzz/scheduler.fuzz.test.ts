@@ -12,7 +12,8 @@ import { fuzzParameters } from "./fuzz";
  * The scheduler on random DAGs, every mode: a step starts only after all its dependencies
  * succeeded, no more than `concurrency` executions are in flight, and every step settles exactly
  * once (one onSettle call, the same result as the outcome's). Executions take a random number of
- * microtask turns, succeed or fail at random, and some ignore their abort signal.
+ * microtask turns, succeed or fail at random, and some ignore their abort signal; steps carry random
+ * expectedMs hints, so the critical-path order of the queue varies too.
  */
 
 interface StepPlan {
@@ -25,6 +26,8 @@ interface StepPlan {
   outcome: "ok" | "fail-throw" | "fail-output";
   turns: number;
   ignoresAbort: boolean;
+  /** A scheduling hint (it orders the queue, never changes what runs). */
+  expectedMs: number | null;
 }
 
 const stepPlan = (index: number): fc.Arbitrary<StepPlan> =>
@@ -35,6 +38,7 @@ const stepPlan = (index: number): fc.Arbitrary<StepPlan> =>
     outcome: fc.constantFrom("ok", "ok", "ok", "fail-throw", "fail-output"),
     turns: fc.nat({ max: 6 }),
     ignoresAbort: fc.boolean(),
+    expectedMs: fc.option(fc.nat({ max: 300 }), { freq: 2 }),
   });
 
 const dag = fc.integer({ min: 1, max: 14 }).chain((size) => fc.tuple(...Array.from({ length: size }, (_, index) => stepPlan(index))));
@@ -51,6 +55,7 @@ function stepsOf(plans: readonly StepPlan[], order: readonly number[]): StepInpu
       if (plan.deps.length > 1) input.dependsOn = plan.deps.slice(1).map((dep) => `s${dep}`);
       input.wait = { ms: `{{s${plan.deps[0]}.body.ids[${index}]}}` as unknown as number };
     }
+    if (plan.expectedMs !== null) input.expectedMs = plan.expectedMs;
     if (plan.items !== null) input.forEach = Array.from({ length: plan.items }, (_, item) => item);
     return input;
   });

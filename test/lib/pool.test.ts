@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Pool } from "../../lib/async/pool";
 import { FanoutError } from "../../lib/base/errors";
 import { controllable, flush, trackListeners } from "./helpers";
@@ -85,5 +85,78 @@ describe("Pool", () => {
   it("checks its concurrency eagerly", () => {
     expect(() => new Pool(0)).toThrow(RangeError);
     expect(() => new Pool(1.5)).toThrow(RangeError);
+  });
+
+  it("starts waiting tasks highest priority first, ties in arrival order", async () => {
+    const pool = new Pool(1);
+    const blocker = controllable<void>();
+    const running = pool.run((signal) => blocker.task(signal));
+    const order: string[] = [];
+    const queued = (
+      [
+        ["low", 1],
+        ["high-a", 5],
+        ["none", undefined],
+        ["high-b", 5],
+        ["mid", 3],
+        ["high-c", () => 5],
+        ["negative", -1],
+      ] as const
+    ).map(([name, priority]) =>
+      pool.run(
+        async () => {
+          order.push(name);
+        },
+        priority === undefined ? {} : { priority },
+      ),
+    );
+    expect(pool.size).toBe(7);
+    blocker.resolve();
+    await running;
+    await Promise.all(queued);
+    expect(order).toEqual(["high-a", "high-b", "high-c", "mid", "low", "none", "negative"]);
+  });
+
+  it("calls a priority function only when the task has to wait", async () => {
+    const pool = new Pool(1);
+    const priority = vi.fn(() => 1);
+    const blocker = controllable<void>();
+    const first = pool.run((signal) => blocker.task(signal), { priority });
+    expect(priority).not.toHaveBeenCalled();
+    const second = pool.run(async () => "second", { priority });
+    expect(priority).toHaveBeenCalledTimes(1);
+    blocker.resolve();
+    await first;
+    await expect(second).resolves.toBe("second");
+  });
+
+  it("a prioritised task aborted while queued never starts and leaves the order of the rest intact", async () => {
+    const pool = new Pool(1);
+    const blocker = controllable<void>();
+    const running = pool.run((signal) => blocker.task(signal));
+    const controller = new AbortController();
+    const order: string[] = [];
+    const task = (name: string) => async () => {
+      order.push(name);
+    };
+    const low = pool.run(task("low"), { priority: 1 });
+    const aborted = pool.run(task("aborted"), { priority: 9, signal: controller.signal });
+    const high = pool.run(task("high"), { priority: 5 });
+    controller.abort(new FanoutError("cancelled", "no longer needed"));
+    await expect(aborted).rejects.toMatchObject({ code: "cancelled" });
+    expect(pool.size).toBe(2);
+    blocker.resolve();
+    await Promise.all([running, low, high]);
+    expect(order).toEqual(["high", "low"]);
+  });
+
+  it("refuses a NaN priority", async () => {
+    const pool = new Pool(1);
+    expect(() => pool.run(async () => 1, { priority: Number.NaN })).toThrow(RangeError);
+    const blocker = controllable<void>();
+    const running = pool.run((signal) => blocker.task(signal));
+    await expect(pool.run(async () => 1, { priority: () => Number.NaN })).rejects.toThrow(RangeError);
+    blocker.resolve();
+    await running;
   });
 });

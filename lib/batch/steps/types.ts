@@ -68,6 +68,8 @@ export type StepInput = {
   dependsOn?: string[];
   /** A reference to an array (`{{posts.body[*].id}}`) or a literal array. */
   forEach?: string | unknown[];
+  /** Expected duration of one execution in ms (0..300000), for scheduling: a hint, never a limit. */
+  expectedMs?: number;
 } & { [K in StepKind]?: SpecByKind[K] };
 
 /** What an executor returns. `ok: false` with data (an upstream 503, say) carries `error` too. */
