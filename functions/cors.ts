@@ -1,6 +1,6 @@
 import { cors } from "hono/cors";
 import { createMiddleware } from "hono/factory";
-import { parseConfig } from "../lib/base/config";
+import { configOf } from "../lib/base/config";
 import type { AppEnv } from "./env";
 
 /**
@@ -53,8 +53,8 @@ export function crossOrigin(options: CrossOriginOptions = {}) {
   const allowHeaders = [...new Set([...CORS_ALLOW_HEADERS, ...(options.allowHeaders ?? []).map((name) => name.toLowerCase())])];
   return createMiddleware<AppEnv>(async (c, next) => {
     // This runs before the global config middleware (a preflight is answered before everything else),
-    // so it validates the configuration itself and leaves it for the rest of the request.
-    const config = c.var.config ?? parseConfig(c.env as unknown as Record<string, unknown>);
+    // so it reads the configuration itself (parsed once per isolate) and leaves it for the rest of the request.
+    const config = c.var.config ?? configOf(c.env);
     c.set("config", config);
     const allowed = config.CORS_ORIGINS;
     const anyOrigin = allowed[0] === "*";

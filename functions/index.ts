@@ -4,7 +4,7 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { timing } from "hono/timing";
-import { parseConfig } from "../lib/base/config";
+import { configOf } from "../lib/base/config";
 import { FanoutError, isFanoutError } from "../lib/base/errors";
 import { createLogger, describeError } from "../lib/base/log";
 import { consumeJobMessages } from "../lib/jobs/consumer";
@@ -64,8 +64,8 @@ export function createApp(catalog: CompositeCatalog) {
     }),
   );
   app.use(async (c, next) => {
-    // crossOrigin() may have parsed it already.
-    const config = c.var.config ?? parseConfig(c.env as unknown as Record<string, unknown>);
+    // crossOrigin() may have set it already; either way it is parsed once per isolate (configOf).
+    const config = c.var.config ?? configOf(c.env);
     c.set("config", config);
     c.set("logger", createLogger(config.LOG_LEVEL, { requestId: c.var.requestId }));
     await next();

@@ -155,3 +155,30 @@ export function parseConfig(vars: Record<string, unknown>): Config {
     invalidParams: result.error.issues.map((issue) => ({ name: issue.path.join("."), reason: issue.message })),
   });
 }
+
+/**
+ * Parsed configurations per isolate, keyed on the env object the runtime passes in. Vars and secrets
+ * are fixed for an isolate's life and the parse is pure, so it runs once per env object instead of
+ * once per request; a bad configuration is cached too and answers `not_configured` every time. A
+ * different env object (a test's, a new deployment's isolate) is parsed on its own.
+ */
+const parsedConfigs = new WeakMap<object, Config | FanoutError>();
+
+/**
+ * `parseConfig(env)`, once per env object.
+ * @throws FanoutError `not_configured`, a fresh one per call, for an invalid configuration.
+ */
+export function configOf(env: object): Config {
+  let entry = parsedConfigs.get(env);
+  if (entry === undefined) {
+    try {
+      entry = parseConfig(env as Record<string, unknown>);
+    } catch (error) {
+      if (!(error instanceof FanoutError)) throw error;
+      entry = error;
+    }
+    parsedConfigs.set(env, entry);
+  }
+  if (entry instanceof FanoutError) throw new FanoutError(entry.code, entry.detail, { invalidParams: entry.invalidParams });
+  return entry;
+}

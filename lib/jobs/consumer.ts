@@ -1,4 +1,4 @@
-import { type Config, parseConfig } from "../base/config";
+import { type Config, configOf } from "../base/config";
 import { createLogger, describeError } from "../base/log";
 import type { InProcessHandler } from "../batch/in-process";
 import { deliverAfterJob, deliverCallback, type JobMessage, jobHost, runJob } from "./runner";
@@ -13,7 +13,7 @@ export async function consumeJobMessages(batch: MessageBatch<unknown>, env: Env,
   const logger = createLogger("info", { queue: batch.queue });
   let config: Config;
   try {
-    config = parseConfig(env as unknown as Record<string, unknown>);
+    config = configOf(env);
   } catch (error) {
     logger.log("error", "invalid configuration; retrying the batch later", describeError(error));
     batch.retryAll({ delaySeconds: 60 });

@@ -66,3 +66,68 @@ export async function applyMigrations(mf, workerName = "fanout") {
       await db.prepare(statement).run();
   }
 }
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, normally 100: a 10 ms resolution). */
+export function clockTicksPerSecond() {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+}
+
+/** `/proc/<pid>/stat` fields after the command name: [state, ppid, ...]; utime and stime are [11] and [12]. */
+function statFields(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined; // gone meanwhile
+  }
+}
+
+/** Every live descendant of `pid` (Linux /proc). */
+export function descendantsOf(pid = process.pid) {
+  const parents = new Map();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(entry);
+    if (fields) parents.set(Number(entry), Number(fields[1]));
+  }
+  const found = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift();
+    for (const [child, ppid] of parents) {
+      if (ppid === parent) {
+        found.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return found;
+}
+
+/** User + system CPU time of the processes `pids` (all their threads), in clock ticks. */
+export function cpuTicks(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = statFields(pid);
+    if (fields) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks;
+}
+
+/**
+ * Starts a Miniflare of its own (so its workerd is a process of its own) and returns it with the
+ * ids of the processes it spawned: those that are new descendants of this Node process.
+ */
+export async function startIsolatedMiniflare(options) {
+  const { Miniflare } = await import("miniflare");
+  const before = new Set(descendantsOf());
+  const mf = new Miniflare(options);
+  const url = await mf.ready;
+  const pids = descendantsOf().filter((pid) => !before.has(pid));
+  if (pids.length === 0) throw new Error("could not find the workerd process Miniflare started (is /proc available?)");
+  return { mf, url, pids };
+}

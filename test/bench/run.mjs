@@ -4,6 +4,7 @@
 // test/bench/results.json and test/bench/fanout-scaling.svg.
 //   npm run bench              the full run (a few minutes)
 //   npm run bench -- --quick   every workload once with small N (CI keeps the benchmark from rotting)
+//   npm run bench -- --only cpu [--merge]   one workload (--merge writes its figures into results.json)
 import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -12,16 +13,40 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import autocannon from "autocannon";
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { API_KEY, applyMigrations, build, COMPATIBILITY, fanoutWorker, root } from "./miniflare.mjs";
+import {
+  API_KEY,
+  applyMigrations,
+  build,
+  COMPATIBILITY,
+  clockTicksPerSecond,
+  cpuTicks,
+  fanoutWorker,
+  root,
+  startIsolatedMiniflare,
+} from "./miniflare.mjs";
 import { lineChartSvg } from "./svg.mjs";
 import { startUpstream } from "./upstream.mjs";
 
 const execFileAsync = promisify(execFile);
 const QUICK = process.argv.includes("--quick");
-/** `--only throughput` (or scaling, critical, schedule, streaming, overhead) runs one workload: for profiling, writes nothing. */
+/**
+ * `--only throughput` (or scaling, critical, schedule, streaming, overhead, cpu) runs one workload: for profiling, writes
+ * nothing, unless `--merge` is given too: then its figures replace that workload's key in test/bench/results.json.
+ */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+const MERGE = process.argv.includes("--merge");
 const PLAN = QUICK
-  ? { ns: [1, 10], sequentialNs: [1, 10], reps: 1, latencyMs: 100, depths: [1, 3], mixedN: 10, throughputSeconds: 2, streamingReps: 1 }
+  ? {
+      ns: [1, 10],
+      sequentialNs: [1, 10],
+      reps: 1,
+      latencyMs: 100,
+      depths: [1, 3],
+      mixedN: 10,
+      throughputSeconds: 2,
+      streamingReps: 1,
+      cpu: { runs: 1, requests: { 1: 50, 10: 50, 100: 50 } },
+    }
   : {
       ns: [1, 10, 50, 100, 200],
       sequentialNs: [1, 10, 50, 100, 200],
@@ -31,6 +56,8 @@ const PLAN = QUICK
       mixedN: 50,
       throughputSeconds: 10,
       streamingReps: 7,
+      // Sequential requests per measurement: enough clock ticks (10 ms each) for the cheapest side.
+      cpu: { runs: 5, requests: { 1: 1000, 10: 500, 100: 200 } },
     };
 
 const median = (values) => quantile(values, 0.5);
@@ -383,6 +410,84 @@ async function throughput(c) {
   return { fanout, fanoutNoAudit, promiseAll: reference };
 }
 
+/**
+ * CPU time workerd spends per request (what the edge bills): fanout, fanout without the audit write
+ * and the reference Worker each in a Miniflare of their own, so each workerd process's user + system
+ * time (/proc/<pid>/stat) is its own. A fixed number of sequential requests against a 0 ms upstream,
+ * before/after readings once the post-response work has settled, median of several runs.
+ */
+async function cpu(script, upstreamOrigin) {
+  const ticksPerSecond = clockTicksPerSecond();
+  const msPerTick = 1000 / ticksPerSecond;
+  const common = { host: "127.0.0.1", port: 0, cf: false, log: new Log(LogLevel.WARN) };
+  const sides = {
+    fanout: await startIsolatedMiniflare({ ...common, workers: [fanoutWorker("fanout", { script, upstreamOrigin })] }),
+    fanoutNoAudit: await startIsolatedMiniflare({
+      ...common,
+      workers: [fanoutWorker("fanout", { script, upstreamOrigin, bindings: { AUDIT_ENABLED: "false" } })],
+    }),
+    reference: await startIsolatedMiniflare({
+      ...common,
+      workers: [{ name: "reference", modules: true, scriptPath: join(root, "test/bench/reference-worker.js"), ...COMPATIBILITY }],
+    }),
+  };
+  try {
+    await applyMigrations(sides.fanout.mf);
+    const send = {
+      fanout: (urls) => postBatch(sides.fanout.url.origin, urls),
+      fanoutNoAudit: (urls) => postBatch(sides.fanoutNoAudit.url.origin, urls),
+      reference: async (urls) => {
+        const result = await postJson(`${sides.reference.url.origin}/__reference/all`, { urls });
+        if (result.statuses.some((status) => status !== 200)) throw new Error(`reference: ${result.statuses}`);
+      },
+    };
+    const rows = [];
+    for (const [stepsText, requests] of Object.entries(PLAN.cpu.requests)) {
+      const steps = Number(stepsText);
+      const urls = delayUrls(upstreamOrigin, Array(steps).fill(0));
+      const row = { steps, requests, runs: PLAN.cpu.runs };
+      for (const [name, side] of Object.entries(sides)) {
+        for (let i = 0; i < 10; i++) await send[name](urls); // warm-up: compiled code, open connections
+        const perRequest = [];
+        for (let run = 0; run < PLAN.cpu.runs; run++) {
+          await new Promise((resolve) => setTimeout(resolve, 300)); // the previous requests' post-response work
+          const before = cpuTicks(side.pids);
+          for (let i = 0; i < requests; i++) await send[name](urls);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          perRequest.push(((cpuTicks(side.pids) - before) * msPerTick) / requests);
+        }
+        const sorted = [...perRequest].sort((a, b) => a - b);
+        row[name] = {
+          cpuMsPerRequest: round(median(perRequest), 3),
+          cpuMsPerStep: round(median(perRequest) / steps, 4),
+          minMs: round(sorted[0], 3),
+          maxMs: round(sorted.at(-1), 3),
+        };
+      }
+      row.fanoutOverReference = ratio(row.fanout.cpuMsPerRequest, row.reference.cpuMsPerRequest);
+      row.fanoutNoAuditOverReference = ratio(row.fanoutNoAudit.cpuMsPerRequest, row.reference.cpuMsPerRequest);
+      row.fanoutExtraMsPerStep = round((row.fanout.cpuMsPerRequest - row.reference.cpuMsPerRequest) / steps, 4);
+      rows.push(row);
+      console.error(
+        `  cpu ${steps}-step: fanout ${row.fanout.cpuMsPerRequest} ms, no audit ${row.fanoutNoAudit.cpuMsPerRequest} ms, reference ${row.reference.cpuMsPerRequest} ms per request`,
+      );
+    }
+    return { clockTicksPerSecond: ticksPerSecond, resolutionMs: msPerTick, date: new Date().toISOString(), rows };
+  } finally {
+    for (const side of Object.values(sides)) await side.mf.dispose();
+  }
+}
+
+async function postBatch(origin, urls) {
+  const steps = urls.map((url, i) => ({ id: `s${i}`, http: { url, maxRedirects: 0 } }));
+  const result = await postJson(
+    `${origin}/v1/batch`,
+    { steps, concurrency: Math.max(1, urls.length), deadlineMs: 30_000 },
+    { authorization: `Bearer ${API_KEY}` },
+  );
+  if (result.counts.ok !== urls.length) throw new Error(`fanout: ${JSON.stringify(result.counts)}`);
+}
+
 function ratio(a, b) {
   return a && b ? round(a / b, 2) : null;
 }
@@ -434,7 +539,33 @@ function report(results) {
   lines.push(
     `  fanout / Promise.all throughput: ${ratio(t.fanout.requestsPerSecond, t.promiseAll.requestsPerSecond)} (without the audit write: ${ratio(t.fanoutNoAudit.requestsPerSecond, t.promiseAll.requestsPerSecond)})`,
   );
+  lines.push("");
+  lines.push(...cpuReport(results.cpu));
   return lines.join("\n");
+}
+
+function cpuReport(figures) {
+  const lines = [
+    `CPU per request (workerd user+system time from /proc, ${figures.resolutionMs} ms ticks, median of ${figures.rows[0]?.runs} runs; 0 ms upstream)`,
+    "steps | requests | fanout ms/req | ms/step | no audit ms/req | reference ms/req | ms/step | fanout/ref | no audit/ref | fanout extra ms/step",
+  ];
+  for (const row of figures.rows) {
+    lines.push(
+      [
+        String(row.steps).padEnd(5),
+        String(row.requests).padEnd(8),
+        `${row.fanout.cpuMsPerRequest} (${row.fanout.minMs}-${row.fanout.maxMs})`.padEnd(13),
+        String(row.fanout.cpuMsPerStep).padEnd(7),
+        String(row.fanoutNoAudit.cpuMsPerRequest).padEnd(15),
+        `${row.reference.cpuMsPerRequest} (${row.reference.minMs}-${row.reference.maxMs})`.padEnd(16),
+        String(row.reference.cpuMsPerStep).padEnd(7),
+        String(row.fanoutOverReference).padEnd(10),
+        String(row.fanoutNoAuditOverReference).padEnd(12),
+        row.fanoutExtraMsPerStep,
+      ].join(" | "),
+    );
+  }
+  return lines;
 }
 
 /** Every contender must have produced a figure (asyncio may be skipped when aiohttp is missing). */
@@ -463,6 +594,9 @@ function missingFigures(results) {
     const figure = results.throughput[name];
     if (!(figure.requestsPerSecond > 0) || figure.non2xx > 0) missing.push(`throughput ${name} (${figure.non2xx} non-2xx)`);
   }
+  for (const row of results.cpu.rows)
+    for (const name of ["fanout", "fanoutNoAudit", "reference"])
+      if (!(row[name].cpuMsPerRequest > 0)) missing.push(`cpu ${row.steps}-step ${name}`);
   return missing;
 }
 
@@ -483,6 +617,15 @@ function chartOf(results) {
   });
 }
 
+/** Replaces one workload's figures in the committed results.json (`--only <workload> --merge`). */
+function merge(key, figures) {
+  const file = join(root, "test/bench/results.json");
+  const results = JSON.parse(readFileSync(file, "utf8"));
+  results[key] = figures;
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.error(`replaced ${key} in ${file}`);
+}
+
 async function main() {
   if (process.argv.includes("--render")) {
     // Redraws the chart from the committed results without running anything.
@@ -493,6 +636,18 @@ async function main() {
   console.error(`building the Worker and starting the loopback upstream (${QUICK ? "quick" : "full"} run)...`);
   const script = build();
   const upstream = await startUpstream();
+  if (ONLY === "cpu") {
+    // Its own Miniflare instances only: nothing else running in a workerd meanwhile.
+    try {
+      const figures = await cpu(script, upstream.origin);
+      console.log(cpuReport(figures).join("\n"));
+      if (MERGE) merge("cpu", figures);
+      else console.log(JSON.stringify(figures, null, 2));
+    } finally {
+      await upstream.close();
+    }
+    return;
+  }
   const { mf, origin } = await startWorkers(script, upstream.origin);
   const python = pythonWithAiohttp();
   try {
@@ -502,6 +657,7 @@ async function main() {
       const figures = await workloads[ONLY](c);
       if (ONLY === "schedule") console.log(scheduleReport(figures).join("\n"));
       console.log(JSON.stringify(figures, null, 2));
+      if (MERGE) merge(ONLY === "critical" ? "criticalPath" : ONLY, figures);
       return;
     }
     const scalingRows = await scaling(c);
@@ -522,6 +678,9 @@ async function main() {
     const overheadResult = await overhead(c);
     console.error("  throughput...");
     const throughputResult = await throughput(c);
+    console.error("  cpu...");
+    // After the others, in Miniflare instances of its own; the shared one is idle meanwhile.
+    const cpuResult = await cpu(script, upstream.origin);
     const results = {
       quick: QUICK,
       date: new Date().toISOString(),
@@ -539,6 +698,7 @@ async function main() {
       streaming: streamingResult,
       overhead: overheadResult,
       throughput: throughputResult,
+      cpu: cpuResult,
     };
     console.log(report(results));
     const outDir = QUICK ? mkdtempSync(join(tmpdir(), "fanout-bench-results-")) : join(root, "test/bench");

@@ -94,6 +94,90 @@ describe("configuration", () => {
     }
   });
 
+  /** An env whose LOG_LEVEL getter counts how often the configuration is parsed from it (the parse reads every var). */
+  function countingEnv(vars: Record<string, string> = {}) {
+    const counter = { reads: 0 };
+    const counted = Object.defineProperty({ ...env, ...vars }, "LOG_LEVEL", {
+      enumerable: true,
+      get: () => {
+        counter.reads++;
+        return "warn";
+      },
+    });
+    return { env: counted as typeof env, counter };
+  }
+  const fetchWith = (vars: typeof env, path = "/healthz", init?: RequestInit) =>
+    worker.fetch(new Request(`http://fanout.test${path}`, init), vars, createExecutionContext());
+
+  it("parses the configuration once per env object, and again for another env object", async () => {
+    const first = countingEnv();
+    for (let i = 0; i < 3; i++) expect((await fetchWith(first.env)).status).toBe(200);
+    // A preflight is answered by the CORS middleware, which reads the configuration first.
+    await fetchWith(first.env, "/v1/batch", {
+      method: "OPTIONS",
+      headers: { origin: "https://a.example", "access-control-request-method": "POST" },
+    });
+    expect(first.counter.reads).toBe(1);
+    const second = countingEnv();
+    expect((await fetchWith(second.env)).status).toBe(200);
+    expect(second.counter.reads).toBe(1);
+    expect(first.counter.reads).toBe(1);
+  });
+
+  it("answers 503 not_configured on every request for a bad configuration, parsed once", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const bad = countingEnv({ UPSTREAM_ALLOWLIST: "ftp://secret-internal.example.com" });
+      for (let i = 0; i < 2; i++) {
+        const body = await expectProblem(await fetchWith(bad.env), 503, "not_configured");
+        expect(body.detail).not.toContain("secret-internal");
+      }
+      expect(bad.counter.reads).toBe(1);
+      // Each answer logs the reason under its own request id.
+      expect(logged.mock.calls.filter(([line]) => /UPSTREAM_ALLOWLIST/.test(String(line)))).toHaveLength(2);
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
+  it("hashes the configured API keys once per configuration and only the presented token per request", async () => {
+    const vars = { ...env, API_KEYS: "one:first-key-0123456789, two:second-key-0123456789" };
+    const digest = vi.spyOn(crypto.subtle, "digest");
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await fetchWith(vars, "/v1/batch", {
+          method: "POST",
+          headers: { authorization: "Bearer second-key-0123456789", "content-type": "application/json" },
+          body: JSON.stringify({ steps: [{ id: "w", wait: { ms: 0 } }] }),
+        });
+        expect(res.status).toBe(200);
+      }
+      // 2 configured keys once, then 1 token per request.
+      expect(digest).toHaveBeenCalledTimes(2 + 3);
+    } finally {
+      digest.mockRestore();
+    }
+  });
+
+  it("checks API keys against each env object's own keys (digests kept per configuration)", async () => {
+    const batch = (vars: typeof env, key: string) =>
+      fetchWith(vars, "/v1/batch", {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ steps: [{ id: "w", wait: { ms: 0 } }] }),
+      });
+    const one = { ...env, API_KEYS: "one:first-key-0123456789, two:second-key-0123456789" };
+    const other = { ...env, API_KEYS: "three:third-key-0123456789" };
+    for (let i = 0; i < 2; i++) {
+      expect((await batch(one, "first-key-0123456789")).status).toBe(200);
+      expect((await batch(one, "second-key-0123456789")).status).toBe(200);
+      expect((await batch(one, "third-key-0123456789")).status).toBe(401);
+      expect((await batch(other, "third-key-0123456789")).status).toBe(200);
+      expect((await batch(other, "first-key-0123456789")).status).toBe(401);
+      expect((await batch(other, "third-key-012345678")).status).toBe(401);
+    }
+  });
+
   it("switches the simulation endpoints off with SIM_ENABLED=false", async () => {
     const off = { ...env, SIM_ENABLED: "false" };
     await expectProblem(
