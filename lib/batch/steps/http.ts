@@ -74,17 +74,15 @@ export async function runHttp(spec: HttpSpec, run: HttpRun): Promise<StepOutput>
 async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepOutput> {
   const { deps, signal } = run;
   const policy = httpRetryPolicy(spec.method, spec.idempotencyKey);
-  const attempted = await retry<Fetched>((attempt) => attemptOnce(spec, url, attempt, run), {
+  const guard = guardOf(url, deps);
+  const attempted = await retry<Fetched>((attempt) => attemptOnce(spec, url, guard, attempt, run), {
     attempts: spec.retry?.attempts ?? 1,
     baseDelayMs: spec.retry?.baseDelayMs,
     maxDelayMs: spec.retry?.maxDelayMs,
     deadline: deps.deadline,
     signal,
     // No retry (and no retry budget spent) while the origin's circuit is open: it would be refused.
-    decide: (outcome) => {
-      const guard = guardOf(url, deps);
-      return guard && guard.breakers.pausedFor(guard.origin) > 0 ? { retry: false } : policy(outcome);
-    },
+    decide: (outcome) => (guard && guard.breakers.pausedFor(guard.origin) > 0 ? { retry: false } : policy(outcome)),
     beforeRetry: () => deps.budgets.retries.tryTake(),
   });
   if (signal.aborted && !attempted.ok) throw attempted.error;
@@ -104,9 +102,9 @@ async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepO
 }
 
 /** One attempt: hedged when asked and when a hedge could still finish in time. */
-function attemptOnce(spec: HttpSpec, url: string, attempt: number, run: HttpRun): Promise<Fetched> {
+function attemptOnce(spec: HttpSpec, url: string, guard: Guard | undefined, attempt: number, run: HttpRun): Promise<Fetched> {
   const { deps, signal } = run;
-  const call = (callSignal: AbortSignal) => timedCall(spec, url, attempt, run, callSignal);
+  const call = (callSignal: AbortSignal) => timedCall(spec, url, guard, attempt, run, callSignal);
   if (!spec.hedge || spec.hedge.afterMs >= deps.deadline.remaining())
     return call(signal).then((fetched) => ({ ...fetched, hedged: false }));
   return hedge(call, { afterMs: spec.hedge.afterMs, signal }).then(({ value, hedged }) => ({ ...value, hedged }));
@@ -116,9 +114,15 @@ function attemptOnce(spec: HttpSpec, url: string, attempt: number, run: HttpRun)
  * One upstream call bounded by min(timeoutMs, what is left of the deadline), admitted by its
  * origin's circuit breaker and reported to it.
  */
-function timedCall(spec: HttpSpec, url: string, attempt: number, run: HttpRun, signal: AbortSignal): Promise<Fetched> {
+function timedCall(
+  spec: HttpSpec,
+  url: string,
+  guard: Guard | undefined,
+  attempt: number,
+  run: HttpRun,
+  signal: AbortSignal,
+): Promise<Fetched> {
   const { deps } = run;
-  const guard = guardOf(url, deps);
   const admission = guard?.breakers.admit(guard.origin);
   if (guard && admission && !admission.ok) {
     const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
@@ -151,8 +155,14 @@ function timedCall(spec: HttpSpec, url: string, attempt: number, run: HttpRun, s
   );
 }
 
-/** The breakers guarding `url` and its origin; none for in-process `/v1/sim/` URLs (no upstream to protect) or a malformed URL. */
-function guardOf(url: string, deps: HttpDeps): { breakers: CircuitBreakers; origin: string } | undefined {
+/** The circuit breakers that guard a step's calls, and the origin they count against. */
+interface Guard {
+  breakers: CircuitBreakers;
+  origin: string;
+}
+
+/** The guard of `url`, worked out once per step; none for in-process `/v1/sim/` URLs (no upstream to protect) or a malformed URL. */
+function guardOf(url: string, deps: HttpDeps): Guard | undefined {
   if (!deps.breakers || isInProcessUrl(url)) return undefined;
   try {
     return { breakers: deps.breakers, origin: new URL(url).origin };
