@@ -32,7 +32,8 @@ export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
   if (cacheStatus) fields.cacheStatus = cacheStatus;
   if (isStream(c.res)) fields.streamed = true;
   const write = (counts: StepCounts | undefined) => {
-    const logger = createLogger(c.var.config?.LOG_LEVEL ?? "info", { requestId: c.var.requestId });
+    // The request's logger, or (when the configuration itself is invalid) one of our own.
+    const logger = c.var.logger ?? createLogger("info", { requestId: c.var.requestId });
     logger.log("info", "request", {
       ...fields,
       durationMs: Date.now() - started,

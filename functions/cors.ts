@@ -1,6 +1,5 @@
 import { cors } from "hono/cors";
 import { createMiddleware } from "hono/factory";
-import { configOf } from "../lib/base/config";
 import type { AppEnv } from "./env";
 
 /**
@@ -48,14 +47,11 @@ function isPreflight(request: Request): boolean {
   return request.method === "OPTIONS" && request.headers.has("origin") && request.headers.has("access-control-request-method");
 }
 
-/** The CORS middleware for `/v1/*`; configured per request from CORS_ORIGINS and CORS_CREDENTIALS. */
+/** The CORS middleware for `/v1/*`, from CORS_ORIGINS and CORS_CREDENTIALS (c.var.config: the config middleware runs first). */
 export function crossOrigin(options: CrossOriginOptions = {}) {
   const allowHeaders = [...new Set([...CORS_ALLOW_HEADERS, ...(options.allowHeaders ?? []).map((name) => name.toLowerCase())])];
   return createMiddleware<AppEnv>(async (c, next) => {
-    // This runs before the global config middleware (a preflight is answered before everything else),
-    // so it reads the configuration itself (parsed once per isolate) and leaves it for the rest of the request.
-    const config = c.var.config ?? configOf(c.env);
-    c.set("config", config);
+    const { config } = c.var;
     const allowed = config.CORS_ORIGINS;
     const anyOrigin = allowed[0] === "*";
     const origin = c.req.header("origin");

@@ -44,6 +44,13 @@ export function createApp(catalog: CompositeCatalog) {
   app.use(requestId());
   // One line per request, written once everything after it has answered (problems rendered by onError included).
   app.use(accessLog);
+  // Configuration (parsed once per isolate) and the request's logger, for everything after this, CORS included.
+  app.use(async (c, next) => {
+    const config = configOf(c.env);
+    c.set("config", config);
+    c.set("logger", createLogger(config.LOG_LEVEL, { requestId: c.var.requestId }));
+    await next();
+  });
   app.use(secureHeaders());
   app.use(timing({ totalDescription: "fanout total" }));
   // Before methodNotAllowed and every route: a CORS preflight is answered before authentication.
@@ -63,13 +70,6 @@ export function createApp(catalog: CompositeCatalog) {
         ),
     }),
   );
-  app.use(async (c, next) => {
-    // crossOrigin() may have set it already; either way it is parsed once per isolate (configOf).
-    const config = c.var.config ?? configOf(c.env);
-    c.set("config", config);
-    c.set("logger", createLogger(config.LOG_LEVEL, { requestId: c.var.requestId }));
-    await next();
-  });
 
   app.route("/", health);
   app.route("/", docs);
