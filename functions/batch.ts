@@ -2,26 +2,18 @@ import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { stream, streamSSE } from "hono/streaming";
-import { setMetric } from "hono/timing";
 import { runAfterResponse } from "../lib/async/after";
 import { FanoutError } from "../lib/base/errors";
 import type { Plan } from "../lib/batch/plan";
-import type { BatchOutcome, StepCounts, StepResult } from "../lib/batch/scheduler";
-import {
-  type BatchHost,
-  type BatchRequestInput,
-  batchBindings,
-  executeBatch,
-  planBatch,
-  publicResult,
-  summaryOf,
-} from "../lib/batch/service";
+import type { BatchOutcome, StepCounts } from "../lib/batch/scheduler";
+import { type BatchHost, type BatchRequestInput, executeBatch, planBatch, publicResult, summaryOf } from "../lib/batch/service";
 import { auditBatch } from "../lib/jobs/audit";
 import { jobHost } from "../lib/jobs/runner";
 import { submitJob } from "../lib/jobs/submit";
 import { requireApiKey } from "./auth";
 import { BatchEvent, BatchLine, BatchRequest, BatchResponse, JobAccepted, STEP_VARIANTS } from "./batch-schema";
 import type { AppEnv, AppFetch } from "./env";
+import { batchHostOf, serveInProcessOf, setStepTimings } from "./host";
 import { problemResponses } from "./problem";
 import { rateLimit } from "./rate-limit";
 import { createRouter, untypedResponse, waitUntilOf } from "./router";
@@ -41,25 +33,6 @@ function streamFormat(accept: string | undefined): "ndjson" | "sse" | undefined 
 
 function prefersAsync(prefer: string | undefined): boolean {
   return (prefer ?? "").split(",").some((token) => token.trim().toLowerCase() === "respond-async");
-}
-
-/** The gateway's own fetch for this request's in-process `/v1/sim/` calls. */
-function serveInProcessOf(c: Context<AppEnv>, appFetch: AppFetch) {
-  return (request: Request) => appFetch(request, c.env, c.executionCtx);
-}
-
-function hostOf(c: Context<AppEnv>, appFetch: AppFetch, signal?: AbortSignal): BatchHost {
-  return {
-    bindings: batchBindings(c.env),
-    config: c.var.config,
-    serveInProcess: serveInProcessOf(c, appFetch),
-    traceparent: c.req.header("traceparent"),
-    signal,
-  };
-}
-
-function describe(result: StepResult): string {
-  return result.ok ? `ok ${result.status ?? ""}`.trim() : (result.error?.code ?? "failed");
 }
 
 /** A stream that reads `source` only when it is read itself (highWaterMark 0), so nothing is in flight when its reader stops. */
@@ -183,13 +156,13 @@ export function createBatchRoutes(appFetch: AppFetch) {
       if (body.callback || prefersAsync(c.req.header("prefer"))) return untypedResponse(await accept(c, body, appFetch));
 
       // A client disconnect (the request's signal) aborts the deadline, and with it every step.
-      const host = hostOf(c, appFetch, c.req.raw.signal);
+      const host = batchHostOf(c, appFetch, c.req.raw.signal);
       const format = streamFormat(c.req.header("accept"));
       if (format) return untypedResponse(streamBatch(c, format, body, plan, host));
       const outcome = await executeBatch(body, plan, host);
       c.set("batchCounts", outcome.counts);
       scheduleAudit(c, host, plan, outcome);
-      for (const [id, result] of Object.entries(outcome.results)) setMetric(c, `step-${id}`, result.durationMs, describe(result));
+      setStepTimings(c, outcome.results);
       return c.json(publicResult(outcome), outcome.conditionMet ? 200 : 502);
     },
   );

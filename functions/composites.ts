@@ -1,16 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
-import { setMetric } from "hono/timing";
 import { sha256Hex } from "../lib/base/bytes";
 import { describeInvalid, FanoutError } from "../lib/base/errors";
 import { HEADER_VALUE } from "../lib/base/http";
-import { batchBindings, publicResult } from "../lib/batch/service";
+import { publicResult } from "../lib/batch/service";
 import { cacheKeyUrl, matchesIfNoneMatch } from "../lib/composite/cache";
 import type { CompositeDefinition, CompositeInputs, ParamValue } from "../lib/composite/definition";
 import { planComposite, runComposite, serveComposite } from "../lib/composite/serve";
 import { requireApiKey } from "./auth";
 import { type CompositeCatalog, paramSchema } from "./composite-schema";
 import type { AppEnv, AppFetch } from "./env";
+import { batchHostOf, setStepTimings } from "./host";
 import { problemResponses } from "./problem";
 import { rateLimit } from "./rate-limit";
 import { createRouter, untypedResponse, waitUntilOf } from "./router";
@@ -27,12 +27,12 @@ const MAX_HEADER_CHARS = 1024;
 const openApiPath = (prefix: string, path: string) => `${prefix}${path}`.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 
 /** Each composite's declaration digest, per isolate (pure data): a changed declaration never reads old cache entries. */
-const versions = new Map<string, string>();
+const versions = new WeakMap<CompositeDefinition, string>();
 async function versionOf(definition: CompositeDefinition): Promise<string> {
-  let version = versions.get(definition.name);
+  let version = versions.get(definition);
   if (version === undefined) {
     version = (await sha256Hex(JSON.stringify(definition))).slice(0, 16);
-    versions.set(definition.name, version);
+    versions.set(definition, version);
   }
   return version;
 }
@@ -123,14 +123,8 @@ function register(routes: ReturnType<typeof createRouter>, prefix: string, defin
     >;
     const inputs: CompositeInputs = { params, query, headers: allowedHeaders(c, definition.headers) };
     const plan = planComposite(definition, c.var.config);
-    const host = {
-      bindings: batchBindings(c.env),
-      config: c.var.config,
-      serveInProcess: (request: Request) => appFetch(request, c.env, c.executionCtx),
-      traceparent: c.req.header("traceparent"),
-      // A client disconnect aborts the composite's batch.
-      signal: c.req.raw.signal,
-    };
+    // A client disconnect aborts the composite's batch.
+    const host = batchHostOf(c, appFetch, c.req.raw.signal);
 
     if (wantsDebug(c)) {
       const { outcome, shaped } = await runComposite(definition, plan, inputs, host);
@@ -161,8 +155,7 @@ function register(routes: ReturnType<typeof createRouter>, prefix: string, defin
       logger: c.var.logger,
       requestId: c.var.requestId,
     });
-    for (const [id, result] of Object.entries(answer.steps ?? {}))
-      setMetric(c, `step-${id}`, result.durationMs, result.ok ? "ok" : result.error?.code);
+    if (answer.steps) setStepTimings(c, answer.steps);
 
     const headers: Record<string, string> = { etag: answer.etag, "cache-control": answer.cacheControl };
     if (answer.cacheStatus) headers["cache-status"] = answer.cacheStatus;
