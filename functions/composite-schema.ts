@@ -7,7 +7,7 @@ import { BATCH_MODES } from "../lib/batch/scheduler";
 import { collectReferences, INPUT_ROOTS } from "../lib/batch/template";
 import { type CompositeDefinition, PARAM_TYPES, type ParamSpec, type ParamValue } from "../lib/composite/definition";
 import { ClientJson, oneKindPerStep, PickPath, StepId, stepFields } from "./batch-schema";
-import type { Same } from "./router";
+import { issuePath, type Same } from "./router";
 
 /**
  * The composites file (functions/composites.json): its schema, the checks across fields (every
@@ -199,10 +199,7 @@ export interface CompositeCatalog {
 
 function problemsOf(error: z.ZodError): InvalidParam[] {
   return error.issues.map((issue) => ({
-    name: issue.path.reduce<string>(
-      (name, key) => (typeof key === "number" ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)),
-      "",
-    ),
+    name: issuePath(issue.path),
     reason: issue.message,
   }));
 }

@@ -6,7 +6,7 @@ import { describeInvalid, FanoutError, type InvalidParam } from "../lib/base/err
 import type { AppEnv } from "./env";
 
 /** JSON-path style name for a zod issue path: `steps[2].http.url`. */
-function issuePath(path: readonly PropertyKey[]): string {
+export function issuePath(path: readonly PropertyKey[]): string {
   return path.reduce<string>(
     (name, key) => (typeof key === "number" ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)),
     "",
