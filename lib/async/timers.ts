@@ -154,20 +154,28 @@ export class Deadline {
 /**
  * asyncio.wait_for: runs `task` with a signal that aborts after `ms` (or when the caller's signal
  * aborts) and rejects promptly with a typed `timeout` error even if the task ignores its signal.
+ * One controller, one timer and one listener on the caller's signal per call (this runs once per
+ * upstream attempt), all let go when the task settles.
  */
 export async function withTimeout<T>(
   task: (signal: AbortSignal) => Promise<T>,
   { ms, signal, label = "timeout" }: SignalOption & { ms: number; label?: string },
 ): Promise<T> {
   checkMs("ms", ms);
-  const deadline = Deadline.after(ms, { signal, code: "timeout", label });
+  if (signal?.aborted) throw abortReason(signal);
+  const controller = new AbortController();
+  const onCallerAbort = () => controller.abort(signal!.reason);
+  signal?.addEventListener("abort", onCallerAbort, { once: true });
+  const timer = setTimeout(() => controller.abort(new FanoutError("timeout", `${label} of ${ms} ms exceeded`)), ms);
   try {
     return await abortable(
-      Promise.resolve().then(() => task(deadline.signal)),
-      deadline.signal,
+      Promise.resolve().then(() => task(controller.signal)),
+      controller.signal,
     );
   } finally {
-    deadline.dispose();
+    clearTimeout(timer);
+    // Once the caller's signal has aborted, its `once` listener has already gone.
+    if (signal && !signal.aborted) signal.removeEventListener("abort", onCallerAbort);
   }
 }
 

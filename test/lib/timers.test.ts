@@ -82,6 +82,25 @@ describe("withTimeout (wait_for)", () => {
     expect(seen?.aborted).toBe(true);
   });
 
+  it("removes its listener from the caller's signal when the task settles first", async () => {
+    const controller = new AbortController();
+    const listeners = trackListeners(controller.signal);
+    const result = withTimeout(async () => "ok", { ms: 5000, signal: controller.signal });
+    expect(listeners.live).toBe(1);
+    await expect(result).resolves.toBe("ok");
+    expect(listeners.live).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("does not start the task when the caller's signal has already aborted", async () => {
+    const controller = new AbortController();
+    controller.abort(new FanoutError("cancelled", "gone before it began"));
+    const task = vi.fn(async () => "ok");
+    await expect(withTimeout(task, { ms: 5000, signal: controller.signal })).rejects.toMatchObject({ detail: "gone before it began" });
+    await flush();
+    expect(task).not.toHaveBeenCalled();
+  });
+
   it("follows the caller's signal and removes its listener from it afterwards", async () => {
     const controller = new AbortController();
     const listeners = trackListeners(controller.signal);

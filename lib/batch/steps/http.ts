@@ -75,7 +75,8 @@ async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepO
   const { deps, signal } = run;
   const policy = httpRetryPolicy(spec.method, spec.idempotencyKey);
   const guard = guardOf(url, deps);
-  const attempted = await retry<Fetched>((attempt) => attemptOnce(spec, url, guard, attempt, run), {
+  const shared = sharedRequestParts(spec);
+  const attempted = await retry<Fetched>((attempt) => attemptOnce(spec, url, shared, guard, attempt, run), {
     attempts: spec.retry?.attempts ?? 1,
     baseDelayMs: spec.retry?.baseDelayMs,
     maxDelayMs: spec.retry?.maxDelayMs,
@@ -102,9 +103,16 @@ async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepO
 }
 
 /** One attempt: hedged when asked and when a hedge could still finish in time. */
-function attemptOnce(spec: HttpSpec, url: string, guard: Guard | undefined, attempt: number, run: HttpRun): Promise<Fetched> {
+function attemptOnce(
+  spec: HttpSpec,
+  url: string,
+  shared: SharedRequestParts,
+  guard: Guard | undefined,
+  attempt: number,
+  run: HttpRun,
+): Promise<Fetched> {
   const { deps, signal } = run;
-  const call = (callSignal: AbortSignal) => timedCall(spec, url, guard, attempt, run, callSignal);
+  const call = (callSignal: AbortSignal) => timedCall(spec, url, shared, guard, attempt, run, callSignal);
   if (!spec.hedge || spec.hedge.afterMs >= deps.deadline.remaining())
     return call(signal).then((fetched) => ({ ...fetched, hedged: false }));
   return hedge(call, { afterMs: spec.hedge.afterMs, signal }).then(({ value, hedged }) => ({ ...value, hedged }));
@@ -117,6 +125,7 @@ function attemptOnce(spec: HttpSpec, url: string, guard: Guard | undefined, atte
 function timedCall(
   spec: HttpSpec,
   url: string,
+  shared: SharedRequestParts,
   guard: Guard | undefined,
   attempt: number,
   run: HttpRun,
@@ -130,7 +139,7 @@ function timedCall(
     return Promise.reject(new FanoutError("circuit_open", detail));
   }
   const timeoutMs = spec.timeoutMs ?? deps.defaultTimeoutMs;
-  const call = (callSignal: AbortSignal) => fetchOnce(spec, url, attempt, run, callSignal);
+  const call = (callSignal: AbortSignal) => fetchOnce(spec, url, shared, attempt, run, callSignal);
   // When the deadline is the tighter bound, let it fire (deadline_exceeded) rather than a timeout.
   const called =
     timeoutMs < deps.deadline.remaining()
@@ -171,11 +180,17 @@ function guardOf(url: string, deps: HttpDeps): Guard | undefined {
   }
 }
 
-async function fetchOnce(spec: HttpSpec, url: string, attempt: number, run: HttpRun, signal: AbortSignal): Promise<Fetched> {
-  const { deps } = run;
+/** What every attempt of a step sends alike: its headers (without the per-attempt ones) and its body, built once per step. */
+interface SharedRequestParts {
+  headers: Array<[string, string]>;
+  body: string | undefined;
+}
+
+/** Per attempt: a fresh span id in `traceparent` and the attempt number; a client's own values for these are replaced. */
+const PER_ATTEMPT_HEADERS = new Set(["traceparent", ATTEMPT_HEADER]);
+
+function sharedRequestParts(spec: HttpSpec): SharedRequestParts {
   const headers = new Headers(spec.headers);
-  headers.set("traceparent", deps.trace.child());
-  headers.set(ATTEMPT_HEADER, String(attempt));
   if (spec.idempotencyKey) headers.set("idempotency-key", spec.idempotencyKey);
   let body: string | undefined;
   if (spec.body !== undefined) {
@@ -183,8 +198,21 @@ async function fetchOnce(spec: HttpSpec, url: string, attempt: number, run: Http
     if (!headers.has("content-type"))
       headers.set("content-type", typeof spec.body === "string" ? "text/plain; charset=utf-8" : "application/json");
   }
+  return { headers: [...headers].filter(([name]) => !PER_ATTEMPT_HEADERS.has(name)), body };
+}
+
+async function fetchOnce(
+  spec: HttpSpec,
+  url: string,
+  shared: SharedRequestParts,
+  attempt: number,
+  run: HttpRun,
+  signal: AbortSignal,
+): Promise<Fetched> {
+  const { deps } = run;
+  const headers: Array<[string, string]> = [...shared.headers, ["traceparent", deps.trace.child()], [ATTEMPT_HEADER, String(attempt)]];
   const { response } = await fetchUpstream(
-    { url, method: spec.method, headers, body },
+    { url, method: spec.method, headers, body: shared.body },
     {
       allowList: deps.allowList,
       signal,
@@ -205,12 +233,14 @@ function visibleHeaders(headers: Headers): Record<string, string> {
   return visible;
 }
 
+// Stateless for one-shot decode() calls, so one per isolate serves every step.
+const UTF8 = new TextDecoder();
 const TEXTUAL = /^(text\/|application\/(xml|javascript|x-www-form-urlencoded))|\+xml/;
 
 function decodeBody(fetched: Fetched, spec: HttpSpec): unknown {
   if (fetched.body.byteLength === 0) return null;
   const type = fetched.headers.get("content-type") ?? "";
-  const text = () => new TextDecoder().decode(fetched.body);
+  const text = () => UTF8.decode(fetched.body);
   if (/json/.test(type)) {
     const decoded = text();
     const parsed = parseStepJson(decoded, "the upstream's JSON body");
