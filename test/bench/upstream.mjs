@@ -31,6 +31,7 @@ export async function startUpstream() {
     origin: `http://127.0.0.1:${server.address().port}`,
     peak: () => peak,
     peakSinceReset: () => peakSinceReset,
+    inFlight: () => inFlight,
     /** Starts a new per-workload peak from the requests in flight now (normally none). */
     resetPeak: () => {
       peakSinceReset = inFlight;
