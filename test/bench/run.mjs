@@ -100,8 +100,7 @@ function fanoutSettings({ env = BENCH_OVERRIDES, extraEnv = {}, concurrency, dea
 function settingsText(settings) {
   if (!settings) return "settings not recorded";
   const env = Object.entries(settings.env ?? {});
-  const envText =
-    env.length > 0 ? `env ${env.map(([name, value]) => `${name}=${value}`).join(", ")}` : "no env overrides";
+  const envText = env.length > 0 ? `env ${env.map(([name, value]) => `${name}=${value}`).join(", ")}` : "no env overrides";
   const batch = settings.batch ? `; batch concurrency ${settings.batch.concurrency}, deadlineMs ${settings.batch.deadlineMs}` : "";
   const others = Object.entries(settings)
     .filter(([name]) => !["env", "batch"].includes(name))
