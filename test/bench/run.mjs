@@ -5,6 +5,7 @@
 //   npm run bench              the full run (a few minutes)
 //   npm run bench -- --quick   every workload once with small N (CI keeps the benchmark from rotting)
 //   npm run bench -- --only cpu [--merge]   one workload (--merge writes its figures into results.json)
+//   npm run bench -- --only cap [--merge]   the scaling workloads under the edge's six-connection cap, and the shipped defaults
 import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -16,6 +17,7 @@ import { Log, LogLevel, Miniflare } from "miniflare";
 import {
   API_KEY,
   applyMigrations,
+  BENCH_OVERRIDES,
   build,
   COMPATIBILITY,
   clockTicksPerSecond,
@@ -30,11 +32,17 @@ import { startUpstream } from "./upstream.mjs";
 const execFileAsync = promisify(execFile);
 const QUICK = process.argv.includes("--quick");
 /**
- * `--only throughput` (or scaling, critical, schedule, streaming, overhead, cpu) runs one workload: for profiling, writes
+ * `--only throughput` (or scaling, critical, schedule, streaming, overhead, cpu, cap) runs one workload: for profiling, writes
  * nothing, unless `--merge` is given too: then its figures replace that workload's key in test/bench/results.json.
  */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const MERGE = process.argv.includes("--merge");
+/** Under CI the asyncio contender must run (CI installs python3-aiohttp): a skip is a missing figure there, not locally. */
+const CI = process.env.CI === "true";
+/** The edge's cap on connections open at once per Worker invocation (local workerd does not enforce it). */
+const EDGE_CAP = 6;
+/** The deadline every benchmark batch sets unless it runs the shipped defaults. */
+const DEADLINE_MS = 30_000;
 const PLAN = QUICK
   ? {
       ns: [1, 10],
@@ -70,6 +78,61 @@ const summary = (timings) => ({ medianMs: round(median(timings)), p90Ms: round(q
 
 /** Requests with this Host reach a second fanout with AUDIT_ENABLED=false, to show what the audit write costs. */
 const NO_AUDIT_HOST = "no-audit.bench.localhost";
+/** Requests with this Host reach a fanout with the shipped defaults: no overrides but API_KEYS and UPSTREAM_ALLOWLIST. */
+const SHIPPED_HOST = "shipped.bench.localhost";
+
+/**
+ * The settings a fanout figure ran with: the overrides of the shipped defaults in force (besides
+ * API_KEYS and UPSTREAM_ALLOWLIST, which every instance sets) and the batch's own concurrency and
+ * deadlineMs ("default" when the batch leaves the field out).
+ */
+function fanoutSettings({ env = BENCH_OVERRIDES, extraEnv = {}, concurrency, deadlineMs = DEADLINE_MS } = {}) {
+  return {
+    env: { ...env, ...extraEnv },
+    batch: {
+      concurrency: concurrency ?? "default (DEFAULT_CONCURRENCY)",
+      deadlineMs: deadlineMs ?? "default (DEFAULT_DEADLINE_MS)",
+    },
+  };
+}
+
+/** One line for a table heading: `env MAX_STEPS=200, ...; batch concurrency N, deadlineMs 30000`. */
+function settingsText(settings) {
+  if (!settings) return "settings not recorded";
+  const env = Object.entries(settings.env ?? {});
+  const envText = env.length > 0 ? `env ${env.map(([name, value]) => `${name}=${value}`).join(", ")}` : "no env overrides";
+  const batch = settings.batch ? `; batch concurrency ${settings.batch.concurrency}, deadlineMs ${settings.batch.deadlineMs}` : "";
+  const others = Object.entries(settings)
+    .filter(([name]) => !["env", "batch"].includes(name))
+    .map(([name, value]) => `; ${name}: ${value}`)
+    .join("");
+  return `${envText}${batch}${others}`;
+}
+
+/** POST with a chosen Host header (fetch may not set one), answering `{ status, json }` whatever the status. */
+function postVia(url, body, headers) {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) =>
+    request(
+      url,
+      { method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), ...headers } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => {
+          try {
+            resolve({ status: res.statusCode, json: JSON.parse(text) });
+          } catch {
+            resolve({ status: res.statusCode, json: { text: text.slice(0, 300) } });
+          }
+        });
+      },
+    )
+      .on("error", reject)
+      .end(payload),
+  );
+}
 
 async function startWorkers(script, upstreamOrigin) {
   const mf = new Miniflare({
@@ -77,6 +140,11 @@ async function startWorkers(script, upstreamOrigin) {
     port: 0,
     cf: false,
     log: new Log(LogLevel.WARN),
+    // Workers' console output (the shipped-defaults instance logs a line per request) goes to stderr, beside the progress lines.
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.pipe(process.stderr);
+      stderr.pipe(process.stderr);
+    },
     workers: [
       fanoutWorker("fanout", { script, upstreamOrigin }),
       {
@@ -87,6 +155,7 @@ async function startWorkers(script, upstreamOrigin) {
         routes: ["*/__reference/*"],
       },
       fanoutWorker("fanout-no-audit", { script, upstreamOrigin, bindings: { AUDIT_ENABLED: "false" }, routes: [`${NO_AUDIT_HOST}/*`] }),
+      fanoutWorker("fanout-shipped", { script, upstreamOrigin, overrides: {}, routes: [`${SHIPPED_HOST}/*`] }),
     ],
   });
   const url = await mf.ready;
@@ -101,6 +170,7 @@ async function startWorkers(script, upstreamOrigin) {
   );
   if (noAudit.features?.audit !== false) throw new Error(`the ${NO_AUDIT_HOST} route did not reach the no-audit worker`);
   await applyMigrations(mf);
+  await applyMigrations(mf, "fanout-shipped");
   return { mf, origin: url.origin };
 }
 
@@ -138,7 +208,7 @@ function contenders({ origin, upstream, python }) {
     const steps = urls.map((url, i) => ({ id: `s${i}`, http: { url, maxRedirects: 0 } }));
     const result = await postJson(
       `${origin}/v1/batch`,
-      { steps, concurrency: Math.max(1, urls.length), deadlineMs: 30_000, ...extra },
+      { steps, concurrency: Math.max(1, urls.length), deadlineMs: DEADLINE_MS, ...extra },
       { authorization: `Bearer ${API_KEY}` },
     );
     if (result.counts.ok !== urls.length) throw new Error(`fanout: ${JSON.stringify(result.counts)}`);
@@ -148,21 +218,34 @@ function contenders({ origin, upstream, python }) {
     if (result.statuses.some((status) => status !== 200)) throw new Error(`reference ${mode}: ${result.statuses}`);
   };
   // Asynchronous on purpose: the upstream lives in this process and must keep answering meanwhile.
-  const asyncio = async (urls, reps) => {
+  // `limit` caps aiohttp's connections open at once (0: none).
+  const asyncio = async (urls, reps, limit = 0) => {
     if (!python) return undefined;
-    const { stdout } = await execFileAsync(python, [join(root, "test/bench/asyncio_fanout.py"), JSON.stringify({ urls, reps })], {
+    const { stdout } = await execFileAsync(python, [join(root, "test/bench/asyncio_fanout.py"), JSON.stringify({ urls, reps, limit })], {
       timeout: 300_000,
     });
     return JSON.parse(stdout).timings;
   };
-  return { fanout, all: reference("all"), sequential: reference("sequential"), asyncio, upstream };
+  return {
+    fanout,
+    all: reference("all"),
+    allCapped: reference(`all?slots=${EDGE_CAP}`),
+    sequential: reference("sequential"),
+    asyncio,
+    upstream: upstream.origin,
+    resetPeak: upstream.resetPeak,
+    upstreamInFlight: upstream.inFlight,
+    peakSinceReset: upstream.peakSinceReset,
+  };
 }
+
+const ASYNCIO_SKIPPED = { skipped: "python3 with aiohttp not found (apt-get install python3-aiohttp)" };
 
 const delayUrls = (upstream, latencies) => latencies.map((ms, i) => `${upstream}/delay?ms=${ms}&i=${i}`);
 
-async function scaling(c) {
-  const rows = [];
-  const workloads = [
+/** The scaling workloads: N independent calls of PLAN.latencyMs each, and N calls of mixed latencies. */
+function scalingWorkloads() {
+  return [
     ...PLAN.ns.map((n) => ({ name: `N=${n}`, n, latencies: Array(n).fill(PLAN.latencyMs) })),
     {
       name: `N=${PLAN.mixedN} mixed 10-500 ms`,
@@ -174,9 +257,19 @@ async function scaling(c) {
       ),
     },
   ];
-  for (const workload of workloads) {
+}
+
+async function scaling(c) {
+  const rows = [];
+  for (const workload of scalingWorkloads()) {
     const urls = delayUrls(c.upstream, workload.latencies);
-    const row = { workload: workload.name, n: workload.n, mixed: Boolean(workload.mixed), slowestMs: Math.max(...workload.latencies) };
+    const row = {
+      workload: workload.name,
+      n: workload.n,
+      mixed: Boolean(workload.mixed),
+      slowestMs: Math.max(...workload.latencies),
+      settings: fanoutSettings({ concurrency: workload.n }),
+    };
     row.fanout = summary(await timed(() => c.fanout(urls), PLAN.reps));
     row.promiseAll = summary(await timed(() => c.all(urls), PLAN.reps));
     row.sequential =
@@ -184,9 +277,7 @@ async function scaling(c) {
         ? summary(await timed(() => c.sequential(urls), workload.n >= 100 ? Math.min(3, PLAN.reps) : PLAN.reps))
         : null;
     const asyncioTimings = await c.asyncio(urls, PLAN.reps);
-    row.asyncio = asyncioTimings
-      ? summary(asyncioTimings)
-      : { skipped: "python3 with aiohttp not found (apt-get install python3-aiohttp)" };
+    row.asyncio = asyncioTimings ? summary(asyncioTimings) : ASYNCIO_SKIPPED;
     rows.push(row);
     console.error(`  scaling ${workload.name}: fanout ${row.fanout.medianMs} ms, Promise.all ${row.promiseAll.medianMs} ms`);
   }
@@ -218,11 +309,17 @@ async function criticalPath(c) {
   ];
   for (const shape of shapes) {
     const timings = await timed(
-      () => postJson(`${c.origin}/v1/batch`, { steps: shape.steps, deadlineMs: 30_000 }, { authorization: `Bearer ${API_KEY}` }),
+      () => postJson(`${c.origin}/v1/batch`, { steps: shape.steps, deadlineMs: DEADLINE_MS }, { authorization: `Bearer ${API_KEY}` }),
       PLAN.reps,
     );
     const stats = summary(timings);
-    rows.push({ shape: shape.name, depth: shape.depth, ...stats, efficiency: round((shape.depth * L) / stats.medianMs, 3) });
+    rows.push({
+      shape: shape.name,
+      depth: shape.depth,
+      ...stats,
+      efficiency: round((shape.depth * L) / stats.medianMs, 3),
+      settings: fanoutSettings(),
+    });
   }
   return rows;
 }
@@ -294,7 +391,7 @@ async function schedule(c) {
         ...(hint === undefined ? {} : { expectedMs: hint(step) }),
       })),
       concurrency: SLOTS,
-      deadlineMs: 30_000,
+      deadlineMs: DEADLINE_MS,
     });
     const variants = [
       ["fanout, expectedMs hints", batch((step) => step.latencyMs)],
@@ -316,10 +413,103 @@ async function schedule(c) {
         computedFifoMs: fifo,
         overBest: ratio(stats.medianMs, best),
         speedUpVsFifo: ratio(fifo, stats.medianMs),
+        settings: fanoutSettings({ concurrency: SLOTS }),
       });
     }
   }
   return rows;
+}
+
+/**
+ * The scaling workloads under the edge's six-connection cap, which local workerd does not enforce:
+ * every contender keeps at most six upstream calls in flight (fanout through `concurrency: 6`, its
+ * pool; the reference Worker through a six-slot limiter around its Promise.all; aiohttp through
+ * TCPConnector(limit=6)), against the computed floor: ceil(N / 6) waves of L for uniform latencies,
+ * the list schedule of the latencies in listing order on six slots for the mixed workload. The
+ * upstream's peak in flight is recorded per contender; over six is a failed run.
+ */
+async function edgeCap(c) {
+  const rows = [];
+  const measured = async (fn) => {
+    // Earlier workloads' stragglers (a load generator's cancelled requests still running in workerd) must not count.
+    for (let waited = 0; c.upstreamInFlight() > 0 && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    c.resetPeak();
+    const timings = await fn();
+    return timings ? { ...summary(timings), peak: c.peakSinceReset() } : undefined;
+  };
+  for (const workload of scalingWorkloads()) {
+    const urls = delayUrls(c.upstream, workload.latencies);
+    const uniform = workload.latencies.every((ms) => ms === workload.latencies[0]);
+    const floorMs = uniform
+      ? Math.ceil(workload.n / EDGE_CAP) * workload.latencies[0]
+      : listSchedule(
+          workload.latencies.map((latencyMs, i) => ({ id: `s${i}`, latencyMs, index: i })),
+          EDGE_CAP,
+          (a, b) => a.index - b.index,
+        );
+    const row = { workload: workload.name, n: workload.n, mixed: Boolean(workload.mixed), floorMs };
+    row.fanout = await measured(() => timed(() => c.fanout(urls, { concurrency: EDGE_CAP }), PLAN.reps));
+    row.reference6 = await measured(() => timed(() => c.allCapped(urls), PLAN.reps));
+    row.asyncio6 = (await measured(() => c.asyncio(urls, PLAN.reps, EDGE_CAP))) ?? ASYNCIO_SKIPPED;
+    row.ratios = {
+      fanoutOverReference6: ratio(row.fanout.medianMs, row.reference6.medianMs),
+      fanoutOverAsyncio6: ratio(row.fanout.medianMs, row.asyncio6.medianMs),
+      fanoutOverFloor: ratio(row.fanout.medianMs, floorMs),
+    };
+    rows.push(row);
+    console.error(
+      `  edge cap ${workload.name}: fanout ${row.fanout.medianMs} ms (peak ${row.fanout.peak}), reference-6 ${row.reference6.medianMs} ms (peak ${row.reference6.peak}), asyncio-6 ${row.asyncio6.medianMs ?? "skipped"} (peak ${row.asyncio6.peak ?? "-"}), floor ${floorMs} ms`,
+    );
+  }
+  return {
+    cap: EDGE_CAP,
+    date: new Date().toISOString(),
+    settings: {
+      ...fanoutSettings({ concurrency: EDGE_CAP }),
+      reference6: `Promise.all behind a ${EDGE_CAP}-slot limiter (POST /__reference/all?slots=${EDGE_CAP})`,
+      asyncio6: `aiohttp.TCPConnector(limit=${EDGE_CAP})`,
+    },
+    rows,
+  };
+}
+
+/**
+ * fanout with the shipped defaults (no overrides but API_KEYS and UPSTREAM_ALLOWLIST): the
+ * N = 100 x L batch without `concurrency` or `deadlineMs`, so DEFAULT_CONCURRENCY (6) and
+ * DEFAULT_DEADLINE_MS apply, and the N = 200 batch, which MAX_STEPS (100) refuses with a 400.
+ */
+async function shippedDefaults(c) {
+  const headers = { authorization: `Bearer ${API_KEY}`, host: SHIPPED_HOST };
+  const body = (n) => ({
+    steps: delayUrls(c.upstream, Array(n).fill(PLAN.latencyMs)).map((url, i) => ({ id: `s${i}`, http: { url, maxRedirects: 0 } })),
+  });
+  const n = 100;
+  for (let waited = 0; c.upstreamInFlight() > 0 && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  c.resetPeak();
+  const timings = await timed(async () => {
+    const { status, json } = await postVia(`${c.origin}/v1/batch`, body(n), headers);
+    if (status !== 200 || json.counts?.ok !== n)
+      throw new Error(`shipped defaults, N=${n}: ${status} ${JSON.stringify(json).slice(0, 300)}`);
+  }, PLAN.reps);
+  const peak = c.peakSinceReset();
+  const refused = await postVia(`${c.origin}/v1/batch`, body(200), headers);
+  if (refused.status === 200) throw new Error(`the ${SHIPPED_HOST} route did not reach the shipped-defaults worker (N=200 was accepted)`);
+  const floorMs = Math.ceil(n / EDGE_CAP) * PLAN.latencyMs;
+  const figures = {
+    date: new Date().toISOString(),
+    settings: fanoutSettings({ env: {}, concurrency: null, deadlineMs: null }),
+    rows: [
+      { workload: `N=${n}`, n, latencyMs: PLAN.latencyMs, ...summary(timings), peak, floorMs, overFloor: ratio(median(timings), floorMs) },
+      {
+        workload: "N=200",
+        n: 200,
+        latencyMs: PLAN.latencyMs,
+        refused: { status: refused.status, code: refused.json.code ?? null, detail: refused.json.detail ?? null },
+      },
+    ],
+  };
+  console.error(`  shipped defaults N=${n}: ${figures.rows[0].medianMs} ms (peak ${peak}); N=200: ${refused.status}`);
+  return figures;
 }
 
 async function streaming(c) {
@@ -355,19 +545,20 @@ async function streaming(c) {
       totals.push(performance.now() - started);
     }
   }
-  return { firstResult: summary(firsts), complete: summary(totals) };
+  return { firstResult: summary(firsts), complete: summary(totals), settings: fanoutSettings({ deadlineMs: null }) };
 }
 
 /** Where fanout's time goes: zero-latency upstreams leave only overhead (per request, scheduler, http path). */
 async function overhead(c) {
   const n = QUICK ? 10 : 100;
   const post = (steps) =>
-    postJson(`${c.origin}/v1/batch`, { steps, concurrency: n, deadlineMs: 30_000 }, { authorization: `Bearer ${API_KEY}` });
+    postJson(`${c.origin}/v1/batch`, { steps, concurrency: n, deadlineMs: DEADLINE_MS }, { authorization: `Bearer ${API_KEY}` });
   const reps = QUICK ? 1 : 15;
   const urls = delayUrls(c.upstream, Array(n).fill(0));
   const waits = (count) => Array.from({ length: count }, (_, i) => ({ id: `w${i}`, wait: { ms: 0 } }));
   const rows = {
     n,
+    settings: fanoutSettings({ concurrency: n }),
     promiseAllHttp: summary(await timed(() => c.all(urls), reps)),
     fanoutHttp: summary(await timed(() => c.fanout(urls), reps)),
     fanoutWaits: summary(await timed(() => post(waits(n)), reps)),
@@ -407,7 +598,12 @@ async function throughput(c) {
   const fanout = await load(`${c.origin}/v1/batch`, { steps }, { authorization: `Bearer ${API_KEY}` });
   const fanoutNoAudit = await load(`${c.origin}/v1/batch`, { steps }, { authorization: `Bearer ${API_KEY}`, host: NO_AUDIT_HOST });
   const reference = await load(`${c.origin}/__reference/all`, { urls: steps.map((step) => step.http.url) }, {});
-  return { fanout, fanoutNoAudit, promiseAll: reference };
+  return {
+    fanout,
+    fanoutNoAudit,
+    promiseAll: reference,
+    settings: { ...fanoutSettings({ deadlineMs: null }), fanoutNoAudit: "AUDIT_ENABLED=false on top" },
+  };
 }
 
 /**
@@ -472,7 +668,13 @@ async function cpu(script, upstreamOrigin) {
         `  cpu ${steps}-step: fanout ${row.fanout.cpuMsPerRequest} ms, no audit ${row.fanoutNoAudit.cpuMsPerRequest} ms, reference ${row.reference.cpuMsPerRequest} ms per request`,
       );
     }
-    return { clockTicksPerSecond: ticksPerSecond, resolutionMs: msPerTick, date: new Date().toISOString(), rows };
+    return {
+      clockTicksPerSecond: ticksPerSecond,
+      resolutionMs: msPerTick,
+      date: new Date().toISOString(),
+      settings: { ...fanoutSettings({ concurrency: "N" }), fanoutNoAudit: "AUDIT_ENABLED=false on top" },
+      rows,
+    };
   } finally {
     for (const side of Object.values(sides)) await side.mf.dispose();
   }
@@ -482,7 +684,7 @@ async function postBatch(origin, urls) {
   const steps = urls.map((url, i) => ({ id: `s${i}`, http: { url, maxRedirects: 0 } }));
   const result = await postJson(
     `${origin}/v1/batch`,
-    { steps, concurrency: Math.max(1, urls.length), deadlineMs: 30_000 },
+    { steps, concurrency: Math.max(1, urls.length), deadlineMs: DEADLINE_MS },
     { authorization: `Bearer ${API_KEY}` },
   );
   if (result.counts.ok !== urls.length) throw new Error(`fanout: ${JSON.stringify(result.counts)}`);
@@ -499,6 +701,7 @@ function report(results) {
   );
   lines.push("");
   lines.push("Fan-out scaling (median / p90 ms, client-observed)");
+  lines.push(`  fanout: ${settingsText(results.scaling[0]?.settings).replace(/concurrency \d+/, "concurrency N")}`);
   lines.push(
     "workload                 | fanout          | Promise.all     | sequential        | asyncio+aiohttp | fanout/all | fanout/seq | fanout/asyncio",
   );
@@ -511,22 +714,26 @@ function report(results) {
   }
   lines.push("");
   lines.push("Critical path (median ms; efficiency = depth x L / wall)");
+  lines.push(`  settings: ${settingsText(results.criticalPath[0]?.settings)}`);
   for (const row of results.criticalPath)
     lines.push(`${row.shape.padEnd(24)} | ${String(row.medianMs).padEnd(8)} | efficiency ${row.efficiency}`);
   if (results.schedule) lines.push("", ...scheduleReport(results.schedule));
+  if (results.edgeCap) lines.push("", ...edgeCapReport(results.edgeCap));
+  if (results.shippedDefaults) lines.push("", ...shippedReport(results.shippedDefaults));
   lines.push("");
   lines.push(
-    `Streaming: first NDJSON result after ${results.streaming.firstResult.medianMs} ms (p90 ${results.streaming.firstResult.p90Ms}), complete after ${results.streaming.complete.medianMs} ms`,
+    `Streaming: first NDJSON result after ${results.streaming.firstResult.medianMs} ms (p90 ${results.streaming.firstResult.p90Ms}), complete after ${results.streaming.complete.medianMs} ms (${settingsText(results.streaming.settings)})`,
   );
   lines.push("");
   const o = results.overhead;
+  lines.push(`Overhead (${settingsText(o.settings)})`);
   lines.push(
     `Overhead with ${o.n} zero-latency calls (median ms): Promise.all ${o.promiseAllHttp.medianMs}, fanout http ${o.fanoutHttp.medianMs}, fanout ${o.n} waits ${o.fanoutWaits.medianMs}, fanout 1 wait ${o.fanoutOneWait.medianMs}`,
   );
   lines.push(`  per step: scheduler ${o.perStepSchedulerMs} ms, http path over a bare fetch ${o.perStepHttpOverReferenceMs} ms`);
   lines.push("");
   const t = results.throughput;
-  lines.push(`Throughput (3-step batch, 0 ms upstream, 50 connections, ${PLAN.throughputSeconds} s)`);
+  lines.push(`Throughput (3-step batch, 0 ms upstream, 50 connections, ${PLAN.throughputSeconds} s; ${settingsText(t.settings)})`);
   lines.push(
     `  fanout      ${t.fanout.requestsPerSecond} req/s, p50 ${t.fanout.p50Ms} ms, p99 ${t.fanout.p99Ms} ms, non-2xx ${t.fanout.non2xx}, errors ${t.fanout.errors}`,
   );
@@ -547,6 +754,7 @@ function report(results) {
 function cpuReport(figures) {
   const lines = [
     `CPU per request (workerd user+system time from /proc, ${figures.resolutionMs} ms ticks, median of ${figures.rows[0]?.runs} runs; 0 ms upstream)`,
+    `  settings: ${settingsText(figures.settings)}`,
     "steps | requests | fanout ms/req | ms/step | no audit ms/req | reference ms/req | ms/step | fanout/ref | no audit/ref | fanout extra ms/step",
   ];
   for (const row of figures.rows) {
@@ -568,9 +776,11 @@ function cpuReport(figures) {
   return lines;
 }
 
-/** Every contender must have produced a figure (asyncio may be skipped when aiohttp is missing). */
 function scheduleReport(rows) {
-  const lines = ["Scheduling under 6 slots (median ms; best = computed critical-path list schedule, FIFO = computed FIFO schedule)"];
+  const lines = [
+    "Scheduling under 6 slots (median ms; best = computed critical-path list schedule, FIFO = computed FIFO schedule)",
+    `  settings: ${settingsText(rows[0]?.settings)}`,
+  ];
   for (const row of rows)
     lines.push(
       `${row.dag.padEnd(40)} | ${row.variant.padEnd(28)} | ${String(row.medianMs).padEnd(7)} | best ${row.computedBestMs} | FIFO ${row.computedFifoMs} | fanout/best ${row.overBest} | speed-up vs FIFO ${row.speedUpVsFifo}`,
@@ -578,13 +788,62 @@ function scheduleReport(rows) {
   return lines;
 }
 
+function edgeCapReport(figures) {
+  const lines = [
+    `Under the edge's ${figures.cap}-connection cap (median / p90 ms, client-observed; peak = most upstream calls in flight; floor = ceil(N / ${figures.cap}) x L, or the list schedule of the mixed latencies on ${figures.cap} slots)`,
+    `  fanout: ${settingsText({ env: figures.settings.env, batch: figures.settings.batch })}; reference-${figures.cap}: ${figures.settings.reference6}; asyncio-${figures.cap}: ${figures.settings.asyncio6}`,
+    "workload                 | fanout          | peak | reference-6     | peak | asyncio-6       | peak | floor  | fanout/ref-6 | fanout/asyncio-6 | fanout/floor",
+  ];
+  const cell = (stats) =>
+    (stats?.medianMs !== undefined ? `${stats.medianMs} / ${stats.p90Ms}` : stats?.skipped ? "skipped" : "-").padEnd(15);
+  const peak = (stats) => String(stats?.peak ?? "-").padEnd(4);
+  for (const row of figures.rows)
+    lines.push(
+      `${row.workload.padEnd(24)} | ${cell(row.fanout)} | ${peak(row.fanout)} | ${cell(row.reference6)} | ${peak(row.reference6)} | ${cell(row.asyncio6)} | ${peak(row.asyncio6)} | ${String(row.floorMs).padEnd(6)} | ${String(row.ratios.fanoutOverReference6).padEnd(12)} | ${String(row.ratios.fanoutOverAsyncio6).padEnd(16)} | ${row.ratios.fanoutOverFloor}`,
+    );
+  return lines;
+}
+
+function shippedReport(figures) {
+  const lines = [`fanout with the shipped defaults (${settingsText(figures.settings)})`];
+  for (const row of figures.rows)
+    lines.push(
+      row.refused
+        ? `  ${row.workload} x ${row.latencyMs} ms: refused, ${row.refused.status} ${row.refused.code}: ${row.refused.detail}`
+        : `  ${row.workload} x ${row.latencyMs} ms: ${row.medianMs} / ${row.p90Ms} ms (median / p90), peak ${row.peak} in flight, floor ${row.floorMs} ms (fanout/floor ${row.overFloor})`,
+    );
+  return lines;
+}
+
+/** An asyncio figure is missing when it has none, unless it was skipped (aiohttp not installed) outside CI. */
+const asyncioMissing = (stats) => !(stats?.medianMs > 0) && !(stats?.skipped && !CI);
+
+/** Every contender must have produced a figure (asyncio may be skipped when aiohttp is missing, except under CI=true). */
 function missingFigures(results) {
   const missing = [];
-  for (const row of results.scaling) {
+  for (const row of results.scaling ?? []) {
     for (const name of ["fanout", "promiseAll"]) if (!(row[name]?.medianMs > 0)) missing.push(`${row.workload} ${name}`);
     if (row.sequential !== null && !(row.sequential?.medianMs > 0)) missing.push(`${row.workload} sequential`);
-    if (!(row.asyncio?.medianMs > 0) && !row.asyncio?.skipped) missing.push(`${row.workload} asyncio`);
+    if (asyncioMissing(row.asyncio)) missing.push(`${row.workload} asyncio${row.asyncio?.skipped ? " (skipped under CI)" : ""}`);
   }
+  if (results.edgeCap) {
+    for (const row of results.edgeCap.rows) {
+      for (const name of ["fanout", "reference6", "asyncio6"]) {
+        const stats = row[name];
+        if (name === "asyncio6" ? asyncioMissing(stats) : !(stats?.medianMs > 0))
+          missing.push(`edge cap ${row.workload} ${name}${stats?.skipped ? " (skipped under CI)" : ""}`);
+        else if (stats?.medianMs > 0 && !(stats.peak > 0 && stats.peak <= results.edgeCap.cap))
+          missing.push(`edge cap ${row.workload} ${name}: ${stats.peak} calls in flight, over the cap of ${results.edgeCap.cap}`);
+      }
+    }
+  }
+  if (results.shippedDefaults) {
+    const [accepted, refused] = results.shippedDefaults.rows;
+    if (!(accepted?.medianMs > 0)) missing.push("shipped defaults N=100");
+    else if (!(accepted.peak > 0 && accepted.peak <= EDGE_CAP)) missing.push(`shipped defaults N=100: ${accepted.peak} calls in flight`);
+    if (refused?.refused?.status !== 400) missing.push(`shipped defaults N=200: expected a 400, got ${refused?.refused?.status}`);
+  }
+  if (!results.scaling) return missing; // a partial run (--only)
   for (const row of results.criticalPath) if (!(row.medianMs > 0)) missing.push(row.shape);
   for (const row of results.schedule ?? []) if (!(row.medianMs > 0)) missing.push(`schedule ${row.dag} ${row.variant}`);
   if (!(results.streaming.firstResult.medianMs > 0)) missing.push("streaming");
@@ -651,7 +910,18 @@ async function main() {
   const { mf, origin } = await startWorkers(script, upstream.origin);
   const python = pythonWithAiohttp();
   try {
-    const c = { ...contenders({ origin, upstream: upstream.origin, python }), origin };
+    const c = { ...contenders({ origin, upstream, python }), origin };
+    if (ONLY === "cap") {
+      const figures = { edgeCap: await edgeCap(c), shippedDefaults: await shippedDefaults(c) };
+      console.log([...edgeCapReport(figures.edgeCap), "", ...shippedReport(figures.shippedDefaults)].join("\n"));
+      const missing = missingFigures(figures);
+      if (missing.length > 0) {
+        console.error(`missing figures (nothing merged): ${missing.join(", ")}`);
+        process.exitCode = 1;
+      } else if (MERGE) for (const [key, value] of Object.entries(figures)) merge(key, value);
+      if (!MERGE || missing.length > 0) console.log(JSON.stringify(figures, null, 2));
+      return;
+    }
     if (ONLY) {
       const workloads = { scaling, critical: criticalPath, schedule, streaming, throughput, overhead };
       const figures = await workloads[ONLY](c);
@@ -672,6 +942,9 @@ async function main() {
     const criticalPathRows = await criticalPath(c);
     console.error("  schedule...");
     const scheduleRows = await schedule(c);
+    console.error("  edge cap...");
+    const edgeCapResult = await edgeCap(c);
+    const shippedResult = await shippedDefaults(c);
     console.error("  streaming...");
     const streamingResult = await streaming(c);
     console.error("  overhead...");
@@ -695,6 +968,8 @@ async function main() {
       scaling: scalingRows,
       criticalPath: criticalPathRows,
       schedule: scheduleRows,
+      edgeCap: edgeCapResult,
+      shippedDefaults: shippedResult,
       streaming: streamingResult,
       overhead: overheadResult,
       throughput: throughputResult,

@@ -1,9 +1,14 @@
 import { createServer } from "node:http";
 
-/** The benchmarks' loopback upstream: keep-alive, `GET /delay?ms=N` answers JSON after N ms. Tracks peak concurrency. */
+/**
+ * The benchmarks' loopback upstream: keep-alive, `GET /delay?ms=N` answers JSON after N ms. Tracks the
+ * peak number of requests in flight: over the whole run (`peak`) and since the last `resetPeak`
+ * (`peakSinceReset`), so a workload can check how many calls one contender had open at once.
+ */
 export async function startUpstream() {
   let inFlight = 0;
   let peak = 0;
+  let peakSinceReset = 0;
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://upstream");
     if (url.pathname !== "/delay") {
@@ -12,6 +17,7 @@ export async function startUpstream() {
     }
     inFlight++;
     peak = Math.max(peak, inFlight);
+    peakSinceReset = Math.max(peakSinceReset, inFlight);
     const ms = Number(url.searchParams.get("ms") ?? 0);
     setTimeout(() => {
       inFlight--;
@@ -24,6 +30,12 @@ export async function startUpstream() {
   return {
     origin: `http://127.0.0.1:${server.address().port}`,
     peak: () => peak,
+    peakSinceReset: () => peakSinceReset,
+    inFlight: () => inFlight,
+    /** Starts a new per-workload peak from the requests in flight now (normally none). */
+    resetPeak: () => {
+      peakSinceReset = inFlight;
+    },
     close: () => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(resolve));
