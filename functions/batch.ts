@@ -173,7 +173,7 @@ function scheduleAudit(c: Context<AppEnv>, host: BatchHost, plan: Plan, outcome:
   const entry = { requestId: c.var.requestId, keyId: c.var.apiKeyId!, jobId: null, steps: plan.steps.length, outcome };
   runAfterResponse(
     async () => {
-      const written = await auditBatch(entry, { queue: c.env.AUDIT as AuditQueue, db: c.env.DB });
+      const written = await auditBatch(entry, { queue: c.env.AUDIT as AuditQueue | undefined, db: c.env.DB });
       if (written.via === "direct" && written.sendError !== undefined) logAuditFallback(c.var.logger, written.sendError);
     },
     {
