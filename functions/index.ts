@@ -7,6 +7,7 @@ import { timing } from "hono/timing";
 import { configOf } from "../lib/base/config";
 import { FanoutError, isFanoutError } from "../lib/base/errors";
 import { createLogger, describeError } from "../lib/base/log";
+import { consumeAuditMessages } from "../lib/jobs/audit-consumer";
 import { consumeJobMessages } from "../lib/jobs/consumer";
 import { accessLog } from "./access-log";
 import audit from "./audit";
@@ -138,7 +139,14 @@ export type AppType = ReturnType<typeof createApp>["typed"];
 // Durable Object classes must be exported by the Worker entry.
 export { IdempotencyKey } from "../lib/jobs/idempotency";
 
+/** The queue wrangler.toml binds as AUDIT and consumes here. */
+const AUDIT_QUEUE = "fanout-audit";
+
 export default {
   fetch: app.fetch,
-  queue: (batch, env, ctx) => consumeJobMessages(batch, env, (request) => appFetch(request, env, ctx)),
+  // fanout-audit: audit records, one D1 batch per queue batch; every other queue: async jobs and callback deliveries.
+  queue: (batch, env, ctx) =>
+    batch.queue === AUDIT_QUEUE
+      ? consumeAuditMessages(batch, env)
+      : consumeJobMessages(batch, env, (request) => appFetch(request, env, ctx)),
 } satisfies ExportedHandler<Env>;

@@ -1,8 +1,10 @@
 /**
- * Audit records: one per batch, written after the response. They hold counts and ids only, never
+ * Audit records: one per batch, sent to the audit Queue after the response and written to D1 by its
+ * consumer, one D1 batch per queue batch (audit-consumer.ts). They hold counts and ids only, never
  * bodies, headers or secrets (the key's id, not the key).
  */
 
+import { describeError, type Logger } from "../base/log";
 import type { BatchOutcome } from "../batch/scheduler";
 import { outcomeBytes } from "../batch/service";
 
@@ -33,9 +35,27 @@ export interface BatchAuditEntry {
   outcome: BatchOutcome;
 }
 
-/** Writes the audit record of one finished batch, sync or async. */
-export function auditBatch(db: D1Database, { requestId, keyId, jobId, steps, outcome }: BatchAuditEntry): Promise<void> {
-  return writeAudit(db, {
+/** An audit record as it travels through the `fanout-audit` Queue: `recordId`, given once, makes a redelivery harmless. */
+export interface QueuedAuditRecord extends AuditRecord {
+  recordId: string;
+}
+
+/** The audit Queue's producer binding, as far as this file uses it. */
+export type AuditQueue = Pick<Queue<QueuedAuditRecord>, "send">;
+
+/** Where audit records go: the Queue when the Worker has the binding, D1 directly otherwise (and when the send fails). */
+export interface AuditSinks {
+  queue?: AuditQueue | undefined;
+  db: D1Database;
+}
+
+/** How a record was recorded; `sendError` is set when the Queue refused it and it was written directly instead. */
+export type AuditWrite = { via: "queue" } | { via: "direct"; sendError?: unknown };
+
+/** The audit record of one finished batch, sync or async. */
+export function auditRecordOf({ requestId, keyId, jobId, steps, outcome }: BatchAuditEntry): QueuedAuditRecord {
+  return {
+    recordId: crypto.randomUUID(),
     createdAt: new Date().toISOString(),
     requestId,
     keyId,
@@ -46,15 +66,44 @@ export function auditBatch(db: D1Database, { requestId, keyId, jobId, steps, out
     counts: outcome.counts,
     durationMs: outcome.durationMs,
     bytes: outcomeBytes(outcome),
-  });
+  };
 }
 
-/** Inserts one audit record. */
-export async function writeAudit(db: D1Database, record: AuditRecord): Promise<void> {
-  await db
+/**
+ * Sends one record to the audit Queue (its consumer writes a queue batch as one D1 batch). Without the
+ * binding, or when the send throws, the row is written to D1 right away so no record is lost; the caller
+ * logs a `sendError`. Throws only when the direct write fails too.
+ */
+export async function recordAudit(record: QueuedAuditRecord, { queue, db }: AuditSinks): Promise<AuditWrite> {
+  if (!queue) {
+    await writeAudit(db, record);
+    return { via: "direct" };
+  }
+  try {
+    await queue.send(record, { contentType: "json" });
+    return { via: "queue" };
+  } catch (sendError) {
+    await writeAudit(db, record);
+    return { via: "direct", sendError };
+  }
+}
+
+/** The one line a record written directly because the Queue refused it leaves in the log. */
+export function logAuditFallback(logger: Logger, sendError: unknown): void {
+  logger.log("warn", "audit queue send failed; record written to D1 directly", { task: "audit", ...describeError(sendError) });
+}
+
+/** Records the audit record of one finished batch (see recordAudit). */
+export function auditBatch(entry: BatchAuditEntry, sinks: AuditSinks): Promise<AuditWrite> {
+  return recordAudit(auditRecordOf(entry), sinks);
+}
+
+/** The insert of one record; a record already written (same recordId, a redelivery) is ignored. */
+export function insertAudit(db: D1Database, record: QueuedAuditRecord): D1PreparedStatement {
+  return db
     .prepare(
-      `INSERT INTO audit_log (created_at, request_id, key_id, job_id, async, mode, steps, ok, failed, skipped, cancelled, duration_ms, bytes)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`,
+      `INSERT OR IGNORE INTO audit_log (created_at, request_id, key_id, job_id, async, mode, steps, ok, failed, skipped, cancelled, duration_ms, bytes, record_id)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`,
     )
     .bind(
       record.createdAt,
@@ -70,8 +119,13 @@ export async function writeAudit(db: D1Database, record: AuditRecord): Promise<v
       record.counts.cancelled,
       Math.round(record.durationMs),
       record.bytes,
-    )
-    .run();
+      record.recordId,
+    );
+}
+
+/** Inserts one record now. */
+export async function writeAudit(db: D1Database, record: QueuedAuditRecord): Promise<void> {
+  await insertAudit(db, record).run();
 }
 
 interface AuditRow {

@@ -5,7 +5,7 @@ import { WAIT_UNTIL_WINDOW_MS } from "../base/limits";
 import { createLogger, describeError, type Logger } from "../base/log";
 import type { InProcessHandler } from "../batch/in-process";
 import { type BatchHost, batchBindings, executeBatch, planBatch, publicResult } from "../batch/service";
-import { auditBatch } from "./audit";
+import { type AuditQueue, auditBatch, logAuditFallback } from "./audit";
 import { JobStore, type StoredJob } from "./store";
 import { deliverWebhook, nextDelaySeconds } from "./webhooks";
 
@@ -20,10 +20,12 @@ export type JobMessage = { kind: "run"; jobId: string } | { kind: "deliver"; job
 /** How a delivery attempt left the callback: done (delivered or failed for good), retry later, or dead-lettered. */
 export type DeliveryStep = { next: "done" } | { next: "retry"; delaySeconds: number } | { next: "dead" };
 
-/** What running and delivering jobs needs: the batch host, the job store, the audit database and the queues. */
+/** What running and delivering jobs needs: the batch host, the job store, the audit database and queue, and the job queues. */
 export interface JobHost extends BatchHost {
   store: JobStore;
   db: D1Database;
+  /** The audit Queue (absent in a deployment without it: records are then written to `db` directly). */
+  audit?: AuditQueue | undefined;
   queues: { jobs: Queue<JobMessage>; deadLetters: Queue<JobMessage> };
 }
 
@@ -35,6 +37,7 @@ export function jobHost(env: Env, config: Config, serveInProcess: InProcessHandl
     serveInProcess,
     store: new JobStore(env.KV, config.JOB_TTL_SECONDS),
     db: env.DB,
+    audit: env.AUDIT as AuditQueue | undefined,
     queues: { jobs: env.JOBS as Queue<JobMessage>, deadLetters: env.JOBS_DLQ as Queue<JobMessage> },
   };
 }
@@ -56,7 +59,11 @@ export async function runJob(jobId: string, host: JobHost): Promise<StoredJob | 
     record.state = outcome.conditionMet ? "succeeded" : "failed";
     record.result = publicResult(outcome);
     if (host.config.AUDIT_ENABLED) {
-      await auditBatch(host.db, { requestId: record.requestId, keyId: record.keyId, jobId, steps: plan.steps.length, outcome }).catch(
+      const entry = { requestId: record.requestId, keyId: record.keyId, jobId, steps: plan.steps.length, outcome };
+      await auditBatch(entry, { queue: host.audit, db: host.db }).then(
+        (written) => {
+          if (written.via === "direct" && written.sendError !== undefined) logAuditFallback(logger, written.sendError);
+        },
         (error: unknown) => logger.log("error", "post-response task failed", { task: "audit", ...describeError(error) }),
       );
     }

@@ -56,7 +56,14 @@ export function fanoutWorker(name, { script, upstreamOrigin, overrides = BENCH_O
     kvNamespaces: ["KV"],
     r2Buckets: ["BUCKET"],
     d1Databases: { DB: "fanout-bench" },
-    queueProducers: { JOBS: "fanout-jobs", JOBS_DLQ: "fanout-jobs-dlq" },
+    queueProducers: { JOBS: "fanout-jobs", JOBS_DLQ: "fanout-jobs-dlq", AUDIT: "fanout-audit" },
+    // wrangler.toml's audit consumer, so audit rows are written (and their CPU counted) as in production; only on the
+    // worker that audits (a queue has one consumer, and a no-audit worker may share the Miniflare).
+    ...(bindings.AUDIT_ENABLED === "false"
+      ? {}
+      : {
+          queueConsumers: { "fanout-audit": { maxBatchSize: 100, maxBatchTimeout: 2, maxRetries: 5, deadLetterQueue: "fanout-audit-dlq" } },
+        }),
     // The rate limiters of wrangler.toml, with limits a benchmark never reaches (a missing binding would log a warning per request).
     ratelimits: {
       RATE_LIMIT_KEYS: { simple: { limit: 1_000_000_000, period: 60 } },

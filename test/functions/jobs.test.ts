@@ -17,20 +17,31 @@ interface Delivery {
   body: string;
 }
 
-/** An environment whose queues record what is sent, so tests can drive the consumer with it. */
+/** An environment whose queues record what is sent, so tests can drive the consumers with it. */
 function harness(vars: Record<string, string> = {}) {
   const sent: Array<{ body: unknown; options?: QueueSendOptions }> = [];
   const deadLetters: unknown[] = [];
+  const audits: unknown[] = [];
   const testEnv = {
     ...env,
     ...vars,
     JOBS: { send: async (body: unknown, options?: QueueSendOptions) => void sent.push({ body, options }), sendBatch: async () => {} },
     JOBS_DLQ: { send: async (body: unknown) => void deadLetters.push(body), sendBatch: async () => {} },
+    AUDIT: { send: async (body: unknown) => void audits.push(body), sendBatch: async () => {} },
   } as unknown as Env;
   return {
     env: testEnv,
     sent,
     deadLetters,
+    audits,
+    /** Runs the audit consumer on the audit records sent so far (and forgets them), as one queue batch. */
+    async consumeAudit() {
+      const messages = audits.splice(0).map((body, index) => ({ id: `a-${index}`, timestamp: new Date(), attempts: 1, body }));
+      const batch = createMessageBatch("fanout-audit", messages);
+      const ctx = createExecutionContext();
+      await worker.queue(batch, testEnv, ctx);
+      return getQueueResult(batch, ctx);
+    },
     async request(path: string, init: RequestInit & { key?: string } = {}) {
       const ctx = createExecutionContext();
       const { key = API_KEY, ...rest } = init;
@@ -273,7 +284,7 @@ describe("async batch submission rules", () => {
 });
 
 describe("audit records", () => {
-  it("are written after the response for sync and async batches, with no secrets in them", async () => {
+  it("go through the audit queue after the response for sync and async batches, with no secrets in them", async () => {
     const h = harness();
     const sync = await h.submit({ steps });
     expect(sync.res.status).toBe(200);
@@ -282,18 +293,94 @@ describe("audit records", () => {
     const { id } = (await async.res.json()) as { id: string };
     await waitOnExecutionContext(async.ctx);
 
+    // Nothing in D1 until the queue batch is consumed.
+    expect(h.audits).toHaveLength(2);
+    expect((await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log").first<{ n: number }>())?.n).toBe(0);
+    const consumed = await h.consumeAudit();
+    expect(consumed.explicitAcks).toEqual(["a-0", "a-1"]);
+
     const { results } = await env.DB.prepare("SELECT * FROM audit_log ORDER BY id").all<Record<string, unknown>>();
     expect(results).toHaveLength(2);
-    expect(results[0]).toMatchObject({ key_id: "test", job_id: null, async: 0, mode: "allSettled", steps: 2, ok: 2, failed: 0 });
+    expect(results[0]).toMatchObject({
+      key_id: "test",
+      request_id: sync.res.headers.get("x-request-id"),
+      job_id: null,
+      async: 0,
+      mode: "allSettled",
+      steps: 2,
+      ok: 2,
+      failed: 0,
+    });
     expect(results[1]).toMatchObject({ key_id: "test", job_id: id, async: 1, steps: 2, ok: 2 });
-    const text = JSON.stringify(results);
+    const text = JSON.stringify([results, h.audits]);
     expect(text).not.toContain(API_KEY);
     expect(text).not.toContain(SECRET);
     expect(text).not.toContain(SECRET.slice(6));
   });
 
+  it("reach D1 through the real queue and its consumer a moment after the response", async () => {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request(`${BASE}/v1/batch`, {
+        method: "POST",
+        body: JSON.stringify({ steps }),
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      }),
+      env,
+      ctx,
+    );
+    expect(res.status).toBe(200);
+    const requestId = res.headers.get("x-request-id");
+    await waitOnExecutionContext(ctx);
+    // The queue delivers its batch after max_batch_timeout (2 s): poll every 50 ms, up to 10 s.
+    let row: Record<string, unknown> | null = null;
+    for (let waited = 0; !row && waited < 10_000; waited += 50) {
+      row = await env.DB.prepare("SELECT * FROM audit_log WHERE request_id = ?1").bind(requestId).first();
+      if (!row) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(row).toMatchObject({ key_id: "test", job_id: null, steps: 2, ok: 2 });
+  });
+
+  it("a failed queue send writes the record to D1 directly, and says so in one line", async () => {
+    const h = harness();
+    (h.env as unknown as { AUDIT: unknown }).AUDIT = {
+      send: async () => {
+        throw new Error("queue unavailable");
+      },
+    };
+    const logged = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      const { res, ctx } = await h.submit({ steps });
+      expect(res.status).toBe(200);
+      await waitOnExecutionContext(ctx);
+      const { results } = await env.DB.prepare("SELECT * FROM audit_log").all<Record<string, unknown>>();
+      expect(results).toMatchObject([{ request_id: res.headers.get("x-request-id"), job_id: null, steps: 2 }]);
+      expect(logged.mock.calls.map(([line]) => String(line))).toContainEqual(
+        expect.stringMatching(/"audit queue send failed; record written to D1 directly".*"task":"audit".*queue unavailable/),
+      );
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
+  it("without the AUDIT binding, records are written to D1 directly (async jobs too)", async () => {
+    const h = harness();
+    delete (h.env as unknown as { AUDIT?: unknown }).AUDIT;
+    await waitOnExecutionContext((await h.submit({ steps })).ctx);
+    const async = await h.submit({ steps }, { prefer: "respond-async" });
+    const { id } = (await async.res.json()) as { id: string };
+    await waitOnExecutionContext(async.ctx);
+    const { results } = await env.DB.prepare("SELECT job_id FROM audit_log ORDER BY id").all<{ job_id: string | null }>();
+    expect(results.map((row) => row.job_id)).toEqual([null, id]);
+  });
+
   it("a failing audit write never affects the response", async () => {
     const h = harness();
+    (h.env as unknown as { AUDIT: unknown }).AUDIT = {
+      send: async () => {
+        throw new Error("queue unavailable");
+      },
+    };
     await env.DB.exec("DROP TABLE audit_log");
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
@@ -312,6 +399,7 @@ describe("audit records", () => {
   it("GET /v1/audit pages through records for admin keys only", async () => {
     const h = harness();
     for (let i = 0; i < 3; i++) await waitOnExecutionContext((await h.submit({ steps })).ctx);
+    await h.consumeAudit();
     const page = await h.request("/v1/audit?limit=2", { key: "admin-key-0123456789" });
     const first = (await page.res.json()) as { records: Array<{ id: number; keyId: string }>; nextCursor: number };
     expect(first.records).toHaveLength(2);
