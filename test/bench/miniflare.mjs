@@ -40,7 +40,7 @@ export const BENCH_OVERRIDES = Object.freeze({
  * (BENCH_OVERRIDES unless given; `{}` runs the shipped defaults) and then `bindings` are set on top of
  * API_KEYS and UPSTREAM_ALLOWLIST, which every instance needs.
  */
-export function fanoutWorker(name, { script, upstreamOrigin, overrides = BENCH_OVERRIDES, bindings = {}, routes }) {
+export function fanoutWorker(name, { script, upstreamOrigin, overrides = BENCH_OVERRIDES, bindings = {}, routes, consumesAudit = true }) {
   return {
     name,
     modules: true,
@@ -57,9 +57,9 @@ export function fanoutWorker(name, { script, upstreamOrigin, overrides = BENCH_O
     r2Buckets: ["BUCKET"],
     d1Databases: { DB: "fanout-bench" },
     queueProducers: { JOBS: "fanout-jobs", JOBS_DLQ: "fanout-jobs-dlq", AUDIT: "fanout-audit" },
-    // wrangler.toml's audit consumer, so audit rows are written (and their CPU counted) as in production; only on the
-    // worker that audits (a queue has one consumer, and a no-audit worker may share the Miniflare).
-    ...(bindings.AUDIT_ENABLED === "false"
+    // wrangler.toml's audit consumer, so audit rows are written (and their CPU counted) as in production; on one
+    // auditing worker per Miniflare only (a queue has one consumer): `consumesAudit: false` for the others.
+    ...(bindings.AUDIT_ENABLED === "false" || !consumesAudit
       ? {}
       : {
           queueConsumers: { "fanout-audit": { maxBatchSize: 100, maxBatchTimeout: 2, maxRetries: 5, deadLetterQueue: "fanout-audit-dlq" } },

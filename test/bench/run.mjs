@@ -155,7 +155,7 @@ async function startWorkers(script, upstreamOrigin) {
         routes: ["*/__reference/*"],
       },
       fanoutWorker("fanout-no-audit", { script, upstreamOrigin, bindings: { AUDIT_ENABLED: "false" }, routes: [`${NO_AUDIT_HOST}/*`] }),
-      fanoutWorker("fanout-shipped", { script, upstreamOrigin, overrides: {}, routes: [`${SHIPPED_HOST}/*`] }),
+      fanoutWorker("fanout-shipped", { script, upstreamOrigin, overrides: {}, routes: [`${SHIPPED_HOST}/*`], consumesAudit: false }),
     ],
   });
   const url = await mf.ready;
