@@ -74,9 +74,9 @@ export async function runHttp(spec: HttpSpec, run: HttpRun): Promise<StepOutput>
 async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepOutput> {
   const { deps, signal } = run;
   const policy = httpRetryPolicy(spec.method, spec.idempotencyKey);
-  const guard = guardOf(url, deps);
-  const shared = sharedRequestParts(spec);
-  const attempted = await retry<Fetched>((attempt) => attemptOnce(spec, url, shared, guard, attempt, run), {
+  const step = stepCallOf(spec, url, run);
+  const { guard } = step;
+  const attempted = await retry<Fetched>((attempt) => attemptOnce(step, attempt), {
     attempts: spec.retry?.attempts ?? 1,
     baseDelayMs: spec.retry?.baseDelayMs,
     maxDelayMs: spec.retry?.maxDelayMs,
@@ -103,16 +103,10 @@ async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepO
 }
 
 /** One attempt: hedged when asked and when a hedge could still finish in time. */
-function attemptOnce(
-  spec: HttpSpec,
-  url: string,
-  shared: SharedRequestParts,
-  guard: Guard | undefined,
-  attempt: number,
-  run: HttpRun,
-): Promise<Fetched> {
-  const { deps, signal } = run;
-  const call = (callSignal: AbortSignal) => timedCall(spec, url, shared, guard, attempt, run, callSignal);
+function attemptOnce(step: StepCall, attempt: number): Promise<Fetched> {
+  const { spec } = step;
+  const { deps, signal } = step.run;
+  const call = (callSignal: AbortSignal) => timedCall(step, attempt, callSignal);
   if (!spec.hedge || spec.hedge.afterMs >= deps.deadline.remaining())
     return call(signal).then((fetched) => ({ ...fetched, hedged: false }));
   return hedge(call, { afterMs: spec.hedge.afterMs, signal }).then(({ value, hedged }) => ({ ...value, hedged }));
@@ -122,16 +116,9 @@ function attemptOnce(
  * One upstream call bounded by min(timeoutMs, what is left of the deadline), admitted by its
  * origin's circuit breaker and reported to it.
  */
-function timedCall(
-  spec: HttpSpec,
-  url: string,
-  shared: SharedRequestParts,
-  guard: Guard | undefined,
-  attempt: number,
-  run: HttpRun,
-  signal: AbortSignal,
-): Promise<Fetched> {
-  const { deps } = run;
+function timedCall(step: StepCall, attempt: number, signal: AbortSignal): Promise<Fetched> {
+  const { spec, guard } = step;
+  const { deps } = step.run;
   const admission = guard?.breakers.admit(guard.origin);
   if (guard && admission && !admission.ok) {
     const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
@@ -139,7 +126,7 @@ function timedCall(
     return Promise.reject(new FanoutError("circuit_open", detail));
   }
   const timeoutMs = spec.timeoutMs ?? deps.defaultTimeoutMs;
-  const call = (callSignal: AbortSignal) => fetchOnce(spec, url, shared, attempt, run, callSignal);
+  const call = (callSignal: AbortSignal) => fetchOnce(step, attempt, callSignal);
   // When the deadline is the tighter bound, let it fire (deadline_exceeded) rather than a timeout.
   const called =
     timeoutMs < deps.deadline.remaining()
@@ -180,16 +167,22 @@ function guardOf(url: string, deps: HttpDeps): Guard | undefined {
   }
 }
 
-/** What every attempt of a step sends alike: its headers (without the per-attempt ones) and its body, built once per step. */
-interface SharedRequestParts {
+/** What every attempt of one step shares, worked out once per step. */
+interface StepCall {
+  spec: HttpSpec;
+  /** The absolute URL (in-process `/v1/sim/` paths resolved). */
+  url: string;
+  run: HttpRun;
+  /** The headers every attempt sends alike (without the per-attempt ones). */
   headers: Array<[string, string]>;
   body: string | undefined;
+  guard: Guard | undefined;
 }
 
 /** Per attempt: a fresh span id in `traceparent` and the attempt number; a client's own values for these are replaced. */
 const PER_ATTEMPT_HEADERS = new Set(["traceparent", ATTEMPT_HEADER]);
 
-function sharedRequestParts(spec: HttpSpec): SharedRequestParts {
+function stepCallOf(spec: HttpSpec, url: string, run: HttpRun): StepCall {
   const headers = new Headers(spec.headers);
   if (spec.idempotencyKey) headers.set("idempotency-key", spec.idempotencyKey);
   let body: string | undefined;
@@ -198,21 +191,16 @@ function sharedRequestParts(spec: HttpSpec): SharedRequestParts {
     if (!headers.has("content-type"))
       headers.set("content-type", typeof spec.body === "string" ? "text/plain; charset=utf-8" : "application/json");
   }
-  return { headers: [...headers].filter(([name]) => !PER_ATTEMPT_HEADERS.has(name)), body };
+  const shared = [...headers].filter(([name]) => !PER_ATTEMPT_HEADERS.has(name));
+  return { spec, url, run, headers: shared, body, guard: guardOf(url, run.deps) };
 }
 
-async function fetchOnce(
-  spec: HttpSpec,
-  url: string,
-  shared: SharedRequestParts,
-  attempt: number,
-  run: HttpRun,
-  signal: AbortSignal,
-): Promise<Fetched> {
-  const { deps } = run;
-  const headers: Array<[string, string]> = [...shared.headers, ["traceparent", deps.trace.child()], [ATTEMPT_HEADER, String(attempt)]];
+async function fetchOnce(step: StepCall, attempt: number, signal: AbortSignal): Promise<Fetched> {
+  const { spec, url } = step;
+  const { deps } = step.run;
+  const headers: Array<[string, string]> = [...step.headers, ["traceparent", deps.trace.child()], [ATTEMPT_HEADER, String(attempt)]];
   const { response } = await fetchUpstream(
-    { url, method: spec.method, headers, body: shared.body },
+    { url, method: spec.method, headers, body: step.body },
     {
       allowList: deps.allowList,
       signal,
