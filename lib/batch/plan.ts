@@ -177,21 +177,25 @@ function findCycle(steps: readonly PlannedStep[], byId: Map<string, PlannedStep>
  */
 export const DEFAULT_EXPECTED_MS: Readonly<Record<StepKind, number>> = { http: 100, kv: 10, r2: 10, d1: 10, cache: 10, wait: 0 };
 
+/** A step's latency as its input states it: its `expectedMs` hint, else a wait's literal `ms`; undefined when it must be estimated. */
+function statedLatency(step: PlannedStep): number | undefined {
+  if (step.input.expectedMs !== undefined) return step.input.expectedMs;
+  const ms = step.input.wait?.ms;
+  return step.kind === "wait" && typeof ms === "number" ? ms : undefined;
+}
+
 /**
  * The expected duration of one execution of `step`, for scheduling: its `expectedMs` hint; else a
  * wait's literal `ms`; else what this batch has observed for its kind (`observed`, a mean), else the
  * kind's default.
  */
 export function expectedLatency(step: PlannedStep, observed?: ReadonlyMap<StepKind, number>): number {
-  if (step.input.expectedMs !== undefined) return step.input.expectedMs;
-  const ms = step.input.wait?.ms;
-  if (step.kind === "wait" && typeof ms === "number") return ms;
-  return observed?.get(step.kind) ?? DEFAULT_EXPECTED_MS[step.kind];
+  return statedLatency(step) ?? observed?.get(step.kind) ?? DEFAULT_EXPECTED_MS[step.kind];
 }
 
 /** Whether a step's expected latency can change with what the batch observes (no hint, no literal wait). */
 export function isEstimated(step: PlannedStep): boolean {
-  return step.input.expectedMs === undefined && !(step.kind === "wait" && typeof step.input.wait?.ms === "number");
+  return statedLatency(step) === undefined;
 }
 
 /**
