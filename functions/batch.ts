@@ -7,7 +7,7 @@ import { FanoutError } from "../lib/base/errors";
 import type { Plan } from "../lib/batch/plan";
 import type { BatchOutcome, StepCounts } from "../lib/batch/scheduler";
 import { type BatchHost, type BatchRequestInput, executeBatch, planBatch, publicResult, summaryOf } from "../lib/batch/service";
-import { type AuditQueue, auditBatch, logAuditFallback } from "../lib/jobs/audit";
+import { type AuditQueue, auditBatch } from "../lib/jobs/audit";
 import { jobHost } from "../lib/jobs/runner";
 import { submitJob } from "../lib/jobs/submit";
 import { requireApiKey } from "./auth";
@@ -171,18 +171,12 @@ export function createBatchRoutes(appFetch: AppFetch) {
 function scheduleAudit(c: Context<AppEnv>, host: BatchHost, plan: Plan, outcome: BatchOutcome): void {
   if (!host.config.AUDIT_ENABLED) return;
   const entry = { requestId: c.var.requestId, keyId: c.var.apiKeyId!, jobId: null, steps: plan.steps.length, outcome };
-  runAfterResponse(
-    async () => {
-      const written = await auditBatch(entry, { queue: c.env.AUDIT as AuditQueue | undefined, db: c.env.DB });
-      if (written.via === "direct" && written.sendError !== undefined) logAuditFallback(c.var.logger, written.sendError);
-    },
-    {
-      waitUntil: waitUntilOf(c),
-      task: "audit",
-      requestId: c.var.requestId,
-      logger: c.var.logger,
-    },
-  );
+  runAfterResponse(() => auditBatch(entry, { queue: c.env.AUDIT as AuditQueue | undefined, db: c.env.DB, logger: c.var.logger }), {
+    waitUntil: waitUntilOf(c),
+    task: "audit",
+    requestId: c.var.requestId,
+    logger: c.var.logger,
+  });
 }
 
 function streamBatch(c: Context<AppEnv>, format: "ndjson" | "sse", body: BatchRequestInput, plan: Plan, host: BatchHost): Response {

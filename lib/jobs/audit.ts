@@ -47,10 +47,9 @@ export type AuditQueue = Pick<Queue<QueuedAuditRecord>, "send">;
 export interface AuditSinks {
   queue?: AuditQueue | undefined;
   db: D1Database;
+  /** Says when a record was written directly because the Queue refused it. */
+  logger: Logger;
 }
-
-/** How a record was recorded; `sendError` is set when the Queue refused it and it was written directly instead. */
-export type AuditWrite = { via: "queue" } | { via: "direct"; sendError?: unknown };
 
 /** The audit record of one finished batch, sync or async. */
 export function auditRecordOf({ requestId, keyId, jobId, steps, outcome }: BatchAuditEntry): QueuedAuditRecord {
@@ -71,30 +70,21 @@ export function auditRecordOf({ requestId, keyId, jobId, steps, outcome }: Batch
 
 /**
  * Sends one record to the audit Queue (its consumer writes a queue batch as one D1 batch). Without the
- * binding, or when the send throws, the row is written to D1 right away so no record is lost; the caller
- * logs a `sendError`. Throws only when the direct write fails too.
+ * binding, or when the send throws, the row is written to D1 right away so no record is lost; a refused
+ * send leaves one warning line once the direct write has succeeded. Throws only when the direct write fails.
  */
-export async function recordAudit(record: QueuedAuditRecord, { queue, db }: AuditSinks): Promise<AuditWrite> {
-  if (!queue) {
-    await writeAudit(db, record);
-    return { via: "direct" };
-  }
+export async function recordAudit(record: QueuedAuditRecord, { queue, db, logger }: AuditSinks): Promise<void> {
+  if (!queue) return writeAudit(db, record);
   try {
     await queue.send(record, { contentType: "json" });
-    return { via: "queue" };
   } catch (sendError) {
     await writeAudit(db, record);
-    return { via: "direct", sendError };
+    logger.log("warn", "audit queue send failed; record written to D1 directly", { task: "audit", ...describeError(sendError) });
   }
-}
-
-/** The one line a record written directly because the Queue refused it leaves in the log. */
-export function logAuditFallback(logger: Logger, sendError: unknown): void {
-  logger.log("warn", "audit queue send failed; record written to D1 directly", { task: "audit", ...describeError(sendError) });
 }
 
 /** Records the audit record of one finished batch (see recordAudit). */
-export function auditBatch(entry: BatchAuditEntry, sinks: AuditSinks): Promise<AuditWrite> {
+export function auditBatch(entry: BatchAuditEntry, sinks: AuditSinks): Promise<void> {
   return recordAudit(auditRecordOf(entry), sinks);
 }
 

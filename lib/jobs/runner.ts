@@ -5,7 +5,7 @@ import { WAIT_UNTIL_WINDOW_MS } from "../base/limits";
 import { createLogger, describeError, type Logger } from "../base/log";
 import type { InProcessHandler } from "../batch/in-process";
 import { type BatchHost, batchBindings, executeBatch, planBatch, publicResult } from "../batch/service";
-import { type AuditQueue, auditBatch, logAuditFallback } from "./audit";
+import { type AuditQueue, auditBatch } from "./audit";
 import { JobStore, type StoredJob } from "./store";
 import { deliverWebhook, nextDelaySeconds } from "./webhooks";
 
@@ -60,11 +60,8 @@ export async function runJob(jobId: string, host: JobHost): Promise<StoredJob | 
     record.result = publicResult(outcome);
     if (host.config.AUDIT_ENABLED) {
       const entry = { requestId: record.requestId, keyId: record.keyId, jobId, steps: plan.steps.length, outcome };
-      await auditBatch(entry, { queue: host.audit, db: host.db }).then(
-        (written) => {
-          if (written.via === "direct" && written.sendError !== undefined) logAuditFallback(logger, written.sendError);
-        },
-        (error: unknown) => logger.log("error", "post-response task failed", { task: "audit", ...describeError(error) }),
+      await auditBatch(entry, { queue: host.audit, db: host.db, logger }).catch((error: unknown) =>
+        logger.log("error", "post-response task failed", { task: "audit", ...describeError(error) }),
       );
     }
   } catch (error) {
