@@ -20,6 +20,8 @@ export default defineConfig(async () => {
         bindings: {
           TEST_MIGRATIONS: migrations,
           UPSTREAM_PORT: String(port),
+          // The demo surface (off in wrangler.toml): the tests drive /v1/sim/* and relative step URLs.
+          DEMO_ENABLED: "true",
           // 127.0.0.1:9 (discard) is listed but closed: an allowed upstream that cannot be reached.
           // localhost:<port> reaches the same server but is NOT listed: the SSRF tests' forbidden target.
           UPSTREAM_ALLOWLIST: `http://127.0.0.1:${port}, http://127.0.0.1:9`,

@@ -1,10 +1,10 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { matchedRoutes } from "hono/route";
 import { createLogger, type LogFields } from "../lib/base/log";
 import { isInProcessUrl } from "../lib/batch/in-process";
 import type { StepCounts } from "../lib/batch/scheduler";
 import type { AppEnv } from "./env";
+import { matchedRoute } from "./guard";
 
 /**
  * One structured line per request at `info`, the JSON object Workers Logs and Logpush index:
@@ -51,9 +51,9 @@ export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
   }
 });
 
-/** The matched route's pattern: the last matched handler that is not a middleware (`use` registers method ALL). */
+/** The matched route's pattern. */
 function routeOf(c: Context<AppEnv>): { route?: string } {
-  const route = matchedRoutes(c).findLast((candidate) => candidate.method !== "ALL");
+  const route = matchedRoute(c);
   return route ? { route: route.path } : {};
 }
 

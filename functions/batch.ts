@@ -10,7 +10,6 @@ import { type BatchHost, type BatchRequestInput, executeBatch, planBatch, public
 import { type AuditQueue, auditBatch } from "../lib/jobs/audit";
 import { jobHost } from "../lib/jobs/runner";
 import { submitJob } from "../lib/jobs/submit";
-import { requireApiKey } from "./auth";
 import { BatchEvent, BatchLine, BatchRequest, BatchResponse, JobAccepted, STEP_VARIANTS } from "./batch-schema";
 import type { AppEnv, AppFetch } from "./env";
 import { batchHostOf, serveInProcessOf, setStepTimings } from "./host";
@@ -87,7 +86,7 @@ const REQUEST_HEADERS = {
 export function createBatchRoutes(appFetch: AppFetch) {
   const batch = createRouter();
 
-  batch.use("*", requireApiKey);
+  // The API key is checked before this (functions/access.ts); the rate limit counts per key.
   batch.use("*", rateLimit("apiKey"));
   batch.use("*", (c, next) => {
     // bodyLimit stops reading a chunked body at the limit and leaves it half-read. Answering then breaks `wrangler dev`'s
@@ -126,7 +125,6 @@ export function createBatchRoutes(appFetch: AppFetch) {
         "With `Accept: application/x-ndjson` each result is one line the moment its step settles, then a summary line; with `Accept: text/event-stream` the same as SSE events `result` and `summary`. ",
         "With a `callback` or `Prefer: respond-async` it answers 202 at once and runs the batch after the response; `Idempotency-Key` makes that submission safe to repeat.",
       ].join(""),
-      security: [{ bearer: [] }],
       parameters: Object.keys(REQUEST_HEADERS).map((name) => ({ $ref: `#/components/parameters/${name}` })),
       request: { body: { required: true, content: { "application/json": { schema: BatchRequest } } } },
       responses: {

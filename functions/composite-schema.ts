@@ -103,6 +103,7 @@ const Declaration = z
     summary: z.string().max(200).optional(),
     description: z.string().max(2000).optional(),
     auth: z.enum(["none", "apiKey"]),
+    demo: z.boolean().default(false),
     params: z.record(Name, Param).default({}),
     headers: z.array(HeaderName).max(20).default([]),
     steps: z.array(CompositeStep).min(1).max(1000),
@@ -132,6 +133,16 @@ function crossCheck(composite: z.output<typeof Declaration>, ctx: z.RefinementCt
     if (!composite.headers.includes(name)) issue(["cache", "vary"], `${name} must be listed in headers to be varied on`);
   }
   if (composite.cache?.perApiKey && composite.auth !== "apiKey") issue(["cache", "perApiKey"], "needs auth apiKey");
+  // No route an anonymous caller can reach calls an upstream; relative /v1/sim/ URLs are the demo surface.
+  composite.steps.forEach((step, index) => {
+    if (step.http === undefined) return;
+    const inProcess = step.http.url.startsWith("/");
+    if (composite.auth === "none" && !inProcess) {
+      issue(["steps", index, "http", "url"], 'a public composite (auth "none") calls no upstream: use auth "apiKey"');
+    }
+    if (inProcess && !composite.demo)
+      issue(["steps", index, "http", "url"], 'relative /v1/sim/ URLs are the demo surface: mark the composite "demo": true');
+  });
 
   // The batch's own checks (ids, references between steps, cycles), with room for any configured limit.
   try {

@@ -60,20 +60,24 @@ function allowedHeaders(c: Context<AppEnv>, names: readonly string[]): Record<st
 /** `?debug=1` shows the per-step envelope: admin keys only, on any composite. */
 const wantsDebug = (c: Context<AppEnv>) => c.req.query("debug") !== undefined;
 
-function authOf(definition: CompositeDefinition): MiddlewareHandler<AppEnv>[] {
-  const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
-    if (definition.auth === "none" && !wantsDebug(c)) return next();
-    return requireApiKey(c, next);
-  };
+/**
+ * The composite's own middleware. Its access (public or API key) is applied before it, from
+ * functions/access.ts; `?debug=1` needs an admin key on any composite, a public one included.
+ */
+function middlewareOf(definition: CompositeDefinition): MiddlewareHandler<AppEnv>[] {
   const debugNeedsAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
-    if (wantsDebug(c) && !c.var.config.ADMIN_KEY_IDS.includes(c.var.apiKeyId ?? "")) {
-      throw new FanoutError("forbidden", "debug=1 needs an admin API key (ADMIN_KEY_IDS)", {
-        invalidParams: [{ name: "debug", reason: "admin API keys only" }],
-      });
-    }
-    return next();
+    if (!wantsDebug(c)) return next();
+    const checkAdmin = async () => {
+      if (!c.var.config.ADMIN_KEY_IDS.includes(c.var.apiKeyId ?? "")) {
+        throw new FanoutError("forbidden", "debug=1 needs an admin API key (ADMIN_KEY_IDS)", {
+          invalidParams: [{ name: "debug", reason: "admin API keys only" }],
+        });
+      }
+      await next();
+    };
+    return c.var.apiKeyId === undefined ? requireApiKey(c, checkAdmin) : checkAdmin();
   };
-  return [authenticate, debugNeedsAdmin, rateLimit(definition.auth === "apiKey" ? "apiKey" : "clientIp")];
+  return [debugNeedsAdmin, rateLimit(definition.auth === "apiKey" ? "apiKey" : "clientIp")];
 }
 
 const ANSWER_HEADERS = {
@@ -101,8 +105,7 @@ function register(routes: ReturnType<typeof createRouter>, prefix: string, defin
     tags: ["composites"],
     summary: definition.summary ?? `The ${definition.name} composite`,
     ...(definition.description ? { description: definition.description } : {}),
-    security: definition.auth === "apiKey" ? [{ bearer: [] }] : [],
-    middleware: authOf(definition),
+    middleware: middlewareOf(definition),
     request: { params: z.object(pathParams), query: z.object(queryParams) },
     responses: {
       200: {

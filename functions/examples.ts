@@ -11,7 +11,9 @@ import { markAsLiveStream } from "./streaming";
 
 /**
  * The async-I/O lesson as working endpoints: a coroutine, gather, a done-callback and an aiohttp-style
- * fetch, each built from the same lib/ primitives the gateway uses.
+ * fetch, each built from the same lib/ primitives the gateway uses. Part of the demo surface (they exist
+ * only while DEMO_ENABLED is on); the callback (it writes KV) and the fetch (it reaches the upstreams)
+ * need an API key, as functions/access.ts declares.
  */
 
 const examples = createRouter();
@@ -22,7 +24,6 @@ examples.openapi(
     path: "/coroutine",
     operationId: "exampleCoroutine",
     tags: ["examples"],
-    security: [],
     summary: "Streams Start, awaits a timer, streams End",
     request: { query: z.object({ ms: integer("ms", 0, 10_000).default(1000) }) },
     responses: {
@@ -60,7 +61,6 @@ examples.openapi(
     path: "/gather",
     operationId: "exampleGather",
     tags: ["examples"],
-    security: [],
     summary: "Runs k timer waits of ms concurrently and reports the wall time",
     request: { query: z.object({ k: integer("k", 1, 100).default(10), ms: integer("ms", 0, 10_000).default(200) }) },
     responses: {
@@ -101,7 +101,6 @@ examples.openapi(
     path: "/callback",
     operationId: "exampleCallback",
     tags: ["examples"],
-    security: [],
     summary: "Answers at once; a done-callback records its run in KV after the response",
     request: { query: z.object({ ms: integer("ms", 0, 20_000).default(100) }) },
     responses: {
@@ -109,7 +108,7 @@ examples.openapi(
         description: "The callback is registered and will run after this response",
         content: { "application/json": { schema: z.object({ id: z.string(), registeredAt: z.string(), recordUrl: z.string() }) } },
       },
-      ...problemResponses(400),
+      ...problemResponses(400, 401),
     },
   }),
   (c) => {
@@ -136,12 +135,11 @@ examples.openapi(
     path: "/callback/{id}",
     operationId: "exampleCallbackRecord",
     tags: ["examples"],
-    security: [],
     summary: "The record the done-callback wrote, once it has run",
     request: { params: z.object({ id: z.uuid("id must be a UUID").openapi({ param: { name: "id", in: "path" } }) }) },
     responses: {
       200: { description: "The callback ran", content: { "application/json": { schema: CallbackRecord } } },
-      ...problemResponses(400, 404),
+      ...problemResponses(400, 401, 404),
     },
   }),
   async (c) => {
@@ -172,7 +170,6 @@ examples.openapi(
     path: "/fetch",
     operationId: "exampleFetch",
     tags: ["examples"],
-    security: [],
     summary: "An async GET of an allow-listed URL (the aiohttp example)",
     request: {
       query: z.object({
@@ -182,7 +179,7 @@ examples.openapi(
     },
     responses: {
       200: { description: "The upstream answered (any status)", content: { "application/json": { schema: FetchResult } } },
-      ...problemResponses(400, 403, 502, 504),
+      ...problemResponses(400, 401, 403, 502, 504),
     },
   }),
   async (c) => {

@@ -10,8 +10,9 @@ const Health = z
     name: z.string(),
     version: z.string(),
     features: z.object({
-      sim: z.boolean().openapi({ description: "/v1/sim/* is served (SIM_ENABLED)" }),
-      examples: z.boolean(),
+      demo: z.boolean().openapi({
+        description: "The demo surface is on (DEMO_ENABLED): /v1/sim/*, /v1/examples/*, relative /v1/sim/ step URLs, the demo composites",
+      }),
       batch: z.boolean().openapi({ description: "POST /v1/batch is usable: API keys are configured" }),
       audit: z.boolean().openapi({ description: "Batches write audit records (AUDIT_ENABLED)" }),
       upstreamRules: z.number().int().openapi({ description: "How many allow-list rules are configured" }),
@@ -25,7 +26,6 @@ health.openapi(
     path: "/healthz",
     operationId: "getHealth",
     tags: ["health"],
-    security: [],
     summary: "Liveness, version and enabled features",
     responses: { 200: { description: "The gateway is up", content: { "application/json": { schema: Health } } } },
   }),
@@ -37,8 +37,7 @@ health.openapi(
         name: pkg.name,
         version: pkg.version,
         features: {
-          sim: config.SIM_ENABLED,
-          examples: true,
+          demo: config.DEMO_ENABLED,
           batch: config.API_KEYS.length > 0,
           audit: config.AUDIT_ENABLED,
           upstreamRules: config.UPSTREAM_ALLOWLIST.length,

@@ -9,6 +9,7 @@ import { FanoutError, isFanoutError } from "../lib/base/errors";
 import { createLogger, describeError } from "../lib/base/log";
 import { consumeAuditMessages } from "../lib/jobs/audit-consumer";
 import { consumeJobMessages } from "../lib/jobs/consumer";
+import { routeTable } from "./access";
 import { accessLog } from "./access-log";
 import audit from "./audit";
 import { createBatchRoutes } from "./batch";
@@ -19,6 +20,7 @@ import { crossOrigin } from "./cors";
 import docs from "./docs";
 import type { AppEnv, AppFetch } from "./env";
 import examples from "./examples";
+import { guardRoutes, noRoute } from "./guard";
 import health from "./health";
 import jobs from "./jobs";
 import { serveOpenApi } from "./openapi";
@@ -71,6 +73,9 @@ export function createApp(catalog: CompositeCatalog) {
         ),
     }),
   );
+  // Who may call what (functions/access.ts), before any route group's own middleware.
+  const table = routeTable(catalog);
+  app.use(guardRoutes(table));
 
   app.route("/", health);
   app.route("/", docs);
@@ -81,9 +86,9 @@ export function createApp(catalog: CompositeCatalog) {
   app.route("/v1/audit", audit);
   app.route("/", createCompositeRoutes(catalog, appFetch));
 
-  serveOpenApi(app);
+  serveOpenApi(app, table);
 
-  app.notFound((c) => problem(c, new FanoutError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.notFound((c) => problem(c, noRoute(c)));
 
   /** Hono's own middleware (bearer-auth, validators) throws HTTPExceptions; they become our problems too. */
   function fromHttpException(error: HTTPException): FanoutError {
@@ -128,7 +133,7 @@ export function createApp(catalog: CompositeCatalog) {
     }
     return problem(c, fanoutError);
   });
-  return { app, appFetch, typed };
+  return { app, appFetch, typed, table };
 }
 
 const { app, appFetch } = createApp(loadComposites(compositesFile));

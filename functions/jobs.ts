@@ -2,13 +2,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { ERROR_CODES, type ErrorCode, FanoutError } from "../lib/base/errors";
 import { CALLBACK_STATES, JOB_RUNNERS, JOB_STATES, JobStore, type PublicJob } from "../lib/jobs/store";
 import { DELIVERY_OUTCOMES } from "../lib/jobs/webhooks";
-import { requireApiKey } from "./auth";
 import { BatchResponse } from "./batch-schema";
 import { problemResponses } from "./problem";
 import { createRouter, type Same } from "./router";
 
 const jobs = createRouter();
-jobs.use("*", requireApiKey);
 
 const Job = z
   .object({
@@ -48,7 +46,6 @@ const routes = jobs.openapi(
     operationId: "getJob",
     tags: ["jobs"],
     summary: "An async batch job: its state, result and callback deliveries",
-    security: [{ bearer: [] }],
     request: { params: z.object({ id: z.uuid("id must be a job id (UUID)").openapi({ param: { name: "id", in: "path" } }) }) },
     responses: {
       200: { description: "The job", content: { "application/json": { schema: Job } } },

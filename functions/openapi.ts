@@ -2,6 +2,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { sha256Hex } from "../lib/base/bytes";
 import { matchesIfNoneMatch } from "../lib/composite/cache";
 import pkg from "../package.json";
+import type { RouteRule } from "./access";
 import type { AppEnv } from "./env";
 
 /**
@@ -54,8 +55,38 @@ function withEveryResponseHeader(document: Document): Document {
   return document;
 }
 
-export function buildDocument(app: OpenAPIHono<AppEnv>): Document {
-  return withEveryResponseHeader(
+/** `/v1/jobs/{id}` as the router writes it: `/v1/jobs/:id`. */
+const routerPath = (path: string) => path.replace(/\{([^}]+)\}/g, ":$1");
+
+const METHODS = new Set(["get", "put", "post", "delete", "options", "head", "patch", "trace"]);
+
+/**
+ * Each operation's `security` from the route table (public: none; otherwise the bearer key), and the
+ * demo operations left out while the demo is off: the document describes the routes that exist.
+ */
+function withAccessRules(document: Document, table: ReadonlyMap<string, RouteRule>, demo: boolean): Document {
+  const paths = (document.paths ?? {}) as Record<string, Record<string, { security?: unknown; tags?: string[] }>>;
+  const usedTags = new Set<string>();
+  for (const [path, item] of Object.entries(paths)) {
+    for (const method of Object.keys(item).filter((name) => METHODS.has(name))) {
+      const key = `${method.toUpperCase()} ${routerPath(path)}`;
+      const rule = table.get(key);
+      if (rule === undefined) throw new Error(`${key} has no access rule in functions/access.ts`);
+      if (rule.demo && !demo) {
+        delete item[method];
+        continue;
+      }
+      item[method]!.security = rule.access === "public" ? [] : [{ bearer: [] }];
+      for (const tag of item[method]!.tags ?? []) usedTags.add(tag);
+    }
+    if (!Object.keys(item).some((name) => METHODS.has(name))) delete paths[path];
+  }
+  document.tags = document.tags?.filter((tag) => usedTags.has(tag.name));
+  return document;
+}
+
+export function buildDocument(app: OpenAPIHono<AppEnv>, table: ReadonlyMap<string, RouteRule>, { demo }: { demo: boolean }): Document {
+  const document = withEveryResponseHeader(
     app.getOpenAPI31Document({
       openapi: "3.1.0",
       info: {
@@ -73,10 +104,11 @@ export function buildDocument(app: OpenAPIHono<AppEnv>): Document {
       tags: TAGS.map((tag) => ({ ...tag })),
     }),
   );
+  return withAccessRules(document, table, demo);
 }
 
 /** Registers the shared components and GET /openapi.json on the composed app (after every route group). */
-export function serveOpenApi(app: OpenAPIHono<AppEnv>): void {
+export function serveOpenApi(app: OpenAPIHono<AppEnv>, table: ReadonlyMap<string, RouteRule>): void {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
     scheme: "bearer",
@@ -84,15 +116,18 @@ export function serveOpenApi(app: OpenAPIHono<AppEnv>): void {
   });
   for (const [name, header] of Object.entries(EVERY_RESPONSE_HEADERS)) app.openAPIRegistry.registerComponent("headers", name, header);
 
-  // Per isolate: the routes do not change after start, so neither does the document.
-  let built: { body: string; etag: string } | undefined;
+  // Per isolate: the routes do not change after start, so neither do the two documents (demo on, demo off).
+  const built = new Map<boolean, { body: string; etag: string }>();
   app.get("/openapi.json", async (c) => {
-    if (!built) {
-      const body = JSON.stringify(buildDocument(app));
-      built = { body, etag: `"${(await sha256Hex(body)).slice(0, 32)}"` };
+    const demo = c.var.config.DEMO_ENABLED;
+    let document = built.get(demo);
+    if (!document) {
+      const body = JSON.stringify(buildDocument(app, table, { demo }));
+      document = { body, etag: `"${(await sha256Hex(body)).slice(0, 32)}"` };
+      built.set(demo, document);
     }
-    const headers = { etag: built.etag, "cache-control": "no-cache" };
-    if (matchesIfNoneMatch(c.req.header("if-none-match"), built.etag)) return c.body(null, 304, headers);
-    return c.body(built.body, 200, { ...headers, "content-type": "application/json; charset=utf-8" });
+    const headers = { etag: document.etag, "cache-control": "no-cache" };
+    if (matchesIfNoneMatch(c.req.header("if-none-match"), document.etag)) return c.body(null, 304, headers);
+    return c.body(document.body, 200, { ...headers, "content-type": "application/json; charset=utf-8" });
   });
 }

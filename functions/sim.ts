@@ -2,14 +2,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { stream } from "hono/streaming";
 import { parseRetryAfter } from "../lib/async/retry";
 import { sleep } from "../lib/async/timers";
-import { FanoutError } from "../lib/base/errors";
 import { problemResponses } from "./problem";
 import { createRouter, integer, untypedResponse } from "./router";
 import { markAsLiveStream } from "./streaming";
 
 /**
  * httpbin-style simulated upstreams driven by timers: the quickstart, the tests and the benchmarks
- * use them so nothing needs the internet. Public and read-only; SIM_ENABLED=false switches them off.
+ * use them so nothing needs the internet. Public, and part of the demo surface (functions/access.ts):
+ * they exist only while DEMO_ENABLED is on.
  */
 
 const MAX_SIM_DELAY_MS = 30_000;
@@ -19,11 +19,6 @@ export const ATTEMPT_HEADER = "x-fanout-attempt";
 
 const sim = createRouter();
 
-sim.use("*", async (c, next) => {
-  if (!c.var.config.SIM_ENABLED) throw new FanoutError("disabled", "the simulation endpoints are switched off (SIM_ENABLED=false)");
-  await next();
-});
-
 const Args = z.record(z.string(), z.string()).openapi({ description: "The query parameters, echoed back" });
 
 sim.openapi(
@@ -32,7 +27,6 @@ sim.openapi(
     path: "/delay/{ms}",
     operationId: "simDelay",
     tags: ["sim"],
-    security: [],
     summary: "Answer after a timer of ms milliseconds",
     request: { params: z.object({ ms: integer("ms", 0, MAX_SIM_DELAY_MS).openapi({ param: { name: "ms", in: "path" }, example: 200 }) }) },
     responses: {
@@ -64,7 +58,6 @@ sim.openapi(
     path: "/status/{code}",
     operationId: "simStatus",
     tags: ["sim"],
-    security: [],
     summary: "Answer with the given HTTP status",
     request: {
       params: z.object({ code: integer("code", 200, 599).openapi({ param: { name: "code", in: "path" }, example: 503 }) }),
@@ -93,7 +86,6 @@ sim.openapi(
     path: "/bytes/{n}",
     operationId: "simBytes",
     tags: ["sim"],
-    security: [],
     summary: "A body of exactly n deterministic bytes",
     request: { params: z.object({ n: integer("n", 0, MAX_SIM_BYTES).openapi({ param: { name: "n", in: "path" }, example: 1024 }) }) },
     responses: {
@@ -115,7 +107,6 @@ sim.openapi(
     path: "/drip",
     operationId: "simDrip",
     tags: ["sim"],
-    security: [],
     summary: "Stream `bytes` bytes evenly over `durationMs`",
     request: {
       query: z.object({
@@ -169,7 +160,6 @@ sim.openapi(
     path: "/flaky",
     operationId: "simFlaky",
     tags: ["sim"],
-    security: [],
     summary: "Fail deterministically for a seed and attempt",
     description: `Fails with \`status\` when flakyRoll(seed, attempt) < failRate; the attempt number is read from the ${ATTEMPT_HEADER} header (default 1).`,
     request: {

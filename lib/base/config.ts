@@ -1,6 +1,13 @@
 import { z } from "zod";
 import { FanoutError } from "./errors";
-import { ASYNC_WAITUNTIL_LIMIT_MS, WAIT_UNTIL_WINDOW_MS } from "./limits";
+import {
+  ASYNC_WAITUNTIL_LIMIT_MS,
+  CONNECTIONS_WAITING_FOR_HEADERS,
+  DEFAULT_SUBREQUEST_BUDGET,
+  MAX_PLATFORM_SUBREQUESTS,
+  OWN_SUBREQUESTS,
+  WAIT_UNTIL_WINDOW_MS,
+} from "./limits";
 import { parseAllowList } from "./policy";
 
 /**
@@ -88,7 +95,9 @@ function parseRateRule(text: string): { limit: number; period: 10 | 60 } {
 const ConfigSchema = z.preprocess(
   (vars) => Object.fromEntries(Object.entries(vars as Record<string, unknown>).filter(([, value]) => value !== "")),
   z.object({
-    SIM_ENABLED: flag.default(true),
+    // The demo surface (/v1/sim/*, /v1/examples/*, relative /v1/sim/ step URLs, composites marked "demo"):
+    // off unless switched on, so a deployment that forgets the var ships closed. local.env turns it on.
+    DEMO_ENABLED: flag.default(false),
     UPSTREAM_ALLOWLIST: parsed(parseAllowList).default([]),
     DEFAULT_TIMEOUT_MS: int(1, 300_000).default(10_000),
     DEFAULT_DEADLINE_MS: int(1, 300_000).default(10_000),
@@ -96,12 +105,13 @@ const ConfigSchema = z.preprocess(
     LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
     API_KEYS: parsed(parseApiKeys).default([]),
     MAX_STEPS: int(1, 1000).default(100),
-    DEFAULT_CONCURRENCY: int(1, 1000).default(6),
+    DEFAULT_CONCURRENCY: int(1, 1000).default(CONNECTIONS_WAITING_FOR_HEADERS),
     MAX_CONCURRENCY: int(1, 1000).default(50),
     MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(256 * 1024),
     MAX_STEP_RESPONSE_BYTES: int(1, 100 * 1024 * 1024).default(1024 * 1024),
     MAX_BATCH_RESPONSE_BYTES: int(1, 100 * 1024 * 1024).default(8 * 1024 * 1024),
-    SUBREQUEST_BUDGET: int(1, 100_000).default(1000),
+    // Below the runtime's own limit (lib/base/limits.ts): Workers Paid's default unless [limits] subrequests raises it.
+    SUBREQUEST_BUDGET: int(1, MAX_PLATFORM_SUBREQUESTS - OWN_SUBREQUESTS).default(DEFAULT_SUBREQUEST_BUDGET),
     KV_PREFIXES: parsed(list).default([]),
     R2_PREFIXES: parsed(list).default([]),
     D1_QUERIES: parsed(parseD1Queries).default({}),

@@ -30,7 +30,6 @@ const ERROR_STATUS = {
   cancelled: 499,
   not_configured: 503,
   circuit_open: 503,
-  disabled: 404,
   internal: 500,
 } as const;
 

@@ -10,7 +10,7 @@ import { parseAllowRule } from "../base/policy";
 /** The origin relative step URLs are given; it never leaves the isolate. */
 const IN_PROCESS_ORIGIN = "http://fanout.internal";
 
-/** The allow-list rule that lets steps reach the in-process origin (only when SIM_ENABLED). */
+/** The allow-list rule that lets steps reach the in-process origin (only when DEMO_ENABLED). */
 export const IN_PROCESS_RULE = parseAllowRule(IN_PROCESS_ORIGIN);
 
 /** The header that tells an upstream (and the in-process /v1/sim/flaky) which attempt this is. */

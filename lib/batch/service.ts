@@ -65,10 +65,10 @@ function checkAgainstConfig(body: BatchRequestInput, config: Config): void {
   const problems: InvalidParam[] = [];
   body.steps.forEach((step, index) => {
     const url = step.http?.url ?? step.cache?.url;
-    if (url?.startsWith("/") && !config.SIM_ENABLED) {
+    if (url?.startsWith("/") && !config.DEMO_ENABLED) {
       problems.push({
         name: `steps[${index}].${step.http ? "http" : "cache"}.url`,
-        reason: "relative /v1/sim/ URLs need SIM_ENABLED=true",
+        reason: "relative /v1/sim/ URLs are the demo surface, which is off (DEMO_ENABLED)",
       });
     }
     if (step.d1 && !Object.hasOwn(config.D1_QUERIES, step.d1.query)) {
@@ -150,7 +150,7 @@ export function createBatchContext({
   return {
     deadline,
     bindings,
-    allowList: config.SIM_ENABLED ? [...config.UPSTREAM_ALLOWLIST, IN_PROCESS_RULE] : config.UPSTREAM_ALLOWLIST,
+    allowList: config.DEMO_ENABLED ? [...config.UPSTREAM_ALLOWLIST, IN_PROCESS_RULE] : config.UPSTREAM_ALLOWLIST,
     fetcher: inProcessFetcher(serveInProcess),
     credentials: config.UPSTREAM_CREDENTIALS,
     kvPrefixes: config.KV_PREFIXES,

@@ -70,7 +70,13 @@ export interface CompositeDefinition {
   path: string;
   summary?: string;
   description?: string;
+  /**
+   * `none`: public, so (like every public route) it calls no upstream: its http steps may only be
+   * in-process `/v1/sim/` URLs, and no step kind writes storage.
+   */
   auth: "none" | "apiKey";
+  /** Part of the demo surface: served only when DEMO_ENABLED is on (404 otherwise). */
+  demo: boolean;
   params: Record<string, ParamSpec>;
   /** Request headers (lower case) steps may read as `{{headers.name}}`; no other header is visible to steps. */
   headers: string[];

@@ -1,8 +1,9 @@
 // The reference for fanout's benchmarks: the same fetches with nothing around them, in the same
 // workerd. POST /__reference/all runs them with a bare Promise.all (the floor for any orchestration
 // on this runtime); POST /__reference/all?slots=6 runs the same Promise.all behind a six-slot
-// limiter (what a hand-written Worker gets on the edge, where an invocation has at most six
-// connections open at once; local workerd does not enforce that cap); POST /__reference/sequential
+// limiter (what a hand-written Worker gets on the edge, where at most six of an invocation's
+// connections may wait for their response headers at once, and the bench upstream sends its headers
+// only after its delay; local workerd does not enforce that cap); POST /__reference/sequential
 // awaits them one by one (sequential I/O).
 // Body: { "urls": ["http://127.0.0.1:PORT/delay?ms=100", ...] }. Answers { statuses, bodies }.
 

@@ -39,7 +39,12 @@ const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf
 const MERGE = process.argv.includes("--merge");
 /** Under CI the asyncio contender must run (CI installs python3-aiohttp): a skip is a missing figure there, not locally. */
 const CI = process.env.CI === "true";
-/** The edge's cap on connections open at once per Worker invocation (local workerd does not enforce it). */
+/**
+ * The edge's cap on connections one Worker invocation may have waiting for their response headers at
+ * once (a slot frees when the headers arrive; local workerd does not enforce it). The bench upstream
+ * sends its headers only after its delay, so each call waits for headers, and holds a slot, for its
+ * whole latency.
+ */
 const EDGE_CAP = 6;
 /** The deadline every benchmark batch sets unless it runs the shipped defaults. */
 const DEADLINE_MS = 30_000;

@@ -122,7 +122,11 @@ async function startGateway(script, upstreamOrigin, workload) {
     ...(INSPECTOR_PORT ? { inspectorPort: INSPECTOR_PORT } : {}),
     log: new Log(LogLevel.WARN),
     workers: [
-      fanoutWorker("fanout", { script, upstreamOrigin, bindings: args.audit === "off" ? { AUDIT_ENABLED: "false" } : {} }),
+      fanoutWorker("fanout", {
+        script,
+        upstreamOrigin,
+        bindings: { DEMO_ENABLED: "true", ...(args.audit === "off" ? { AUDIT_ENABLED: "false" } : {}) },
+      }),
       ...(workload === "bare"
         ? [
             {

@@ -175,13 +175,14 @@ describe("a streamed batch reaches a gzip-accepting client early", () => {
 
 describe("local storage is seeded by npm start", () => {
   it("the done-callback's record appears in local KV after the response", async () => {
-    const res = await fetch(`${server.origin}/v1/examples/callback?ms=50`);
+    const keyed = { headers: { authorization: "Bearer fanout-local-demo-key" } };
+    const res = await fetch(`${server.origin}/v1/examples/callback?ms=50`, keyed);
     expect(res.status).toBe(202);
     const { recordUrl } = (await res.json()) as { recordUrl: string };
     let status = 0;
     for (let i = 0; i < 40 && status !== 200; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      status = (await fetch(recordUrl)).status;
+      status = (await fetch(recordUrl, keyed)).status;
     }
     expect(status).toBe(200);
   });

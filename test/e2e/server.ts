@@ -13,20 +13,28 @@ export async function startServer(
   port: number,
   { extraAllowed = [] as string[], extraVars = {} as Record<string, string>, timeoutMs = 150_000 } = {},
 ): Promise<RunningServer> {
+  const vars = Object.entries(extraVars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
+  const allowed = [`http://localhost:${port}`, `http://127.0.0.1:${port}`, ...extraAllowed].join(",");
+  return serve("npm start", port, ["npm", "start", "--", "--var", `UPSTREAM_ALLOWLIST:${allowed}`, ...vars], timeoutMs);
+}
+
+/**
+ * `wrangler dev` as production is configured: the shipped wrangler.toml and only the vars and secrets
+ * of `envFile` (no local.env, no seeding).
+ */
+export async function startProductionServer(port: number, envFile: string, { timeoutMs = 150_000 } = {}): Promise<RunningServer> {
+  const args = ["npx", "wrangler", "dev", "--port", String(port), "--env-file", envFile, "--show-interactive-dev-session=false"];
+  return serve("wrangler dev", port, args, timeoutMs);
+}
+
+async function serve(name: string, port: number, [command, ...args]: string[], timeoutMs: number): Promise<RunningServer> {
   const origin = `http://localhost:${port}`;
   let output = "";
-  const vars = Object.entries(extraVars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
-  const child: ChildProcess = spawn(
-    "npm",
-    [
-      "start",
-      "--",
-      "--var",
-      `UPSTREAM_ALLOWLIST:${[`http://localhost:${port}`, `http://127.0.0.1:${port}`, ...extraAllowed].join(",")}`,
-      ...vars,
-    ],
-    { env: { ...process.env, PORT: String(port), CI: "true", NO_COLOR: "1" }, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child: ChildProcess = spawn(command!, args, {
+    env: { ...process.env, PORT: String(port), CI: "true", NO_COLOR: "1", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
 
@@ -41,7 +49,7 @@ export async function startServer(
 
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
-    if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
     try {
       const res = await fetch(`${origin}/healthz`);
       if (res.ok) return { origin, port, output: () => output, stop };
@@ -51,5 +59,5 @@ export async function startServer(
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   await stop();
-  throw new Error(`npm start did not serve ${origin}/healthz within ${timeoutMs} ms:\n${output}`);
+  throw new Error(`${name} did not serve ${origin}/healthz within ${timeoutMs} ms:\n${output}`);
 }

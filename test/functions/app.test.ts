@@ -178,14 +178,11 @@ describe("configuration", () => {
     }
   });
 
-  it("switches the simulation endpoints off with SIM_ENABLED=false", async () => {
-    const off = { ...env, SIM_ENABLED: "false" };
-    await expectProblem(
-      await worker.fetch(new Request("http://fanout.test/v1/sim/delay/1"), off, createExecutionContext()),
-      404,
-      "disabled",
-    );
-    const health = await worker.fetch(new Request("http://fanout.test/healthz"), off, createExecutionContext());
-    expect(await health.json()).toMatchObject({ features: { sim: false } });
+  it("says in /healthz whether the demo surface is on", async () => {
+    for (const demo of [true, false]) {
+      const vars = { ...env, DEMO_ENABLED: String(demo) };
+      const health = await worker.fetch(new Request("http://fanout.test/healthz"), vars, createExecutionContext());
+      expect(await health.json()).toMatchObject({ features: { demo } });
+    }
   });
 });

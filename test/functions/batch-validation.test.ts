@@ -154,7 +154,8 @@ describe("POST /v1/batch limits are enforced and named", () => {
 
   it("refuses a plan whose worst-case subrequests exceed SUBREQUEST_BUDGET, before running anything", async () => {
     const steps = Array.from({ length: 100 }, (_, i) => ({ id: `s${i}`, http: { url: `${UPSTREAM}/echo`, retry: { attempts: 2 } } }));
-    const problem = await expectProblem(await postBatch({ steps }), 400, "limit_exceeded");
+    // 100 steps x 2 attempts x 6 hops (the first call and 5 redirects) = 1,200: over a budget of 1,000.
+    const problem = await expectProblem(await postBatchWithEnv({ SUBREQUEST_BUDGET: "1000" }, { steps }), 400, "limit_exceeded");
     expect(problem.detail).toContain("1200 subrequests");
     expect(problem.detail).toContain("SUBREQUEST_BUDGET");
   });

@@ -13,6 +13,8 @@ function composite(change: Record<string, unknown> = {}): Record<string, unknown
   return {
     path: "thing",
     auth: "none",
+    // Its steps call the in-process /v1/sim/, the demo surface.
+    demo: true,
     params: { id: { in: "query", type: "integer", required: true } },
     headers: ["accept-language"],
     steps: [{ id: "a", http: { url: "/v1/sim/status/200?id={{params.id}}&lang={{headers.accept-language}}" } }],
@@ -165,6 +167,23 @@ describe("loadComposites: every cross-check names the field", () => {
   it("perApiKey needs auth apiKey", () => {
     expectProblem(brokenOne(composite({ cache: { ttlSeconds: 5, perApiKey: true } })), "cache.perApiKey", /needs auth apiKey/);
     expect(load({ ok: composite({ auth: "apiKey", cache: { ttlSeconds: 5, perApiKey: true } }) }).broken).toEqual([]);
+  });
+
+  it("a public composite calls no upstream: absolute and {{reference}} URLs need auth apiKey", () => {
+    for (const url of ["https://api.example.com/users", "{{params.id}}/users"]) {
+      const steps = [
+        { id: "a", wait: { ms: 1 } },
+        { id: "b", http: { url } },
+      ];
+      expectProblem(brokenOne(composite({ steps })), "steps[1].http.url", /a public composite \(auth "none"\) calls no upstream/);
+      expect(load({ ok: composite({ auth: "apiKey", steps }) }).broken).toEqual([]);
+    }
+  });
+
+  it("relative /v1/sim/ URLs belong to demo composites only", () => {
+    const broken = brokenOne(composite({ demo: false }));
+    expectProblem(broken, "steps[0].http.url", /relative \/v1\/sim\/ URLs are the demo surface/);
+    expect(broken.problems).toHaveLength(1);
   });
 
   it("output.steps must name steps", () => {

@@ -22,8 +22,22 @@ function appWith(composites: Record<string, unknown>) {
   return { ...createApp(catalog), catalog };
 }
 
-/** Calls an app the way a client would; `settle` waits for its after-response work (cache stores, refreshes). */
+/**
+ * Calls an app the way a keyed client would (`authorization` in `headers` replaces the key; a public
+ * composite calls no upstream, so most composites here need one); `settle` waits for its after-response
+ * work (cache stores, refreshes).
+ */
 async function get(
+  app: ReturnType<typeof appWith>["app"],
+  path: string,
+  headers: Record<string, string> = {},
+  bindings: Record<string, unknown> = {},
+) {
+  return getAnonymously(app, path, { authorization: `Bearer ${API_KEY}`, ...headers }, bindings);
+}
+
+/** Calls an app without an API key (unless `headers` has one). */
+async function getAnonymously(
   app: ReturnType<typeof appWith>["app"],
   path: string,
   headers: Record<string, string> = {},
@@ -44,12 +58,13 @@ describe("composite cache", () => {
   it("two calls within the TTL make one upstream call; the second is a hit with Age and the same ETag", async () => {
     const key = fresh("ttl");
     const { app } = appWith({
-      c: { path: "c", auth: "none", steps: [counterStep("n", key)], cache: { ttlSeconds: 60 } },
+      c: { path: "c", auth: "apiKey", steps: [counterStep("n", key)], cache: { ttlSeconds: 60 } },
     });
     const first = await get(app, "/v1/c/c");
     expect(first.res.status).toBe(200);
     expect(first.res.headers.get("cache-status")).toBe("fanout; fwd=uri-miss; stored");
-    expect(first.res.headers.get("cache-control")).toBe("public, max-age=60, stale-while-revalidate=0");
+    // A keyed composite's answer is for its caller's eyes: private to shared caches (fanout's own edge cache still stores it).
+    expect(first.res.headers.get("cache-control")).toBe("private, max-age=60, stale-while-revalidate=0");
     const body = await first.res.json();
     expect(body).toEqual({ n: { value: 0 } });
     await first.settle();
@@ -64,7 +79,7 @@ describe("composite cache", () => {
 
   it("If-None-Match with the ETag answers 304 without a body (and without an upstream call on a hit)", async () => {
     const key = fresh("etag");
-    const { app } = appWith({ c: { path: "c", auth: "none", steps: [counterStep("n", key)], cache: { ttlSeconds: 60 } } });
+    const { app } = appWith({ c: { path: "c", auth: "apiKey", steps: [counterStep("n", key)], cache: { ttlSeconds: 60 } } });
     const first = await get(app, "/v1/c/c");
     const etag = first.res.headers.get("etag")!;
     expect(etag).toMatch(/^"[0-9a-f]{32}"$/);
@@ -82,7 +97,7 @@ describe("composite cache", () => {
   it("a stale hit answers at once and refreshes exactly once after the response, however many stale hits arrive", async () => {
     const key = fresh("swr");
     const { app } = appWith({
-      c: { path: "c", auth: "none", steps: [counterStep("n", key)], cache: { ttlSeconds: 1, staleWhileRevalidateSeconds: 60 } },
+      c: { path: "c", auth: "apiKey", steps: [counterStep("n", key)], cache: { ttlSeconds: 1, staleWhileRevalidateSeconds: 60 } },
     });
     const first = await get(app, "/v1/c/c");
     await first.settle();
@@ -108,7 +123,7 @@ describe("composite cache", () => {
     const { app } = appWith({
       c: {
         path: "c",
-        auth: "none",
+        auth: "apiKey",
         steps: [counterStep("n", key), { id: "down", required: false, http: { url: `${UPSTREAM}/status/503` } }],
         cache: { ttlSeconds: 60 },
       },
@@ -130,7 +145,7 @@ describe("composite cache", () => {
     const { app } = appWith({
       c: {
         path: "c",
-        auth: "none",
+        auth: "apiKey",
         params: { a: { type: "integer", default: 1 }, b: { type: "string", default: "x" } },
         steps: [{ id: "n", http: { url: `${UPSTREAM}/counter/${key}?a={{params.a}}&b={{query.b}}` } }],
         cache: { ttlSeconds: 60 },
@@ -167,7 +182,7 @@ describe("composite cache", () => {
   });
 
   it("an uncached composite says no-store and sends no Cache-Status", async () => {
-    const { app } = appWith({ c: { path: "c", auth: "none", steps: [{ id: "w", wait: { ms: 1 } }] } });
+    const { app } = appWith({ c: { path: "c", auth: "apiKey", steps: [{ id: "w", wait: { ms: 1 } }] } });
     const { res } = await get(app, "/v1/c/c");
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
@@ -178,8 +193,8 @@ describe("composite cache", () => {
 describe("composite answers", () => {
   it("a required step that fails is a 502 naming it; a timeout is a 504", async () => {
     const { app } = appWith({
-      failing: { path: "failing", auth: "none", steps: [{ id: "profile", http: { url: `${UPSTREAM}/status/500` } }] },
-      slow: { path: "slow", auth: "none", steps: [{ id: "profile", http: { url: `${UPSTREAM}/delay?ms=3000`, timeoutMs: 100 } }] },
+      failing: { path: "failing", auth: "apiKey", steps: [{ id: "profile", http: { url: `${UPSTREAM}/status/500` } }] },
+      slow: { path: "slow", auth: "apiKey", steps: [{ id: "profile", http: { url: `${UPSTREAM}/delay?ms=3000`, timeoutMs: 100 } }] },
     });
     const failed = await expectProblem((await get(app, "/v1/c/failing")).res, 502, "http_status");
     expect(failed.detail).toContain('required step "profile"');
@@ -191,7 +206,7 @@ describe("composite answers", () => {
     const { app } = appWith({
       c: {
         path: "c",
-        auth: "none",
+        auth: "apiKey",
         steps: [
           { id: "first", http: { url: `${UPSTREAM}/status/500` } },
           { id: "second", http: { url: `${UPSTREAM}/echo?after={{first.status}}` } },
@@ -206,7 +221,7 @@ describe("composite answers", () => {
     const { app } = appWith({
       c: {
         path: "c",
-        auth: "none",
+        auth: "apiKey",
         params: { q: { type: "string", default: "hi" } },
         steps: [{ id: "echo", http: { url: `${UPSTREAM}/echo?q={{params.q}}&other=1` } }],
         output: {
@@ -241,7 +256,7 @@ describe("composite answers", () => {
     const { app } = appWith({
       c: {
         path: "c",
-        auth: "none",
+        auth: "apiKey",
         params: { note: { type: "string", required: true } },
         steps: [
           { id: "secret", kv: { key: "flags:web", type: "json" } },
@@ -261,7 +276,7 @@ describe("composite answers", () => {
     const { app } = appWith({
       c: {
         path: "items/:id",
-        auth: "none",
+        auth: "apiKey",
         params: { id: { in: "path", type: "integer", min: 1 }, n: { type: "integer", max: 10, required: true } },
         headers: ["x-tenant"],
         steps: [counterStep("n", key)],
@@ -289,8 +304,8 @@ describe("composite answers", () => {
 describe("composite configuration", () => {
   it("a broken composite answers 503 not_configured naming it; the others keep working", async () => {
     const { app, catalog } = appWith({
-      good: { path: "good", auth: "none", steps: [{ id: "w", wait: { ms: 1 } }] },
-      bad: { path: "bad", auth: "none", steps: [{ id: "w", wait: { ms: 1 }, dependsOn: ["nope"] }] },
+      good: { path: "good", auth: "apiKey", steps: [{ id: "w", wait: { ms: 1 } }] },
+      bad: { path: "bad", auth: "apiKey", steps: [{ id: "w", wait: { ms: 1 }, dependsOn: ["nope"] }] },
     });
     expect(catalog.broken.map((broken) => broken.name)).toEqual(["bad"]);
     const problem = await expectProblem((await get(app, "/v1/c/bad")).res, 503, "not_configured");
@@ -300,7 +315,7 @@ describe("composite configuration", () => {
   });
 
   it("a composite that does not fit the configuration (an unknown D1 query) is 503 not_configured, not the caller's 400", async () => {
-    const { app } = appWith({ c: { path: "c", auth: "none", steps: [{ id: "q", d1: { query: "noSuchQuery" } }] } });
+    const { app } = appWith({ c: { path: "c", auth: "apiKey", steps: [{ id: "q", d1: { query: "noSuchQuery" } }] } });
     const problem = await expectProblem((await get(app, "/v1/c/c")).res, 503, "not_configured");
     expect(problem.detail).toContain('composite "c"');
   });
@@ -314,14 +329,14 @@ describe("composite auth and debug", () => {
 
   it("apiKey composites need a key; public ones do not", async () => {
     const { app } = appWith(composites);
-    await expectProblem((await get(app, "/v1/c/closed")).res, 401, "unauthorized");
+    await expectProblem((await getAnonymously(app, "/v1/c/closed")).res, 401, "unauthorized");
     expect((await get(app, "/v1/c/closed", { authorization: `Bearer ${API_KEY}` })).res.status).toBe(200);
-    expect((await get(app, "/v1/c/open")).res.status).toBe(200);
+    expect((await getAnonymously(app, "/v1/c/open")).res.status).toBe(200);
   });
 
   it("?debug=1 returns the per-step envelope to admin keys only, never cached", async () => {
     const { app } = appWith(composites);
-    await expectProblem((await get(app, "/v1/c/open?debug=1")).res, 401, "unauthorized");
+    await expectProblem((await getAnonymously(app, "/v1/c/open?debug=1")).res, 401, "unauthorized");
     const forbidden = await expectProblem(
       (await get(app, "/v1/c/open?debug=1", { authorization: `Bearer ${API_KEY}` })).res,
       403,
@@ -356,12 +371,12 @@ describe("composite rate limits", () => {
     const ips: string[] = [];
     const keys: string[] = [];
     const bindings = { RATE_LIMIT_IPS: counting(ips), RATE_LIMIT_KEYS: counting(keys) };
-    expect((await get(app, "/v1/c/open", { "cf-connecting-ip": "203.0.113.9" }, bindings)).res.status).toBe(200);
+    expect((await getAnonymously(app, "/v1/c/open", { "cf-connecting-ip": "203.0.113.9" }, bindings)).res.status).toBe(200);
     expect((await get(app, "/v1/c/closed", { authorization: `Bearer ${API_KEY}` }, bindings)).res.status).toBe(200);
     expect(ips).toEqual(["ip:203.0.113.9"]);
     expect(keys).toEqual(["key:test"]);
 
-    const limited = await get(app, "/v1/c/open", {}, { RATE_LIMIT_IPS: refusing, RATE_LIMIT_IPS_RULE: "120/60" });
+    const limited = await getAnonymously(app, "/v1/c/open", {}, { RATE_LIMIT_IPS: refusing, RATE_LIMIT_IPS_RULE: "120/60" });
     const problem = await expectProblem(limited.res, 429, "rate_limited");
     expect(limited.res.headers.get("retry-after")).toBe("60");
     expect(problem.detail).toContain("RATE_LIMIT_IPS");

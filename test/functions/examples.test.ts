@@ -2,9 +2,12 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../functions/index";
+import { API_KEY, upstreamHits } from "./batch-helpers";
 import { BASE, call, expectProblem } from "./helpers";
 
 const upstream = `http://127.0.0.1:${env.UPSTREAM_PORT}`;
+/** The callback writes KV and the fetch reaches upstreams: both need an API key (functions/access.ts). */
+const keyed = { headers: { authorization: `Bearer ${API_KEY}` } };
 
 describe("GET /v1/examples/coroutine", () => {
   it("delivers Start before the wait and End after it", async () => {
@@ -48,39 +51,51 @@ describe("GET /v1/examples/gather", () => {
 describe("GET /v1/examples/callback", () => {
   it("answers before the callback has run; the record exists afterwards", async () => {
     const ctx = createExecutionContext();
-    const res = await worker.fetch(new Request(`${BASE}/v1/examples/callback?ms=50`), env, ctx);
+    const res = await worker.fetch(new Request(`${BASE}/v1/examples/callback?ms=50`, keyed), env, ctx);
     expect(res.status).toBe(202);
     const { id, recordUrl } = (await res.json()) as { id: string; recordUrl: string };
     expect(recordUrl).toBe(`${BASE}/v1/examples/callback/${id}`);
 
-    const before = await worker.fetch(new Request(recordUrl), env, createExecutionContext());
+    const before = await worker.fetch(new Request(recordUrl, keyed), env, createExecutionContext());
     await expectProblem(before, 404, "not_found");
 
     await waitOnExecutionContext(ctx);
-    const after = await worker.fetch(new Request(recordUrl), env, createExecutionContext());
+    const after = await worker.fetch(new Request(recordUrl, keyed), env, createExecutionContext());
     expect(after.status).toBe(200);
     const record = (await after.json()) as { id: string; outcome: string; waitedMs: number; registeredAt: string; ranAt: string };
     expect(record).toMatchObject({ id, outcome: "ok", waitedMs: 50 });
     expect(Date.parse(record.ranAt)).toBeGreaterThanOrEqual(Date.parse(record.registeredAt));
   });
 
+  it("needs an API key: anonymous, it writes nothing", async () => {
+    const ctx = createExecutionContext();
+    await expectProblem(await worker.fetch(new Request(`${BASE}/v1/examples/callback?ms=0`), env, ctx), 401, "unauthorized");
+    await waitOnExecutionContext(ctx);
+    expect((await env.KV.list({ prefix: "example:callback:" })).keys).toEqual([]);
+  });
+
   it("refuses an id that is not a UUID", async () => {
-    const body = await expectProblem(await call("/v1/examples/callback/nope"), 400, "validation_failed");
+    const body = await expectProblem(await call("/v1/examples/callback/nope", keyed), 400, "validation_failed");
     expect(body.invalidParams?.[0]?.name).toBe("id");
   });
 });
 
 describe("GET /v1/examples/fetch", () => {
   it("fetches an allow-listed URL and returns status and text", async () => {
-    const res = await call(`/v1/examples/fetch?url=${encodeURIComponent(`${upstream}/delay?ms=10`)}`);
+    const res = await call(`/v1/examples/fetch?url=${encodeURIComponent(`${upstream}/delay?ms=10`)}`, keyed);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { status: number; ok: boolean; text: string; bytes: number };
     expect(body).toMatchObject({ status: 200, ok: true, redirects: 0, contentType: "application/json" });
     expect(JSON.parse(body.text)).toEqual({ delayedMs: 10 });
   });
 
+  it("needs an API key: anonymous, it never reaches the upstream (it would be an open proxy)", async () => {
+    await expectProblem(await call(`/v1/examples/fetch?url=${encodeURIComponent(`${upstream}/anonymous-probe`)}`), 401, "unauthorized");
+    expect(await upstreamHits("/anonymous-probe")).toBe(0);
+  });
+
   it("reports the upstream's own error status as data", async () => {
-    const body = (await (await call(`/v1/examples/fetch?url=${encodeURIComponent(`${upstream}/status/503`)}`)).json()) as {
+    const body = (await (await call(`/v1/examples/fetch?url=${encodeURIComponent(`${upstream}/status/503`)}`, keyed)).json()) as {
       status: number;
       ok: boolean;
     };
@@ -89,7 +104,7 @@ describe("GET /v1/examples/fetch", () => {
 
   it("answers 504 when the upstream hangs past timeoutMs", async () => {
     const body = await expectProblem(
-      await call(`/v1/examples/fetch?timeoutMs=200&url=${encodeURIComponent(`${upstream}/hang`)}`),
+      await call(`/v1/examples/fetch?timeoutMs=200&url=${encodeURIComponent(`${upstream}/hang`)}`, keyed),
       504,
       "timeout",
     );
@@ -102,11 +117,15 @@ describe("GET /v1/examples/fetch", () => {
     "http://2130706433/",
     `http://user:pw@127.0.0.1:${env.UPSTREAM_PORT}/echo`,
   ])("refuses %s as forbidden_target", async (target) => {
-    await expectProblem(await call(`/v1/examples/fetch?url=${encodeURIComponent(target)}`), 403, "forbidden_target");
+    await expectProblem(await call(`/v1/examples/fetch?url=${encodeURIComponent(target)}`, keyed), 403, "forbidden_target");
   });
 
   it("answers 502 for an unreachable upstream without leaking internals", async () => {
-    const body = await expectProblem(await call(`/v1/examples/fetch?url=${encodeURIComponent("http://127.0.0.1:9/")}`), 502, "network");
+    const body = await expectProblem(
+      await call(`/v1/examples/fetch?url=${encodeURIComponent("http://127.0.0.1:9/")}`, keyed),
+      502,
+      "network",
+    );
     expect(body.detail).toBe("could not reach the upstream");
   });
 });

@@ -8,7 +8,7 @@ describe("GET /healthz", () => {
     expect(await res.json()).toMatchObject({
       status: "ok",
       name: "fanout",
-      features: { sim: true, examples: true, batch: true, audit: true, upstreamRules: 2 },
+      features: { demo: true, batch: true, audit: true, upstreamRules: 2 },
     });
   });
 });

@@ -12,7 +12,7 @@ export function batchContext(overrides: Partial<BatchContext> & { deadlineMs?: n
   const { deadlineMs = 10_000, signal, ...rest } = overrides;
   const config = parseConfig({
     UPSTREAM_ALLOWLIST: `http://127.0.0.1:${env.UPSTREAM_PORT}`,
-    SIM_ENABLED: "false",
+    DEMO_ENABLED: "false",
     KV_PREFIXES: "test:",
     R2_PREFIXES: "test/",
     DEFAULT_TIMEOUT_MS: "5000",

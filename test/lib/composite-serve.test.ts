@@ -8,12 +8,13 @@ import { planComposite, serveComposite } from "../../lib/composite/serve";
 
 /** serveComposite's promises about the cache binding: one that fails never fails the request. */
 
-const config = parseConfig({ SIM_ENABLED: "false", BREAKER_ENABLED: "false" });
+const config = parseConfig({ DEMO_ENABLED: "false", BREAKER_ENABLED: "false" });
 
 const definition: CompositeDefinition = {
   name: "plain",
   path: "plain",
   auth: "none",
+  demo: false,
   params: {},
   headers: [],
   steps: [{ id: "w", wait: { ms: 1 }, required: true }],

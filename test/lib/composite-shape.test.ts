@@ -37,6 +37,7 @@ function compositeOf(steps: Array<[string, boolean]>, output?: OutputSpec): Comp
     name: "test",
     path: "test",
     auth: "none",
+    demo: false,
     params: {},
     headers: [],
     steps: steps.map(([id, required]) => ({ id, required, wait: { ms: 0 } })),
