@@ -61,9 +61,17 @@ export function createApp(catalog: CompositeCatalog) {
   const cors = crossOrigin({ allowHeaders: catalog.composites.flatMap((composite) => composite.headers) });
   app.use("/v1/*", cors);
   if (!catalog.prefix.startsWith("/v1/")) app.use(`${catalog.prefix}*`, cors);
-  app.use(
+  // Who may call what (functions/access.ts).
+  const table = routeTable(catalog);
+  // 405 with Allow for a path served under other methods; with the demo off, demo routes are not "other methods" (they do not exist).
+  const allowedMethods = (demo: boolean) =>
     methodNotAllowed({
-      app,
+      // Read once, at the first 404 (by then every route is registered).
+      app: {
+        get routes() {
+          return app.routes.filter((route) => demo || !table.get(`${route.method} ${route.path}`)?.demo);
+        },
+      } as typeof app,
       onMethodNotAllowed: (c, methods) =>
         problem(
           c,
@@ -71,10 +79,10 @@ export function createApp(catalog: CompositeCatalog) {
             headers: { allow: methods.join(", ") },
           }),
         ),
-    }),
-  );
-  // Who may call what (functions/access.ts), before any route group's own middleware.
-  const table = routeTable(catalog);
+    });
+  const [withDemo, withoutDemo] = [allowedMethods(true), allowedMethods(false)];
+  app.use((c, next) => (c.var.config.DEMO_ENABLED ? withDemo : withoutDemo)(c, next));
+  // Before any route group's own middleware.
   app.use(guardRoutes(table));
 
   app.route("/", health);

@@ -203,6 +203,18 @@ describe("the demo surface (DEMO_ENABLED)", { timeout: 60_000 }, () => {
     }
   });
 
+  it("off: another method on a demo route's path is a 404 too, not a 405 that would name the route's methods", async () => {
+    for (const demo of [true, false]) {
+      const res = await app.fetch(
+        new Request("http://fanout.test/v1/sim/delay/1", { method: "POST" }),
+        { ...env, DEMO_ENABLED: String(demo) },
+        createExecutionContext(),
+      );
+      expect(res.status, `demo ${demo}`).toBe(demo ? 405 : 404);
+      if (demo) expect(res.headers.get("allow")).toBe("GET, HEAD");
+    }
+  });
+
   it("off: the other routes still answer, /openapi.json describes no demo route and /healthz says so", async () => {
     const off = { DEMO_ENABLED: "false" };
     expect((await fetchApp(new Request("http://fanout.test/healthz"), off)).status).toBe(200);
