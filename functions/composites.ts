@@ -1,10 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
-import { sha256Hex } from "../lib/base/bytes";
 import { describeInvalid, FanoutError } from "../lib/base/errors";
-import { HEADER_VALUE } from "../lib/base/http";
+import { HEADER_VALUE, matchesIfNoneMatch } from "../lib/base/http";
 import { publicResult } from "../lib/batch/service";
-import { cacheKeyUrl, matchesIfNoneMatch } from "../lib/composite/cache";
+import { cacheKeyUrl, versionOf } from "../lib/composite/cache";
 import type { CompositeDefinition, CompositeInputs, ParamValue } from "../lib/composite/definition";
 import { planComposite, runComposite, serveComposite } from "../lib/composite/serve";
 import { requireApiKey } from "./auth";
@@ -25,17 +24,6 @@ const MAX_HEADER_CHARS = 1024;
 
 /** `users/:id` as OpenAPI writes it (`users/{id}`); the router turns it back into `:id`. */
 const openApiPath = (prefix: string, path: string) => `${prefix}${path}`.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
-
-/** Each composite's declaration digest, per isolate (pure data): a changed declaration never reads old cache entries. */
-const versions = new WeakMap<CompositeDefinition, string>();
-async function versionOf(definition: CompositeDefinition): Promise<string> {
-  let version = versions.get(definition);
-  if (version === undefined) {
-    version = (await sha256Hex(JSON.stringify(definition))).slice(0, 16);
-    versions.set(definition, version);
-  }
-  return version;
-}
 
 function notConfigured(name: string, reasons: string): FanoutError {
   return new FanoutError("not_configured", `composite "${name}" is invalid in functions/composites.json: ${reasons}`, {

@@ -1,6 +1,5 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { sha256Hex } from "../lib/base/bytes";
-import { matchesIfNoneMatch } from "../lib/composite/cache";
+import { etagOf, matchesIfNoneMatch } from "../lib/base/http";
 import pkg from "../package.json";
 import type { RouteRule } from "./access";
 import type { AppEnv } from "./env";
@@ -123,7 +122,7 @@ export function serveOpenApi(app: OpenAPIHono<AppEnv>, table: ReadonlyMap<string
     let document = built.get(demo);
     if (!document) {
       const body = JSON.stringify(buildDocument(app, table, { demo }));
-      document = { body, etag: `"${(await sha256Hex(body)).slice(0, 32)}"` };
+      document = { body, etag: await etagOf(body) };
       built.set(demo, document);
     }
     const headers = { etag: document.etag, "cache-control": "no-cache" };

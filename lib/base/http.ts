@@ -1,3 +1,4 @@
+import { sha256Hex } from "./bytes";
 import { abortReason, FanoutError, isFanoutError } from "./errors";
 import { MAX_REDIRECTS } from "./limits";
 import { type AllowList, checkTarget } from "./policy";
@@ -202,4 +203,16 @@ export async function readBodyLimited(response: Response, limits: ReadLimits): P
     offset += chunk.byteLength;
   }
   return body;
+}
+
+/** A strong ETag from a body's bytes (composite answers, /openapi.json). */
+export async function etagOf(body: string): Promise<string> {
+  return `"${(await sha256Hex(body)).slice(0, 32)}"`;
+}
+
+/** Whether an If-None-Match header matches the ETag (weak comparison, lists and `*`, as RFC 9110 says for GET). */
+export function matchesIfNoneMatch(header: string | undefined | null, etag: string): boolean {
+  if (!header) return false;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, "");
+  return header.split(",").some((tag) => tag.trim() === "*" || opaque(tag) === opaque(etag));
 }

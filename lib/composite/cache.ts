@@ -1,5 +1,5 @@
 import { sha256Hex } from "../base/bytes";
-import type { CachePolicy, CompositeInputs } from "./definition";
+import type { CachePolicy, CompositeDefinition, CompositeInputs } from "./definition";
 
 /**
  * A composite's answers in the Cache API: the key, freshness (fresh, stale within the SWR window,
@@ -8,6 +8,19 @@ import type { CachePolicy, CompositeInputs } from "./definition";
  */
 
 const STORED_AT = "fanout-stored-at";
+
+/** Each composite's declaration digest, per isolate (pure data): a changed declaration never reads old cache entries. */
+const versions = new WeakMap<CompositeDefinition, string>();
+
+/** The digest of a composite's declaration that its cache keys carry (computed once per definition object). */
+export async function versionOf(definition: CompositeDefinition): Promise<string> {
+  let version = versions.get(definition);
+  if (version === undefined) {
+    version = (await sha256Hex(JSON.stringify(definition))).slice(0, 16);
+    versions.set(definition, version);
+  }
+  return version;
+}
 
 /** One stored answer: the document's JSON text, its ETag and when it was stored (ms since the epoch). */
 export interface CachedAnswer {
@@ -50,18 +63,6 @@ export function cacheKeyUrl({ origin, composite, version, inputs, vary, keyId }:
   for (const name of [...vary].sort()) url.searchParams.set(`h.${name}`, inputs.headers[name] ?? "");
   if (keyId !== undefined) url.searchParams.set("k", keyId);
   return url.href;
-}
-
-/** A strong ETag from the answer's bytes. */
-export async function etagOf(body: string): Promise<string> {
-  return `"${(await sha256Hex(body)).slice(0, 32)}"`;
-}
-
-/** Whether an If-None-Match header matches the ETag (weak comparison, lists and `*`, as RFC 9110 says for GET). */
-export function matchesIfNoneMatch(header: string | undefined | null, etag: string): boolean {
-  if (!header) return false;
-  const opaque = (tag: string) => tag.trim().replace(/^W\//, "");
-  return header.split(",").some((tag) => tag.trim() === "*" || opaque(tag) === opaque(etag));
 }
 
 /** Reads an answer that is still fresh or within its stale-while-revalidate window. */

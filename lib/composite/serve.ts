@@ -1,12 +1,13 @@
 import { runAfterResponse, type WaitUntil } from "../async/after";
 import type { Config } from "../base/config";
 import { FanoutError } from "../base/errors";
+import { etagOf } from "../base/http";
 import { describeError, type Logger } from "../base/log";
 import type { Plan } from "../batch/plan";
 import type { BatchOutcome } from "../batch/scheduler";
 import { type BatchHost, type BatchRequestInput, executeBatch, planBatch } from "../batch/service";
 import { INPUT_ROOTS } from "../batch/template";
-import { type CachedAnswer, type CacheLookup, cacheStatus, etagOf, lookup, RefreshGate, store } from "./cache";
+import { type CachedAnswer, type CacheLookup, cacheStatus, lookup, RefreshGate, store } from "./cache";
 import type { CachePolicy, CompositeDefinition, CompositeInputs } from "./definition";
 import { type ShapedAnswer, shapeDocument } from "./shape";
 

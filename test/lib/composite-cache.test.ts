@@ -1,15 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  type CacheKeyParts,
-  type CacheLookup,
-  cacheKeyUrl,
-  cacheStatus,
-  etagOf,
-  lookup,
-  matchesIfNoneMatch,
-  RefreshGate,
-  store,
-} from "../../lib/composite/cache";
+import { etagOf, matchesIfNoneMatch } from "../../lib/base/http";
+import { type CacheKeyParts, type CacheLookup, cacheKeyUrl, cacheStatus, lookup, RefreshGate, store } from "../../lib/composite/cache";
 import type { CachePolicy } from "../../lib/composite/definition";
 
 /**
