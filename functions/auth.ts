@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { createMiddleware } from "hono/factory";
+import { sha256 } from "../lib/base/bytes";
 import type { Config } from "../lib/base/config";
 import { FanoutError } from "../lib/base/errors";
 import type { AppEnv } from "./env";
@@ -21,10 +22,6 @@ interface KeyDigest {
 
 /** Resolved digests only (plain bytes, never a promise): two first requests may both compute them, harmlessly. */
 const keyDigests = new WeakMap<Config, KeyDigest[]>();
-
-async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-}
 
 async function digestsOf(config: Config): Promise<KeyDigest[]> {
   let digests = keyDigests.get(config);

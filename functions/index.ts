@@ -5,7 +5,7 @@ import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { timing } from "hono/timing";
 import { configOf } from "../lib/base/config";
-import { FanoutError, isFanoutError } from "../lib/base/errors";
+import { EXPECTED_FAILURE_CODES, FanoutError, isFanoutError } from "../lib/base/errors";
 import { createLogger, describeError } from "../lib/base/log";
 import { consumeAuditMessages } from "../lib/jobs/audit-consumer";
 import { consumeJobMessages } from "../lib/jobs/consumer";
@@ -128,10 +128,7 @@ export function createApp(catalog: CompositeCatalog) {
       : error instanceof HTTPException
         ? fromHttpException(error)
         : new FanoutError("internal", "internal error", { cause: error });
-    if (
-      fanoutError.status >= 500 &&
-      !["timeout", "deadline_exceeded", "network", "http_status", "circuit_open", "reference_missing"].includes(fanoutError.code)
-    ) {
+    if (fanoutError.status >= 500 && !EXPECTED_FAILURE_CODES.has(fanoutError.code)) {
       const logger = c.var.logger ?? createLogger("error", { requestId: c.var.requestId });
       logger.log("error", "request failed", {
         code: fanoutError.code,

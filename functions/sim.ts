@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { stream } from "hono/streaming";
 import { parseRetryAfter } from "../lib/async/retry";
 import { sleep } from "../lib/async/timers";
+import { ATTEMPT_HEADER } from "../lib/batch/in-process";
 import { problemResponses } from "./problem";
 import { createRouter, integer, untypedResponse } from "./router";
 import { markAsLiveStream } from "./streaming";
@@ -15,7 +16,6 @@ import { markAsLiveStream } from "./streaming";
 const MAX_SIM_DELAY_MS = 30_000;
 const MAX_SIM_BYTES = 10 * 1024 * 1024;
 const MAX_DRIP_BYTES = 1024 * 1024;
-export const ATTEMPT_HEADER = "x-fanout-attempt";
 
 const sim = createRouter();
 

@@ -14,10 +14,6 @@ export class Budget {
     return this.#limit;
   }
 
-  get used(): number {
-    return this.#used;
-  }
-
   get remaining(): number {
     return Math.max(0, this.#limit - this.#used);
   }

@@ -35,8 +35,6 @@ export interface RetryOptions<T> {
   random?: () => number;
   /** Called before a retry is slept on; returning false vetoes it (e.g. a batch-wide retry budget). */
   beforeRetry?: (attempt: number, delayMs: number) => boolean;
-  /** Releases a value that is dropped for a retry (e.g. cancels an unread response body). */
-  discard?: (value: T) => void;
 }
 
 const MAX_ATTEMPTS = 10;
@@ -52,8 +50,7 @@ function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: number, 
  * between attempts when `decide` says so.
  *
  * @returns the last outcome and the attempts made; it never throws for a failed attempt. When the
- * signal aborts (during an attempt or a wait) the outcome is the abort reason, and a value that was
- * waiting for a retry is released with `discard`.
+ * signal aborts (during an attempt or a wait) the outcome is the abort reason.
  * @throws RangeError for options out of range (checked before the first attempt).
  * @example
  * const { ok, value } = await retry((attempt, signal) => fetch(url, { signal }), {
@@ -64,7 +61,7 @@ export async function retry<T>(
   operation: (attempt: number, signal: AbortSignal | undefined) => Promise<T>,
   options: RetryOptions<T>,
 ): Promise<Attempted<T>> {
-  const { attempts, baseDelayMs = 100, maxDelayMs = 5_000, decide, deadline, random = Math.random, beforeRetry, discard } = options;
+  const { attempts, baseDelayMs = 100, maxDelayMs = 5_000, decide, deadline, random = Math.random, beforeRetry } = options;
   if (!Number.isInteger(attempts) || attempts < 1 || attempts > MAX_ATTEMPTS) {
     throw new RangeError(`attempts must be an integer from 1 to ${MAX_ATTEMPTS}, got ${attempts}`);
   }
@@ -93,10 +90,8 @@ export async function retry<T>(
       await sleep(delayMs, { signal });
     } catch {
       // Stopped while waiting to retry: the caller asked to stop, so that is the outcome.
-      if (outcome.ok) discard?.(outcome.value);
       return { ok: false, error: abortReason(signal!), attempts: attempt };
     }
-    if (outcome.ok) discard?.(outcome.value);
   }
 }
 

@@ -86,31 +86,63 @@ export function linkSignals(signals: readonly AbortSignal[]): { signal: AbortSig
 }
 
 /**
+ * The one parent-linked timer: a controller that aborts with a typed `code` error after `ms`, or
+ * with the parent's reason when `parent` aborts first. One controller, one timer and one listener
+ * on the parent; whichever fires first lets go of the other, and `release()` lets go of both (call
+ * it once the work the signal bounds has settled; safe to call more than once).
+ */
+function parentLinkedTimer(
+  ms: number,
+  code: ErrorCode,
+  label: string,
+  parent: AbortSignal | undefined,
+): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  if (parent?.aborted) {
+    controller.abort(parent.reason);
+    return { signal: controller.signal, release: () => {} };
+  }
+  // Whether the listener is still on the parent: a `once` listener that fired has already gone.
+  let linked = parent !== undefined;
+  const unlink = () => {
+    if (!linked) return;
+    linked = false;
+    parent!.removeEventListener("abort", onParentAbort);
+  };
+  const onParentAbort = () => {
+    linked = false;
+    clearTimeout(timer);
+    controller.abort(parent!.reason);
+  };
+  const timer = setTimeout(() => {
+    unlink();
+    controller.abort(new FanoutError(code, `${label} of ${ms} ms exceeded`));
+  }, ms);
+  parent?.addEventListener("abort", onParentAbort, { once: true });
+  return {
+    signal: controller.signal,
+    release: () => {
+      clearTimeout(timer);
+      unlink();
+    },
+  };
+}
+
+/**
  * A point in time after which work must stop. Its `signal` aborts with a typed error when the time
- * is up or when the parent signal aborts. `child(ms)` gives an operation min(ms, what is left).
- * Dispose a deadline when the work it bounds has settled, so its timer does not outlive it.
+ * is up or when the parent signal aborts. Dispose a deadline when the work it bounds has settled,
+ * so its timer and its listener on the parent do not outlive it.
  */
 export class Deadline {
   readonly expiresAt: number;
   readonly signal: AbortSignal;
-  readonly #controller = new AbortController();
-  readonly #timer: ReturnType<typeof setTimeout>;
-  /** Removes the link to the parent signal (a no-op without a parent, or once either has aborted). */
-  readonly #unlinkParent: () => void;
-  // Kept so dispose() can remove it: a disposed deadline leaves nothing attached to its signal.
-  readonly #clearOnAbort = () => clearTimeout(this.#timer);
+  readonly #release: () => void;
 
   private constructor(ms: number, code: ErrorCode, parent: AbortSignal | undefined, label: string) {
     this.expiresAt = Date.now() + ms;
-    // Linked by hand (linkSignals), not with AbortSignal.any: see linkSignals.
-    const link = parent ? linkSignals([parent, this.#controller.signal]) : { signal: this.#controller.signal, dispose: () => {} };
-    this.signal = link.signal;
-    this.#unlinkParent = link.dispose;
-    this.#timer = setTimeout(() => {
-      this.#controller.abort(new FanoutError(code, `${label} of ${ms} ms exceeded`));
-    }, ms);
-    if (this.signal.aborted) clearTimeout(this.#timer);
-    else this.signal.addEventListener("abort", this.#clearOnAbort, { once: true });
+    const timer = parentLinkedTimer(ms, code, label, parent);
+    this.signal = timer.signal;
+    this.#release = timer.release;
   }
 
   /** A deadline `ms` from now; `code` is `deadline_exceeded` for whole-request budgets. */
@@ -127,27 +159,9 @@ export class Deadline {
     return Math.max(0, this.expiresAt - now);
   }
 
-  get expired(): boolean {
-    return this.signal.aborted;
-  }
-
-  /**
-   * A deadline for one operation: the earlier of this deadline and `ms`. When `ms` is the binding
-   * limit it aborts with `timeout`; when this deadline is, with this deadline's own error.
-   */
-  child(ms: number, label = "timeout"): Deadline {
-    checkMs("ms", ms);
-    const left = this.remaining();
-    if (ms < left) return new Deadline(ms, "timeout", this.signal, label);
-    // The parent fires first; the child's own timer is a backstop one tick later.
-    return new Deadline(left + 1, "deadline_exceeded", this.signal, "deadline");
-  }
-
-  /** Clears the timer and removes the deadline's listeners (its own and the one on its parent); safe to call more than once. */
+  /** Clears the timer and removes the listener on the parent; safe to call more than once. */
   dispose(): void {
-    clearTimeout(this.#timer);
-    this.#unlinkParent();
-    this.signal.removeEventListener("abort", this.#clearOnAbort);
+    this.#release();
   }
 }
 
@@ -163,19 +177,14 @@ export async function withTimeout<T>(
 ): Promise<T> {
   checkMs("ms", ms);
   if (signal?.aborted) throw abortReason(signal);
-  const controller = new AbortController();
-  const onCallerAbort = () => controller.abort(signal!.reason);
-  signal?.addEventListener("abort", onCallerAbort, { once: true });
-  const timer = setTimeout(() => controller.abort(new FanoutError("timeout", `${label} of ${ms} ms exceeded`)), ms);
+  const timer = parentLinkedTimer(ms, "timeout", label, signal);
   try {
     return await abortable(
-      Promise.resolve().then(() => task(controller.signal)),
-      controller.signal,
+      Promise.resolve().then(() => task(timer.signal)),
+      timer.signal,
     );
   } finally {
-    clearTimeout(timer);
-    // Once the caller's signal has aborted, its `once` listener has already gone.
-    if (signal && !signal.aborted) signal.removeEventListener("abort", onCallerAbort);
+    timer.release();
   }
 }
 

@@ -12,8 +12,14 @@ export function toBase64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
+const encoder = new TextEncoder();
+
+/** The SHA-256 digest of a UTF-8 string, as bytes. */
+export async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
+}
+
 /** The SHA-256 digest of a UTF-8 string, as lowercase hex. */
 export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return toHex(new Uint8Array(digest));
+  return toHex(await sha256(text));
 }

@@ -64,6 +64,20 @@ export const STEP_ERROR_CODES = [
 
 export type StepErrorCode = (typeof STEP_ERROR_CODES)[number];
 
+/**
+ * 5xx codes that are the answer, not a gateway bug: an upstream or a step failed (timed out, was
+ * unreachable, answered with an error status, sits behind an open circuit, or a reference it needed
+ * is missing). The client is told; the gateway does not log them as its own errors.
+ */
+export const EXPECTED_FAILURE_CODES: ReadonlySet<ErrorCode> = new Set([
+  "timeout",
+  "deadline_exceeded",
+  "network",
+  "http_status",
+  "circuit_open",
+  "reference_missing",
+]);
+
 /** Whether a code may stand in a step result. */
 export function isStepErrorCode(code: ErrorCode): code is StepErrorCode {
   return (STEP_ERROR_CODES as readonly ErrorCode[]).includes(code);
@@ -107,10 +121,6 @@ export class FanoutError extends Error {
     this.headers = options.headers ?? {};
     this.errors = options.errors ?? [];
     this.safeDetail = options.safeDetail;
-  }
-
-  get retryable(): boolean {
-    return this.code === "timeout" || this.code === "network";
   }
 }
 

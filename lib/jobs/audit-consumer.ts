@@ -1,22 +1,5 @@
-import { z } from "zod";
 import { createLogger, describeError } from "../base/log";
-import { insertAudit, type QueuedAuditRecord } from "./audit";
-
-/** What a readable `fanout-audit` message holds: a whole record, its fields typed. */
-const count = z.number().int().nonnegative();
-const AuditMessage: z.ZodType<QueuedAuditRecord> = z.object({
-  recordId: z.string().min(1).max(255),
-  createdAt: z.iso.datetime(),
-  requestId: z.string().min(1).max(255),
-  keyId: z.string().min(1),
-  jobId: z.string().min(1).nullable(),
-  async: z.boolean(),
-  mode: z.string().min(1),
-  steps: count,
-  counts: z.object({ ok: count, failed: count, skipped: count, cancelled: count }),
-  durationMs: z.number().nonnegative().finite(),
-  bytes: count,
-});
+import { insertAudit, type QueuedAuditRecord, QueuedAuditRecordSchema } from "./audit";
 
 /** Seconds before a queue batch D1 refused is delivered again (the queue's max_retries, then its DLQ, bound the tries). */
 export const AUDIT_RETRY_DELAY_SECONDS = 30;
@@ -31,7 +14,7 @@ export async function consumeAuditMessages(batch: MessageBatch<unknown>, env: { 
   const logger = createLogger("info", { queue: batch.queue });
   const readable: Array<{ message: Message<unknown>; record: QueuedAuditRecord }> = [];
   for (const message of batch.messages) {
-    const parsed = AuditMessage.safeParse(message.body);
+    const parsed = QueuedAuditRecordSchema.safeParse(message.body);
     if (parsed.success) readable.push({ message, record: parsed.data });
     else {
       logger.log("warn", "unreadable audit message; dropped", { messageId: message.id, attempts: message.attempts });

@@ -4,23 +4,33 @@
  * bodies, headers or secrets (the key's id, not the key).
  */
 
+import { z } from "zod";
 import { describeError, type Logger } from "../base/log";
 import type { BatchOutcome } from "../batch/scheduler";
 import { outcomeBytes } from "../batch/service";
 
-export interface AuditRecord {
-  createdAt: string;
-  requestId: string;
-  keyId: string;
-  jobId: string | null;
-  async: boolean;
-  mode: string;
-  steps: number;
-  counts: { ok: number; failed: number; skipped: number; cancelled: number };
-  durationMs: number;
-  bytes: number;
-}
+const count = z.number().int().nonnegative();
 
+/**
+ * The one audit record shape: its TS types and the queue consumer's validation derive from it
+ * (functions/audit.ts documents the record `GET /v1/audit` answers, type-checked against it).
+ */
+export const AuditRecordSchema = z.object({
+  createdAt: z.iso.datetime(),
+  requestId: z.string().min(1).max(255),
+  keyId: z.string().min(1),
+  jobId: z.string().min(1).nullable(),
+  async: z.boolean(),
+  mode: z.string().min(1),
+  steps: count,
+  counts: z.object({ ok: count, failed: count, skipped: count, cancelled: count }),
+  durationMs: z.number().nonnegative().finite(),
+  bytes: count,
+});
+
+export type AuditRecord = z.output<typeof AuditRecordSchema>;
+
+/** A record as read back from D1: `id` is its row id (the paging cursor). */
 export interface StoredAuditRecord extends AuditRecord {
   id: number;
 }
@@ -36,9 +46,9 @@ export interface BatchAuditEntry {
 }
 
 /** An audit record as it travels through the `fanout-audit` Queue: `recordId`, given once, makes a redelivery harmless. */
-export interface QueuedAuditRecord extends AuditRecord {
-  recordId: string;
-}
+export const QueuedAuditRecordSchema = AuditRecordSchema.extend({ recordId: z.string().min(1).max(255) });
+
+export type QueuedAuditRecord = z.output<typeof QueuedAuditRecordSchema>;
 
 /** The audit Queue's producer binding, as far as this file uses it. */
 export type AuditQueue = Pick<Queue<QueuedAuditRecord>, "send">;

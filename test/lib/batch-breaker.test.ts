@@ -111,7 +111,7 @@ describe("the http step under a circuit breaker", () => {
     });
     // Attempt 1 fails, the retry (attempt 2) fails and opens the circuit: no attempt 3 is slept on or paid for.
     expect(outcome.results.r).toMatchObject({ ok: false, status: 503, attempts: 2, error: { code: "http_status" } });
-    expect(batch.budgets.retries.used).toBe(1);
+    expect(batch.budgets.retries.limit - batch.budgets.retries.remaining).toBe(1);
     expect(await hits("/status/503")).toBe(2);
   });
 
