@@ -1,0 +1,188 @@
+import { elapsedSince } from "../async/timers";
+import { abortReason, FanoutError, toFanoutError } from "../base/errors";
+import type { Plan, PlannedStep } from "./plan";
+import type { BatchMode, BatchOutcome, RunBatchOptions, StepCounts, StepResult } from "./scheduler";
+import { type Settlers, StepRunner } from "./step-runner";
+import { stepErrorOf } from "./steps/types";
+import type { Scope } from "./template";
+
+function countOf(result: StepResult): keyof StepCounts {
+  if (result.ok) return "ok";
+  if (result.error?.code === "skipped") return "skipped";
+  if (result.error?.code === "cancelled") return "cancelled";
+  return "failed";
+}
+
+/** Whether a settled (not cancelled) step ends the batch under `mode`. */
+function modeStops(mode: BatchMode, result: StepResult): boolean {
+  return (mode === "all" && !result.ok) || (mode === "any" && result.ok) || mode === "race";
+}
+
+/** Whether what `mode` asks for held, once every step has a result. */
+function conditionMet(mode: BatchMode, counts: StepCounts, total: number, firstSettled: StepResult | undefined): boolean {
+  if (mode === "allSettled") return true;
+  if (mode === "all") return counts.ok === total;
+  if (mode === "any") return counts.ok > 0;
+  return firstSettled?.ok === true;
+}
+
+/**
+ * One run of a plan (runBatch in scheduler.ts): which steps are ready, starting them, settling each
+ * one's result, skipping what depends on a failure, stopping, and the outcome once every step has a
+ * result. How a started step executes is StepRunner's business (step-runner.ts). Settling is
+ * synchronous and re-entrant (a skipped or cancelled step settles inside the settle or stop that
+ * caused it), so every step settles exactly once and in causal order.
+ */
+export class BatchRun {
+  readonly #plan: Plan;
+  readonly #mode: BatchMode;
+  readonly #onSettle: RunBatchOptions["onSettle"];
+  readonly #batchSignal: AbortSignal;
+  readonly #runner: StepRunner;
+  readonly #started = Date.now();
+  readonly #results = new Map<string, StepResult>();
+  /** Per step, how many of its dependencies have yet to succeed. */
+  readonly #waitingFor: Map<string, number>;
+  readonly #running = new Map<string, AbortController>();
+  readonly #onBatchAbort = () => this.#stop(abortReason(this.#batchSignal));
+  #stopped: FanoutError | undefined;
+  #firstSettled: StepResult | undefined;
+  #resolve: ((outcome: BatchOutcome) => void) | undefined;
+
+  /** Throws RangeError for a concurrency that is not a positive integer, before anything runs. */
+  constructor(plan: Plan, options: RunBatchOptions) {
+    const scope: Scope = {
+      step: (id) => {
+        const result = this.#results.get(id)!;
+        return { status: result.status, headers: result.headers ?? {}, body: result.body };
+      },
+      inputs: options.inputs,
+    };
+    this.#runner = new StepRunner(plan, options, scope);
+    this.#plan = plan;
+    this.#mode = options.mode;
+    this.#onSettle = options.onSettle;
+    this.#batchSignal = options.batch.deadline.signal;
+    this.#waitingFor = new Map(plan.steps.map((step) => [step.id, step.dependsOn.length]));
+  }
+
+  /** Starts the steps without dependencies and resolves with the outcome once every step has a result. Call once. */
+  run(): Promise<BatchOutcome> {
+    return new Promise<BatchOutcome>((resolve) => {
+      this.#resolve = resolve;
+      if (this.#batchSignal.aborted) {
+        this.#stop(abortReason(this.#batchSignal));
+        return;
+      }
+      this.#batchSignal.addEventListener("abort", this.#onBatchAbort, { once: true });
+      this.#startReady(this.#plan.steps.filter((step) => step.dependsOn.length === 0));
+      this.#finishIfDone();
+    });
+  }
+
+  /** Starts steps that became ready together, the highest priority first when they will not all get a slot. */
+  #startReady(ready: PlannedStep[]): void {
+    if (ready.length > 1 && ready.length > this.#runner.freeSlots) {
+      const runner = this.#runner;
+      ready.sort((a, b) => runner.priorityOf(b) - runner.priorityOf(a) || a.index - b.index);
+    }
+    for (const step of ready) this.#start(step);
+  }
+
+  #start(step: PlannedStep): void {
+    const controller = new AbortController();
+    this.#running.set(step.id, controller);
+    // Not AbortSignal.any (it keeps native memory in workerd, see linkSignals): the batch signal
+    // reaches each step through #stop(), which #onBatchAbort calls and which aborts every running controller.
+    const signal = controller.signal;
+    const startMs = elapsedSince(this.#started);
+    const settlers: Settlers = {
+      done: (output) => this.#settle(step.id, { ...output, startMs, durationMs: elapsedSince(this.#started) - startMs }),
+      failed: (error) =>
+        this.#settle(step.id, {
+          ok: false,
+          error: stepErrorOf(toFanoutError(error, signal)),
+          startMs,
+          durationMs: elapsedSince(this.#started) - startMs,
+        }),
+    };
+    this.#runner.runStep(step, signal, settlers).then(settlers.done, settlers.failed);
+  }
+
+  /** Records a step's result (the first one wins), then moves the batch on: dependents, the mode, the outcome. */
+  #settle(id: string, result: StepResult): void {
+    if (this.#results.has(id)) return;
+    this.#results.set(id, result);
+    this.#running.delete(id);
+    this.#firstSettled ??= result;
+    this.#onSettle?.(id, result);
+    const stopping = !this.#stopped && countOf(result) !== "cancelled" && modeStops(this.#mode, result);
+    if (result.ok) {
+      const ready = this.#readyDependents(id);
+      if (ready.length > 0 && !this.#stopped && !stopping) this.#startReady(ready);
+    } else {
+      this.#skipDependents(id);
+    }
+    if (stopping) {
+      const how = result.ok ? "succeeded" : "failed";
+      this.#stop(new FanoutError("cancelled", `cancelled: step "${id}" ${how} first (mode ${this.#mode})`));
+    }
+    this.#finishIfDone();
+  }
+
+  /** Counts down the dependencies of what depends on the succeeded step `id`; returns the steps left waiting for none. */
+  #readyDependents(id: string): PlannedStep[] {
+    const ready: PlannedStep[] = [];
+    for (const dependent of this.#plan.dependents.get(id)!) {
+      if (this.#results.has(dependent)) continue;
+      const left = this.#waitingFor.get(dependent)! - 1;
+      this.#waitingFor.set(dependent, left);
+      if (left === 0) ready.push(this.#plan.byId.get(dependent)!);
+    }
+    return ready;
+  }
+
+  /** Settles what depends on the step `id` that did not succeed as skipped (and, through settling, what depends on those). */
+  #skipDependents(id: string): void {
+    for (const dependent of this.#plan.dependents.get(id)!) {
+      if (this.#results.has(dependent)) continue;
+      this.#settle(dependent, {
+        ok: false,
+        error: { code: "skipped", message: `dependency "${id}" did not succeed`, dependency: id },
+        startMs: elapsedSince(this.#started),
+        durationMs: 0,
+      });
+    }
+  }
+
+  /** Ends the batch early (the mode, the deadline, the caller): aborts the steps in flight and cancels the ones not started. */
+  #stop(reason: FanoutError): void {
+    if (this.#stopped) return;
+    this.#stopped = reason;
+    for (const controller of this.#running.values()) controller.abort(reason);
+    const at = elapsedSince(this.#started);
+    const notStarted = reason.code === "cancelled" ? reason.detail : `not started: ${reason.detail}`;
+    for (const step of this.#plan.steps) {
+      if (!this.#results.has(step.id) && !this.#running.has(step.id))
+        this.#settle(step.id, { ok: false, error: { code: "cancelled", message: notStarted }, startMs: at, durationMs: 0 });
+    }
+  }
+
+  /** Resolves the outcome once every step has a result, and lets go of the batch signal. */
+  #finishIfDone(): void {
+    if (this.#results.size < this.#plan.steps.length) return;
+    this.#batchSignal.removeEventListener("abort", this.#onBatchAbort);
+    const ordered = this.#plan.steps.map((step) => [step.id, this.#results.get(step.id)!] as const);
+    const counts: StepCounts = { ok: 0, failed: 0, skipped: 0, cancelled: 0 };
+    for (const [, result] of ordered) counts[countOf(result)]++;
+    const total = this.#plan.steps.length;
+    this.#resolve!({
+      mode: this.#mode,
+      completed: counts.ok === total,
+      conditionMet: conditionMet(this.#mode, counts, total, this.#firstSettled),
+      durationMs: elapsedSince(this.#started),
+      counts,
+      results: Object.fromEntries(ordered),
+    });
+  }
+}
