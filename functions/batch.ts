@@ -7,10 +7,11 @@ import { FanoutError } from "../lib/base/errors";
 import type { Plan } from "../lib/batch/plan";
 import type { BatchOutcome, StepCounts } from "../lib/batch/scheduler";
 import { type BatchHost, type BatchRequestInput, executeBatch, planBatch, publicResult, summaryOf } from "../lib/batch/service";
+import { STEPS, type StepRegistry } from "../lib/batch/steps/index";
 import { type AuditQueue, auditBatch } from "../lib/jobs/audit";
 import { jobHost } from "../lib/jobs/runner";
 import { submitJob } from "../lib/jobs/submit";
-import { BatchEvent, BatchLine, BatchRequest, BatchResponse, JobAccepted, STEP_VARIANTS } from "./batch-schema";
+import { BatchEvent, BatchLine, BatchRequest, BatchResponse, JobAccepted, STEP_VARIANTS, stepSchemas } from "./batch-schema";
 import type { AppEnv, AppFetch } from "./env";
 import { batchHostOf, serveInProcessOf, setStepTimings } from "./host";
 import { problemResponses } from "./problem";
@@ -83,8 +84,14 @@ const REQUEST_HEADERS = {
   },
 };
 
-export function createBatchRoutes(appFetch: AppFetch) {
+/**
+ * The batch routes. `kinds` is production's registry (STEPS) unless a test passes one with a kind
+ * of its own: the request schema, the document's step variants and the plan all come from it.
+ */
+export function createBatchRoutes(appFetch: AppFetch, kinds: StepRegistry = STEPS) {
   const batch = createRouter();
+  // Typed as production's: a test registry's own kind is checked by its own schema, at run time.
+  const schemas = kinds === STEPS ? { variants: STEP_VARIANTS, BatchRequest } : stepSchemas(kinds as typeof STEPS);
 
   // The API key is checked before this (functions/access.ts); the rate limit counts per key.
   batch.use("*", rateLimit("apiKey"));
@@ -106,7 +113,7 @@ export function createBatchRoutes(appFetch: AppFetch) {
     })(c, next);
   });
 
-  for (const { name, schema } of STEP_VARIANTS) batch.openAPIRegistry.register(name, schema);
+  for (const { name, schema } of schemas.variants) batch.openAPIRegistry.register(name, schema);
   for (const [name, parameter] of Object.entries(REQUEST_HEADERS)) batch.openAPIRegistry.registerComponent("parameters", name, parameter);
   batch.openAPIRegistry.registerComponent("headers", "Location", {
     description: "The job's status URL (statusUrl)",
@@ -126,7 +133,7 @@ export function createBatchRoutes(appFetch: AppFetch) {
         "With a `callback` or `Prefer: respond-async` it answers 202 at once and runs the batch after the response; `Idempotency-Key` makes that submission safe to repeat.",
       ].join(""),
       parameters: Object.keys(REQUEST_HEADERS).map((name) => ({ $ref: `#/components/parameters/${name}` })),
-      request: { body: { required: true, content: { "application/json": { schema: BatchRequest } } } },
+      request: { body: { required: true, content: { "application/json": { schema: schemas.BatchRequest } } } },
       responses: {
         200: {
           description: "The batch ran (some steps may have failed); streamed when Accept asks for NDJSON or SSE",
@@ -150,7 +157,7 @@ export function createBatchRoutes(appFetch: AppFetch) {
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const plan = planBatch(body, c.var.config);
+      const plan = planBatch(body, c.var.config, { kinds });
       if (body.callback || prefersAsync(c.req.header("prefer"))) return untypedResponse(await accept(c, body, appFetch));
 
       // A client disconnect (the request's signal) aborts the deadline, and with it every step.

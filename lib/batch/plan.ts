@@ -1,5 +1,6 @@
 import { describeInvalid, FanoutError, type InvalidParam } from "../base/errors";
-import { type StepInput, type StepKind, stepKind } from "./steps/types";
+import { STEPS, type StepRegistry } from "./steps/index";
+import type { StepInput, StepKind } from "./steps/types";
 import { collectReferences, type LocatedReference, SCOPE_NAMES, STEP_FIELDS } from "./template";
 
 /**
@@ -17,6 +18,10 @@ export interface PlannedStep {
   dependsOn: string[];
   /** Worst-case subrequests of one execution (x items for forEach, counted when expanded). */
   cost: number;
+  /** What one execution takes as the step states it (its expectedMs hint, a literal wait); undefined when estimated. */
+  statedMs: number | undefined;
+  /** Its kind's default expected latency, when nothing better is known. */
+  defaultMs: number;
 }
 
 export interface Plan {
@@ -25,6 +30,8 @@ export interface Plan {
   dependents: Map<string, string[]>;
   /** Worst-case subrequests of the steps as written (forEach counted once). */
   subrequests: number;
+  /** The step kinds it was planned with (their executors run it). */
+  kinds: StepRegistry;
 }
 
 export interface PlanLimits {
@@ -34,16 +41,8 @@ export interface PlanLimits {
   isInProcess: (url: string) => boolean;
   /** Roots bound from the request rather than from a step (a composite's INPUT_ROOTS); none for /v1/batch. */
   inputRoots?: ReadonlySet<string>;
-}
-
-function stepCost(kind: StepKind, input: StepInput, isInProcess: (url: string) => boolean): number {
-  if (kind === "wait") return 0;
-  if (kind !== "http") return 1;
-  const http = input.http!;
-  if (isInProcess(http.url)) return 0;
-  const attempts = http.retry?.attempts ?? 1;
-  const hedges = http.hedge ? 2 : 1;
-  return attempts * hedges * (1 + http.maxRedirects);
+  /** The step kinds (default: production's registry). */
+  kinds?: StepRegistry;
 }
 
 /**
@@ -52,66 +51,26 @@ function stepCost(kind: StepKind, input: StepInput, isInProcess: (url: string) =
  * `limit_exceeded` for MAX_STEPS (literal forEach included) or SUBREQUEST_BUDGET.
  */
 export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Plan {
+  checkStepCount(inputs, limits.maxSteps);
   const problems: InvalidParam[] = [];
-  if (inputs.length > limits.maxSteps) {
-    throw new FanoutError("limit_exceeded", `${inputs.length} steps exceed the limit of ${limits.maxSteps} (MAX_STEPS)`, {
-      invalidParams: [{ name: "steps", reason: `at most ${limits.maxSteps} steps` }],
-    });
-  }
-
-  // Literal forEach arrays expand to one call per item: their size is known now, so the limit is too.
-  let expanded = 0;
-  for (const [index, input] of inputs.entries()) {
-    expanded += Array.isArray(input.forEach) ? input.forEach.length : 1;
-    if (expanded <= limits.maxSteps) continue;
-    const name = Array.isArray(input.forEach) ? `steps[${index}].forEach` : "steps";
-    throw new FanoutError("limit_exceeded", `${name}: forEach expands the batch past the limit of ${limits.maxSteps} steps (MAX_STEPS)`, {
-      invalidParams: [{ name, reason: `at most ${limits.maxSteps} steps after forEach expansion (MAX_STEPS)` }],
-    });
-  }
-
   const inputRoots = limits.inputRoots ?? new Set<string>();
-  const indexById = new Map<string, number>();
-  inputs.forEach((input, index) => {
-    if (SCOPE_NAMES.has(input.id)) problems.push({ name: `steps[${index}].id`, reason: `"${input.id}" is reserved for forEach` });
-    if (inputRoots.has(input.id))
-      problems.push({ name: `steps[${index}].id`, reason: `"${input.id}" is reserved for the request's values` });
-    if (indexById.has(input.id))
-      problems.push({ name: `steps[${index}].id`, reason: `duplicate id "${input.id}" (first at steps[${indexById.get(input.id)}])` });
-    else indexById.set(input.id, index);
-  });
-
+  const indexById = indexIds(inputs, inputRoots, problems);
+  const kinds = limits.kinds ?? STEPS;
   const steps = inputs.map((input, index): PlannedStep => {
-    const kind = stepKind(input);
-    const references: LocatedReference[] = [];
-    try {
-      references.push(...collectReferences(input[kind], `steps[${index}].${kind}`));
-      if (typeof input.forEach === "string") references.push(...collectReferences(input.forEach, `steps[${index}].forEach`));
-    } catch (error) {
-      problems.push({ name: `steps[${index}]`, reason: (error as Error).message });
-    }
-    const dependsOn = new Set<string>();
-    for (const reference of references) {
-      if (SCOPE_NAMES.has(reference.root)) {
-        if (input.forEach === undefined)
-          problems.push({ name: reference.at, reason: `{{${reference.text}}} is only defined inside a forEach step` });
-        else if (reference.at.endsWith(".forEach")) problems.push({ name: reference.at, reason: "forEach cannot refer to its own item" });
-        continue;
-      }
-      if (inputRoots.has(reference.root)) continue;
-      if (!indexById.has(reference.root))
-        problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to unknown step "${reference.root}"` });
-      else if (reference.root === input.id) problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to its own step` });
-      else if (!STEP_FIELDS.has(String(reference.path[0]))) {
-        problems.push({ name: reference.at, reason: `{{${reference.text}}} must continue with .status, .headers or .body` });
-      } else dependsOn.add(reference.root);
-    }
-    (input.dependsOn ?? []).forEach((id, position) => {
-      if (!indexById.has(id)) problems.push({ name: `steps[${index}].dependsOn[${position}]`, reason: `unknown step "${id}"` });
-      else if (id === input.id) problems.push({ name: `steps[${index}].dependsOn[${position}]`, reason: "a step cannot depend on itself" });
-      else dependsOn.add(id);
-    });
-    return { id: input.id, index, kind, input, dependsOn: [...dependsOn], cost: stepCost(kind, input, limits.isInProcess) };
+    const module = kinds.kindOf(input);
+    const kind = module.kind as StepKind;
+    const spec: unknown = input[kind];
+    const dependsOn = dependenciesOf(input, index, spec, { kind, indexById, inputRoots, problems });
+    return {
+      id: input.id,
+      index,
+      kind,
+      input,
+      dependsOn,
+      cost: module.cost(spec, limits),
+      statedMs: input.expectedMs ?? module.statedMs?.(spec),
+      defaultMs: module.expectedMs,
+    };
   });
 
   if (problems.length > 0) throw invalidPlan(problems);
@@ -136,7 +95,81 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
       { invalidParams: [{ name: "steps", reason: `at most ${limits.subrequestBudget} subrequests` }] },
     );
   }
-  return { steps, byId, dependents, subrequests };
+  return { steps, byId, dependents, subrequests, kinds };
+}
+
+/** @throws FanoutError `limit_exceeded` when the steps, literal forEach arrays expanded, are more than `maxSteps`. */
+function checkStepCount(inputs: readonly StepInput[], maxSteps: number): void {
+  if (inputs.length > maxSteps) {
+    throw new FanoutError("limit_exceeded", `${inputs.length} steps exceed the limit of ${maxSteps} (MAX_STEPS)`, {
+      invalidParams: [{ name: "steps", reason: `at most ${maxSteps} steps` }],
+    });
+  }
+  // Literal forEach arrays expand to one call per item: their size is known now, so the limit is too.
+  let expanded = 0;
+  for (const [index, input] of inputs.entries()) {
+    expanded += Array.isArray(input.forEach) ? input.forEach.length : 1;
+    if (expanded <= maxSteps) continue;
+    const name = Array.isArray(input.forEach) ? `steps[${index}].forEach` : "steps";
+    throw new FanoutError("limit_exceeded", `${name}: forEach expands the batch past the limit of ${maxSteps} steps (MAX_STEPS)`, {
+      invalidParams: [{ name, reason: `at most ${maxSteps} steps after forEach expansion (MAX_STEPS)` }],
+    });
+  }
+}
+
+/** Each id's index; reserved and duplicate ids go to `problems`. */
+function indexIds(inputs: readonly StepInput[], inputRoots: ReadonlySet<string>, problems: InvalidParam[]): Map<string, number> {
+  const indexById = new Map<string, number>();
+  inputs.forEach((input, index) => {
+    if (SCOPE_NAMES.has(input.id)) problems.push({ name: `steps[${index}].id`, reason: `"${input.id}" is reserved for forEach` });
+    if (inputRoots.has(input.id))
+      problems.push({ name: `steps[${index}].id`, reason: `"${input.id}" is reserved for the request's values` });
+    if (indexById.has(input.id))
+      problems.push({ name: `steps[${index}].id`, reason: `duplicate id "${input.id}" (first at steps[${indexById.get(input.id)}])` });
+    else indexById.set(input.id, index);
+  });
+  return indexById;
+}
+
+interface DependencyContext {
+  kind: string;
+  indexById: ReadonlyMap<string, number>;
+  inputRoots: ReadonlySet<string>;
+  problems: InvalidParam[];
+}
+
+/** The ids a step waits for (its references and dependsOn, without duplicates); bad ones go to `problems`. */
+function dependenciesOf(input: StepInput, index: number, spec: unknown, context: DependencyContext): string[] {
+  const { kind, indexById, inputRoots, problems } = context;
+  const references: LocatedReference[] = [];
+  try {
+    references.push(...collectReferences(spec, `steps[${index}].${kind}`));
+    if (typeof input.forEach === "string") references.push(...collectReferences(input.forEach, `steps[${index}].forEach`));
+  } catch (error) {
+    problems.push({ name: `steps[${index}]`, reason: (error as Error).message });
+  }
+  const dependsOn = new Set<string>();
+  for (const reference of references) {
+    if (SCOPE_NAMES.has(reference.root)) {
+      if (input.forEach === undefined)
+        problems.push({ name: reference.at, reason: `{{${reference.text}}} is only defined inside a forEach step` });
+      else if (reference.at.endsWith(".forEach")) problems.push({ name: reference.at, reason: "forEach cannot refer to its own item" });
+      continue;
+    }
+    if (inputRoots.has(reference.root)) continue;
+    if (!indexById.has(reference.root))
+      problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to unknown step "${reference.root}"` });
+    else if (reference.root === input.id) problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to its own step` });
+    else if (!STEP_FIELDS.has(String(reference.path[0]))) {
+      problems.push({ name: reference.at, reason: `{{${reference.text}}} must continue with .status, .headers or .body` });
+    } else dependsOn.add(reference.root);
+  }
+  (input.dependsOn ?? []).forEach((id, position) => {
+    if (!indexById.has(id)) problems.push({ name: `steps[${index}].dependsOn[${position}]`, reason: `unknown step "${id}"` });
+    else if (id === input.id) problems.push({ name: `steps[${index}].dependsOn[${position}]`, reason: "a step cannot depend on itself" });
+    else dependsOn.add(id);
+  });
+  return [...dependsOn];
 }
 
 function invalidPlan(problems: InvalidParam[], summary?: string): FanoutError {
@@ -172,17 +205,12 @@ function findCycle(steps: readonly PlannedStep[], byId: Map<string, PlannedStep>
 }
 
 /**
- * What one execution of a step is expected to take when nothing better is known: an http call
- * 100 ms, a binding read (kv, r2, d1, cache) 10 ms. A wait with a literal `ms` takes exactly that.
+ * What one execution of a step is expected to take when nothing better is known, by kind (each kind
+ * module's `expectedMs`): an http call 100 ms, a binding read (kv, r2, d1, cache) 10 ms.
  */
-export const DEFAULT_EXPECTED_MS: Readonly<Record<StepKind, number>> = { http: 100, kv: 10, r2: 10, d1: 10, cache: 10, wait: 0 };
-
-/** A step's latency as its input states it: its `expectedMs` hint, else a wait's literal `ms`; undefined when it must be estimated. */
-function statedLatency(step: PlannedStep): number | undefined {
-  if (step.input.expectedMs !== undefined) return step.input.expectedMs;
-  const ms = step.input.wait?.ms;
-  return step.kind === "wait" && typeof ms === "number" ? ms : undefined;
-}
+export const DEFAULT_EXPECTED_MS = Object.fromEntries(STEPS.modules.map((module) => [module.kind, module.expectedMs])) as Readonly<
+  Record<StepKind, number>
+>;
 
 /**
  * The expected duration of one execution of `step`, for scheduling: its `expectedMs` hint; else a
@@ -190,12 +218,12 @@ function statedLatency(step: PlannedStep): number | undefined {
  * kind's default.
  */
 export function expectedLatency(step: PlannedStep, observed?: ReadonlyMap<StepKind, number>): number {
-  return statedLatency(step) ?? observed?.get(step.kind) ?? DEFAULT_EXPECTED_MS[step.kind];
+  return step.statedMs ?? observed?.get(step.kind) ?? step.defaultMs;
 }
 
 /** Whether a step's expected latency can change with what the batch observes (no hint, no literal wait). */
 export function isEstimated(step: PlannedStep): boolean {
-  return statedLatency(step) === undefined;
+  return step.statedMs === undefined;
 }
 
 /**

@@ -9,7 +9,7 @@ import { IN_PROCESS_RULE, type InProcessHandler, inProcessFetcher, isInProcessUr
 import { buildPlan, type Plan } from "./plan";
 import { type BatchMode, type BatchOutcome, runBatch, type StepResult } from "./scheduler";
 import type { BatchContext } from "./steps/context";
-import { d1ParamCount } from "./steps/d1";
+import { STEPS, type StepRegistry } from "./steps/index";
 import { KvReader } from "./steps/kv";
 import type { StepInput, StepOutput } from "./steps/types";
 
@@ -51,8 +51,8 @@ export function batchBindings(env: Env): BatchBindings {
   return { kv: env.KV, bucket: env.BUCKET, db: env.DB, cache: caches.default };
 }
 
-/** Checks that depend on configuration: limits (each named in its error) and what the config offers. */
-function checkAgainstConfig(body: BatchRequestInput, config: Config): void {
+/** Checks that depend on configuration: limits (each named in its error) and what the config offers (each kind's `check`). */
+function checkAgainstConfig(body: BatchRequestInput, config: Config, kinds: StepRegistry): void {
   const limits: InvalidParam[] = [];
   if (body.concurrency !== undefined && body.concurrency > config.MAX_CONCURRENCY) {
     limits.push({ name: "concurrency", reason: `at most ${config.MAX_CONCURRENCY} (MAX_CONCURRENCY)` });
@@ -64,40 +64,33 @@ function checkAgainstConfig(body: BatchRequestInput, config: Config): void {
 
   const problems: InvalidParam[] = [];
   body.steps.forEach((step, index) => {
-    const url = step.http?.url ?? step.cache?.url;
-    if (url?.startsWith("/") && !config.DEMO_ENABLED) {
-      problems.push({
-        name: `steps[${index}].${step.http ? "http" : "cache"}.url`,
-        reason: "relative /v1/sim/ URLs are the demo surface, which is off (DEMO_ENABLED)",
-      });
-    }
-    if (step.d1 && !Object.hasOwn(config.D1_QUERIES, step.d1.query)) {
-      problems.push({ name: `steps[${index}].d1.query`, reason: `no named query "${step.d1.query}" (D1_QUERIES)` });
-    } else if (step.d1) {
-      const expected = d1ParamCount(config.D1_QUERIES[step.d1.query]!);
-      const given = step.d1.params?.length ?? 0;
-      if (given !== expected)
-        problems.push({
-          name: `steps[${index}].d1.params`,
-          reason: `the query "${step.d1.query}" takes ${expected} parameter(s), got ${given}`,
-        });
+    for (const module of kinds.modules) {
+      const spec = (step as Record<string, unknown>)[module.kind];
+      if (spec === undefined || !module.check) continue;
+      for (const { field, reason } of module.check(spec, config))
+        problems.push({ name: `steps[${index}].${module.kind}.${field}`, reason });
     }
   });
   if (problems.length > 0)
     throw new FanoutError("validation_failed", `invalid batch: ${describeInvalid(problems)}`, { invalidParams: problems });
 }
 
-/**
- * Validates against configuration and builds the plan: every refusal happens here, before anything runs.
- * `inputRoots` names the request values references may read besides steps (a composite's).
- */
-export function planBatch(body: BatchRequestInput, config: Config, { inputRoots }: { inputRoots?: ReadonlySet<string> } = {}): Plan {
-  checkAgainstConfig(body, config);
+export interface PlanOptions {
+  /** The request values references may read besides steps (a composite's). */
+  inputRoots?: ReadonlySet<string>;
+  /** The step kinds (default: production's registry, STEPS). */
+  kinds?: StepRegistry;
+}
+
+/** Validates against configuration and builds the plan: every refusal happens here, before anything runs. */
+export function planBatch(body: BatchRequestInput, config: Config, { inputRoots, kinds = STEPS }: PlanOptions = {}): Plan {
+  checkAgainstConfig(body, config, kinds);
   return buildPlan(body.steps, {
     maxSteps: config.MAX_STEPS,
     subrequestBudget: config.SUBREQUEST_BUDGET,
     isInProcess: isInProcessUrl,
     inputRoots,
+    kinds,
   });
 }
 
@@ -194,6 +187,7 @@ export async function executeBatch(
       batch: createBatchContext({ ...host, deadline, httpCalls }),
       onSettle,
       inputs,
+      execute: plan.kinds.execute,
     });
   } finally {
     deadline.dispose();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { STEP_VARIANTS, Step } from "../../functions/batch-schema";
-import { STEP_KINDS } from "../../lib/batch/steps/types";
+import { STEP_KINDS } from "../../lib/batch/steps/index";
 import { call } from "./helpers";
 
 interface Operation {

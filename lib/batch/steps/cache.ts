@@ -1,13 +1,24 @@
+import { z } from "zod";
 import { abortable } from "../../async/timers";
 import { FanoutError } from "../../base/errors";
 import { readBodyLimited } from "../../base/http";
 import { checkTarget } from "../../base/policy";
 import { absoluteUrl } from "../in-process";
 import { type BatchContext, type StepRun, stepReadLimits } from "./context";
+import { demoUrlProblems, StepUrl } from "./fields";
 import { parseStepJson } from "./json";
-import type { CacheSpec, StepOutput } from "./types";
+import { defineStepKind, ONE_SUBREQUEST } from "./kind";
+import type { StepOutput } from "./types";
 
-/** A Cache API lookup by URL; the URL must pass the same allow-list as an upstream call. A miss is a 404. */
+/** The cache step: a Cache API lookup by URL; the URL must pass the same allow-list as an upstream call. A miss is a 404. */
+
+export interface CacheSpec {
+  url: string;
+  as?: "text" | "json";
+}
+
+export const CacheStep = z.object({ url: StepUrl, as: z.enum(["text", "json"]).optional() }).strict() satisfies z.ZodType<CacheSpec>;
+
 /** What the cache step uses of its batch. */
 export type CacheDeps = Pick<BatchContext, "bindings" | "allowList" | "maxStepResponseBytes" | "budgets">;
 
@@ -34,3 +45,13 @@ export async function runCache(spec: CacheSpec, { deps, signal }: StepRun<CacheD
   });
   return { ok: cached.ok, status: cached.status, headers, body, bytes: bytes.byteLength };
 }
+
+export const cache = defineStepKind<"cache", CacheSpec, CacheDeps>({
+  kind: "cache",
+  schema: CacheStep,
+  run: runCache,
+  cost: ONE_SUBREQUEST,
+  expectedMs: 10,
+  check: (spec, config) => demoUrlProblems(spec.url, config),
+  errors: ["forbidden_target", "not_found", "storage_error", "response_too_large"],
+});

@@ -1,7 +1,28 @@
+import { z } from "zod";
 import { abortable } from "../../async/timers";
+import type { Config } from "../../base/config";
 import { FanoutError } from "../../base/errors";
 import type { BatchContext, StepRun } from "./context";
-import type { D1Spec, StepOutput } from "./types";
+import { NO_PROBLEMS } from "./fields";
+import { defineStepKind, ONE_SUBREQUEST, type SpecProblem } from "./kind";
+import type { StepOutput } from "./types";
+
+/** The d1 step: D1 runs only named, read-only queries from configuration (D1_QUERIES); a client never sends SQL. */
+
+export interface D1Spec {
+  query: string;
+  params?: Array<string | number | boolean | null>;
+}
+
+export const D1Step = z
+  .object({
+    query: z.string().regex(/^\w{1,64}$/, "a query name from D1_QUERIES"),
+    params: z
+      .array(z.union([z.string(), z.number(), z.boolean(), z.null()]))
+      .max(100)
+      .optional(),
+  })
+  .strict() satisfies z.ZodType<D1Spec>;
 
 /**
  * How many parameters a SQL statement takes, as SQLite numbers them: `?NNN` sets the number, a bare
@@ -22,18 +43,21 @@ export function d1ParamCount(sql: string): number {
   return count;
 }
 
-/** D1 runs only named, read-only queries from configuration; a client never sends SQL. */
 /** What the d1 step uses of its batch. */
 export type D1Deps = Pick<BatchContext, "bindings" | "d1Queries">;
 
-/** Runs a named D1 query with exactly as many parameters as it takes; database failures are `storage_error`. */
-export async function runD1(spec: D1Spec, { deps, signal }: StepRun<D1Deps>): Promise<StepOutput> {
-  const sql = deps.d1Queries[spec.query];
-  if (sql === undefined) throw new FanoutError("forbidden_target", `no named query "${spec.query}" (D1_QUERIES)`);
-  const expected = d1ParamCount(sql);
+/** The query must be one of D1_QUERIES and get exactly as many parameters as it takes (checked once, before the batch runs). */
+function checkD1(spec: D1Spec, config: Config): readonly SpecProblem[] {
+  if (!Object.hasOwn(config.D1_QUERIES, spec.query)) return [{ field: "query", reason: `no named query "${spec.query}" (D1_QUERIES)` }];
+  const expected = d1ParamCount(config.D1_QUERIES[spec.query]!);
   const given = spec.params?.length ?? 0;
-  if (given !== expected)
-    throw new FanoutError("validation_failed", `the D1 query "${spec.query}" takes ${expected} parameter(s), got ${given}`);
+  if (given !== expected) return [{ field: "params", reason: `the query "${spec.query}" takes ${expected} parameter(s), got ${given}` }];
+  return NO_PROBLEMS;
+}
+
+/** Runs a named D1 query (its name and parameter count were checked by `checkD1`); database failures are `storage_error`. */
+export async function runD1(spec: D1Spec, { deps, signal }: StepRun<D1Deps>): Promise<StepOutput> {
+  const sql = deps.d1Queries[spec.query]!;
   try {
     const result = await abortable(
       deps.bindings.db
@@ -49,3 +73,13 @@ export async function runD1(spec: D1Spec, { deps, signal }: StepRun<D1Deps>): Pr
     throw new FanoutError("storage_error", `the D1 query "${spec.query}" failed in the database`, { cause: error });
   }
 }
+
+export const d1 = defineStepKind<"d1", D1Spec, D1Deps>({
+  kind: "d1",
+  schema: D1Step,
+  run: runD1,
+  cost: ONE_SUBREQUEST,
+  expectedMs: 10,
+  check: checkD1,
+  errors: ["storage_error"],
+});

@@ -1,17 +1,33 @@
-import type { CircuitBreakers } from "../../async/breaker";
-import { hedge } from "../../async/hedge";
-import { httpRetryPolicy, retry } from "../../async/retry";
-import { abortable, withTimeout } from "../../async/timers";
-import { toBase64 } from "../../base/bytes";
-import { FanoutError, isFanoutError } from "../../base/errors";
-import { fetchUpstream, HEADER_VALUE, readBodyLimited } from "../../base/http";
-import { ATTEMPT_HEADER, absoluteUrl, isInProcessUrl } from "../in-process";
-import { followPath, parsePickPath } from "../template";
-import { type BatchContext, type StepRun, stepReadLimits } from "./context";
-import { parseStepJson } from "./json";
-import { type HttpSpec, type StepOutput, stepErrorOf } from "./types";
+import { z } from "zod";
+import { HEADER_VALUE } from "../../base/http";
+import { MAX_REDIRECTS } from "../../base/limits";
+import { MAX_JSON_DEPTH } from "../template";
+import type { BatchContext } from "./context";
+import { ClientJson, demoUrlProblems, ms, PickPath, StepUrl } from "./fields";
+import { runHttp } from "./http-call";
+import { defineStepKind } from "./kind";
 
-/** The http step: allow-listed fetch with per-attempt timeout, retries, hedging, coalescing and limits. */
+/** The http step: an allow-listed upstream call with per-attempt timeout, retries, hedging, coalescing and limits. */
+
+export { pick, runHttp } from "./http-call";
+
+const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+export interface HttpSpec {
+  url: string;
+  method: HttpMethod;
+  headers?: Record<string, string>;
+  /** A string is sent as text; anything else as JSON. */
+  body?: unknown;
+  timeoutMs?: number;
+  retry?: { attempts: number; baseDelayMs?: number; maxDelayMs?: number };
+  hedge?: { afterMs: number };
+  /** Keep only these dot paths of a JSON body. */
+  pick?: string[];
+  idempotencyKey?: string;
+  maxRedirects: number;
+}
 
 /** What the http step uses of its batch. */
 export type HttpDeps = Pick<
@@ -27,230 +43,80 @@ export type HttpDeps = Pick<
   | "breakers"
   | "trace"
 >;
-type HttpRun = StepRun<HttpDeps>;
 
-const STRIPPED_RESPONSE_HEADERS = new Set(["set-cookie", "connection", "keep-alive", "transfer-encoding", "proxy-authenticate"]);
+/** Headers a step may not set: hop-by-hop, routing, Cloudflare's and fanout's own. */
+const FORBIDDEN_STEP_HEADER =
+  /^(host|connection|keep-alive|proxy-.*|te|trailer|transfer-encoding|upgrade|content-length|cf-.*|x-fanout-.*|traceparent|tracestate|x-forwarded-.*|forwarded)$/i;
 
-interface Fetched {
-  status: number;
-  headers: Headers;
-  body: Uint8Array;
-  hedged: boolean;
-}
-
-/**
- * Runs one http step: rendered headers checked, identical GET/HEAD calls in flight coalesced, then
- * retries, hedging and per-attempt timeouts under the batch's deadline and budgets.
- */
-export async function runHttp(spec: HttpSpec, run: HttpRun): Promise<StepOutput> {
-  const { deps } = run;
-  // Literal values were checked up front; a value that a reference rendered is checked here.
-  const sentAsHeaders = { ...spec.headers, ...(spec.idempotencyKey === undefined ? {} : { idempotencyKey: spec.idempotencyKey }) };
-  for (const [name, value] of Object.entries(sentAsHeaders) as Array<[string, unknown]>) {
-    const scalar = typeof value === "string" || typeof value === "number" || typeof value === "boolean";
-    if (!scalar || !HEADER_VALUE.test(String(value))) {
-      throw new FanoutError(
-        "validation_failed",
-        `header ${name}: after references are resolved it must be printable ASCII (no CR, LF or NUL, other control characters or non-ASCII text)`,
-      );
+const StepHeaders = z
+  .record(
+    z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid header name"),
+    z
+      .string()
+      .max(8192)
+      .regex(HEADER_VALUE, "a header value is printable ASCII: no CR, LF or NUL, other control characters or non-ASCII text"),
+  )
+  .superRefine((headers, ctx) => {
+    for (const name of Object.keys(headers)) {
+      if (FORBIDDEN_STEP_HEADER.test(name))
+        ctx.addIssue({ code: "custom", path: [name], message: `header ${name} cannot be set by a step` });
     }
-  }
-  const url = absoluteUrl(spec.url);
-  const coalescible = (spec.method === "GET" || spec.method === "HEAD") && spec.body === undefined;
-  if (!coalescible) return { ...(await execute(spec, url, run)), coalesced: false };
-  const key = JSON.stringify([
-    spec.method,
-    url,
-    spec.headers ?? {},
-    spec.pick ?? null,
-    spec.timeoutMs ?? null,
-    spec.retry ?? null,
-    spec.hedge ?? null,
-  ]);
-  const { value, shared } = await deps.coalesce.http.do(key, () => execute(spec, url, run));
-  return { ...value, coalesced: shared };
-}
-
-async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepOutput> {
-  const { deps, signal } = run;
-  const policy = httpRetryPolicy(spec.method, spec.idempotencyKey);
-  const step = stepCallOf(spec, url, run);
-  const { guard } = step;
-  const attempted = await retry<Fetched>((attempt) => attemptOnce(step, attempt), {
-    attempts: spec.retry?.attempts ?? 1,
-    baseDelayMs: spec.retry?.baseDelayMs,
-    maxDelayMs: spec.retry?.maxDelayMs,
-    deadline: deps.deadline,
-    signal,
-    // No retry (and no retry budget spent) while the origin's circuit is open: it would be refused.
-    decide: (outcome) => (guard && guard.breakers.pausedFor(guard.origin) > 0 ? { retry: false } : policy(outcome)),
-    beforeRetry: () => deps.budgets.retries.tryTake(),
   });
-  if (signal.aborted && !attempted.ok) throw attempted.error;
-  if (!attempted.ok) return { ok: false, error: stepErrorOf(attempted.error), attempts: attempted.attempts };
-  const fetched = attempted.value;
-  const ok = fetched.status >= 200 && fetched.status < 300;
-  return {
-    ok,
-    status: fetched.status,
-    headers: visibleHeaders(fetched.headers),
-    body: decodeBody(fetched, spec),
-    bytes: fetched.body.byteLength,
-    attempts: attempted.attempts,
-    hedged: fetched.hedged,
-    ...(ok ? {} : { error: { code: "http_status", message: `the upstream answered ${fetched.status}` } }),
-  };
-}
 
-/** One attempt: hedged when asked and when a hedge could still finish in time. */
-function attemptOnce(step: StepCall, attempt: number): Promise<Fetched> {
-  const { spec } = step;
-  const { deps, signal } = step.run;
-  const call = (callSignal: AbortSignal) => timedCall(step, attempt, callSignal);
-  if (!spec.hedge || spec.hedge.afterMs >= deps.deadline.remaining())
-    return call(signal).then((fetched) => ({ ...fetched, hedged: false }));
-  return hedge(call, { afterMs: spec.hedge.afterMs, signal }).then(({ value, hedged }) => ({ ...value, hedged }));
-}
-
-/**
- * One upstream call bounded by min(timeoutMs, what is left of the deadline), admitted by its
- * origin's circuit breaker and reported to it.
- */
-function timedCall(step: StepCall, attempt: number, signal: AbortSignal): Promise<Fetched> {
-  const { spec, guard } = step;
-  const { deps } = step.run;
-  const admission = guard?.breakers.admit(guard.origin);
-  if (guard && admission && !admission.ok) {
-    const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
-    const detail = `calls to ${guard.origin} are paused after ${guard.breakers.settings.failureThreshold} consecutive failures; next trial in ~${seconds} s`;
-    return Promise.reject(new FanoutError("circuit_open", detail));
-  }
-  const timeoutMs = spec.timeoutMs ?? deps.defaultTimeoutMs;
-  const call = (callSignal: AbortSignal) => fetchOnce(step, attempt, callSignal);
-  // When the deadline is the tighter bound, let it fire (deadline_exceeded) rather than a timeout.
-  const called =
-    timeoutMs < deps.deadline.remaining()
-      ? withTimeout(call, { ms: timeoutMs, signal, label: `timeoutMs` })
-      : abortable(call(signal), signal);
-  if (!admission?.ok) return called;
-  const { ticket } = admission;
-  return called.then(
-    (fetched) => {
-      if (fetched.status >= 500) ticket.failure();
-      else ticket.success();
-      return fetched;
-    },
-    (error: unknown) => {
-      // Only the origin's own failures count. A cancelled call (hedge loser, batch stopped), a refused
-      // target, a spent budget or the batch deadline say nothing about the origin: the slot is given back.
-      const code = isFanoutError(error) ? error.code : undefined;
-      if (code === "network" || code === "timeout") ticket.failure();
-      else ticket.release();
-      throw error;
-    },
-  );
-}
-
-/** The circuit breakers that guard a step's calls, and the origin they count against. */
-interface Guard {
-  breakers: CircuitBreakers;
-  origin: string;
-}
-
-/** The guard of `url`, worked out once per step; none for in-process `/v1/sim/` URLs (no upstream to protect) or a malformed URL. */
-function guardOf(url: string, deps: HttpDeps): Guard | undefined {
-  if (!deps.breakers || isInProcessUrl(url)) return undefined;
-  try {
-    return { breakers: deps.breakers, origin: new URL(url).origin };
-  } catch {
-    return undefined; // fetchUpstream refuses it with its own error
-  }
-}
-
-/** What every attempt of one step shares, worked out once per step. */
-interface StepCall {
-  spec: HttpSpec;
-  /** The absolute URL (in-process `/v1/sim/` paths resolved). */
-  url: string;
-  run: HttpRun;
-  /** The headers every attempt sends alike (without the per-attempt ones). */
-  headers: Array<[string, string]>;
-  body: string | undefined;
-  guard: Guard | undefined;
-}
-
-/** Per attempt: a fresh span id in `traceparent` and the attempt number; a client's own values for these are replaced. */
-const PER_ATTEMPT_HEADERS = new Set(["traceparent", ATTEMPT_HEADER]);
-
-function stepCallOf(spec: HttpSpec, url: string, run: HttpRun): StepCall {
-  const headers = new Headers(spec.headers);
-  if (spec.idempotencyKey) headers.set("idempotency-key", spec.idempotencyKey);
-  let body: string | undefined;
-  if (spec.body !== undefined) {
-    body = typeof spec.body === "string" ? spec.body : JSON.stringify(spec.body);
-    if (!headers.has("content-type"))
-      headers.set("content-type", typeof spec.body === "string" ? "text/plain; charset=utf-8" : "application/json");
-  }
-  const shared = [...headers].filter(([name]) => !PER_ATTEMPT_HEADERS.has(name));
-  return { spec, url, run, headers: shared, body, guard: guardOf(url, run.deps) };
-}
-
-async function fetchOnce(step: StepCall, attempt: number, signal: AbortSignal): Promise<Fetched> {
-  const { spec, url } = step;
-  const { deps } = step.run;
-  const headers: Array<[string, string]> = [...step.headers, ["traceparent", deps.trace.child()], [ATTEMPT_HEADER, String(attempt)]];
-  const { response } = await fetchUpstream(
-    { url, method: spec.method, headers, body: step.body },
-    {
-      allowList: deps.allowList,
-      signal,
-      fetcher: deps.fetcher,
-      maxRedirects: spec.maxRedirects,
-      credentialsFor: (origin) => deps.credentials[origin],
-    },
-  );
-  const bytes = spec.method === "HEAD" ? new Uint8Array() : await readBodyLimited(response, stepReadLimits(deps, signal));
-  return { status: response.status, headers: response.headers, body: bytes, hedged: false };
-}
-
-function visibleHeaders(headers: Headers): Record<string, string> {
-  const visible: Record<string, string> = {};
-  headers.forEach((value, name) => {
-    if (!STRIPPED_RESPONSE_HEADERS.has(name)) visible[name] = value;
-  });
-  return visible;
-}
-
-// Stateless for one-shot decode() calls, so one per isolate serves every step.
-const UTF8 = new TextDecoder();
-const TEXTUAL = /^(text\/|application\/(xml|javascript|x-www-form-urlencoded))|\+xml/;
-
-function decodeBody(fetched: Fetched, spec: HttpSpec): unknown {
-  if (fetched.body.byteLength === 0) return null;
-  const type = fetched.headers.get("content-type") ?? "";
-  const text = () => UTF8.decode(fetched.body);
-  if (/json/.test(type)) {
-    const decoded = text();
-    const parsed = parseStepJson(decoded, "the upstream's JSON body");
-    if (!parsed) return decoded;
-    return spec.pick ? pick(parsed.value, spec.pick) : parsed.value;
-  }
-  if (TEXTUAL.test(type) || type === "") return text();
-  return { base64: toBase64(fetched.body) };
-}
-
-/** Keeps only the given dot paths of a JSON value; paths that are absent are left out. */
-export function pick(value: unknown, paths: readonly string[]): Record<string, unknown> {
-  const picked: Record<string, unknown> = {};
-  for (const path of paths) {
-    const segments = parsePickPath(path);
-    try {
-      picked[path] = followPath(value, segments, () => {
-        throw new Error("absent");
-      });
-    } catch {
-      // absent fields are simply not picked
+export const HttpStep = z
+  .object({
+    url: StepUrl,
+    method: z.enum(HTTP_METHODS).default("GET"),
+    headers: StepHeaders.optional(),
+    body: ClientJson.optional().meta({
+      description: `A string is sent as text, anything else as JSON (at most ${MAX_JSON_DEPTH} levels deep); not with GET or HEAD`,
+    }),
+    timeoutMs: ms(300_000).min(1).optional().meta({ description: "Per attempt; default DEFAULT_TIMEOUT_MS, never past the deadline" }),
+    retry: z
+      .object({ attempts: z.number().int().min(1).max(5), baseDelayMs: ms(10_000).optional(), maxDelayMs: ms(60_000).optional() })
+      .strict()
+      .optional(),
+    hedge: z
+      .object({ afterMs: ms(60_000).min(1) })
+      .strict()
+      .optional()
+      .meta({ description: "GET/HEAD only" }),
+    pick: z.array(PickPath).max(50).optional().meta({ description: "Keep only these dot paths of a JSON body" }),
+    idempotencyKey: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(HEADER_VALUE, "printable ASCII only: no CR, LF or NUL, other control characters or non-ASCII text (it is sent as a header)")
+      .optional()
+      .meta({ description: "Sent as Idempotency-Key; makes a non-idempotent method retryable" }),
+    maxRedirects: z.number().int().min(0).max(MAX_REDIRECTS).default(MAX_REDIRECTS),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.hedge && spec.method !== "GET" && spec.method !== "HEAD")
+      ctx.addIssue({ code: "custom", path: ["hedge"], message: "hedging is only for GET and HEAD" });
+    if (spec.body !== undefined && (spec.method === "GET" || spec.method === "HEAD")) {
+      ctx.addIssue({ code: "custom", path: ["body"], message: `a ${spec.method} request has no body` });
     }
-  }
-  return picked;
-}
+  }) satisfies z.ZodType<HttpSpec>;
+
+export const http = defineStepKind<"http", HttpSpec, HttpDeps>({
+  kind: "http",
+  schema: HttpStep,
+  run: runHttp,
+  // In-process URLs cost nothing; an upstream call, every attempt, hedge and redirect hop it may take.
+  cost: (spec, { isInProcess }) =>
+    isInProcess(spec.url) ? 0 : (spec.retry?.attempts ?? 1) * (spec.hedge ? 2 : 1) * (1 + spec.maxRedirects),
+  expectedMs: 100,
+  check: (spec, config) => demoUrlProblems(spec.url, config),
+  errors: [
+    "http_status",
+    "network",
+    "timeout",
+    "forbidden_target",
+    "redirect_blocked",
+    "response_too_large",
+    "circuit_open",
+    "validation_failed",
+  ],
+});

@@ -1,8 +1,25 @@
+import { z } from "zod";
 import { abortable } from "../../async/timers";
 import { FanoutError } from "../../base/errors";
 import type { BatchContext, StepRun } from "./context";
 import { parseStepJson } from "./json";
-import type { KvSpec, StepOutput } from "./types";
+import { defineStepKind, ONE_SUBREQUEST } from "./kind";
+import type { StepOutput } from "./types";
+
+/** The kv step: one key (404 when absent) or many with one bulk read, under KV_PREFIXES. */
+
+export interface KvSpec {
+  key?: string;
+  keys?: string[];
+  type: "text" | "json";
+}
+
+const KvKey = z.string().min(1).max(512);
+
+export const KvStep = z
+  .object({ key: KvKey.optional(), keys: z.array(KvKey).min(1).max(100).optional(), type: z.enum(["text", "json"]).default("text") })
+  .strict()
+  .refine((spec) => (spec.key === undefined) !== (spec.keys === undefined), "give exactly one of key or keys") satisfies z.ZodType<KvSpec>;
 
 /**
  * KV reads for one batch: each step's keys are read with one bulk get, and a key another step of
@@ -80,3 +97,12 @@ export async function runKv(spec: KvSpec, { deps, signal }: StepRun<KvDeps>): Pr
   }
   return { ok: true, status: 200, body: Object.fromEntries(keys.map((key, index) => [key, read[index]])), coalesced };
 }
+
+export const kv = defineStepKind<"kv", KvSpec, KvDeps>({
+  kind: "kv",
+  schema: KvStep,
+  run: runKv,
+  cost: ONE_SUBREQUEST,
+  expectedMs: 10,
+  errors: ["forbidden_target", "not_found", "storage_error", "response_too_large"],
+});

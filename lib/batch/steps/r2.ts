@@ -1,11 +1,34 @@
+import { z } from "zod";
 import { abortable } from "../../async/timers";
 import { toBase64 } from "../../base/bytes";
 import { FanoutError } from "../../base/errors";
 import { overBudget, overLimit } from "../../base/http";
 import { type BatchContext, type StepRun, stepReadLimits } from "./context";
 import { parseStepJson } from "./json";
+import { defineStepKind, ONE_SUBREQUEST } from "./kind";
 import { checkPrefix } from "./kv";
-import type { R2Spec, StepOutput } from "./types";
+import type { StepOutput } from "./types";
+
+/** The r2 step: get / head / byte range under R2_PREFIXES, the body as text, JSON, base64 or metadata only. */
+
+export interface R2Spec {
+  key: string;
+  head?: boolean;
+  range?: { offset: number; length?: number };
+  as: "text" | "json" | "base64" | "metadata";
+}
+
+export const R2Step = z
+  .object({
+    key: z.string().min(1).max(1024),
+    head: z.boolean().optional(),
+    range: z
+      .object({ offset: z.number().int().min(0), length: z.number().int().min(1).optional() })
+      .strict()
+      .optional(),
+    as: z.enum(["text", "json", "base64", "metadata"]).default("text"),
+  })
+  .strict() satisfies z.ZodType<R2Spec>;
 
 function metadata(object: R2Object) {
   return {
@@ -18,7 +41,6 @@ function metadata(object: R2Object) {
   };
 }
 
-/** R2 get / head / byte range, with the body as text, JSON, base64 or metadata only. */
 /** What the r2 step uses of its batch. */
 export type R2Deps = Pick<BatchContext, "bindings" | "r2Prefixes" | "maxStepResponseBytes" | "budgets">;
 
@@ -79,3 +101,12 @@ export async function runR2(spec: R2Spec, { deps, signal }: StepRun<R2Deps>): Pr
     bytes: bytes.byteLength,
   };
 }
+
+export const r2 = defineStepKind<"r2", R2Spec, R2Deps>({
+  kind: "r2",
+  schema: R2Step,
+  run: runR2,
+  cost: ONE_SUBREQUEST,
+  expectedMs: 10,
+  errors: ["forbidden_target", "not_found", "storage_error", "response_too_large", "budget_exhausted"],
+});

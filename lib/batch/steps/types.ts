@@ -1,66 +1,26 @@
 import { type FanoutError, isStepErrorCode, type StepErrorCode } from "../../base/errors";
+import type { STEP_KIND_MODULES } from "./index";
+import type { SpecOf } from "./kind";
 
 /**
- * The contract between the batch route and the step executors: what each step kind takes. The
- * route's zod schemas are checked against these types at compile time (functions/batch-schema.ts),
- * so validation and execution cannot drift apart.
+ * What a step is and what it gives back. Each kind declares its spec in its own module
+ * (lib/batch/steps/<kind>.ts, listed in steps/index.ts); the types here are derived from that list.
  */
 
-export const STEP_KINDS = ["http", "kv", "r2", "d1", "cache", "wait"] as const;
-export type StepKind = (typeof STEP_KINDS)[number];
+export type { CacheSpec } from "./cache";
+export type { D1Spec } from "./d1";
+export type { HttpMethod, HttpSpec } from "./http";
+export type { KvSpec } from "./kv";
+export type { R2Spec } from "./r2";
+export type { WaitSpec } from "./wait";
 
-export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS";
+type KindModule = (typeof STEP_KIND_MODULES)[number];
 
-export interface HttpSpec {
-  url: string;
-  method: HttpMethod;
-  headers?: Record<string, string>;
-  /** A string is sent as text; anything else as JSON. */
-  body?: unknown;
-  timeoutMs?: number;
-  retry?: { attempts: number; baseDelayMs?: number; maxDelayMs?: number };
-  hedge?: { afterMs: number };
-  /** Keep only these dot paths of a JSON body. */
-  pick?: string[];
-  idempotencyKey?: string;
-  maxRedirects: number;
-}
+/** The kinds of the registry (steps/index.ts). */
+export type StepKind = KindModule["kind"];
 
-export interface KvSpec {
-  key?: string;
-  keys?: string[];
-  type: "text" | "json";
-}
-
-export interface R2Spec {
-  key: string;
-  head?: boolean;
-  range?: { offset: number; length?: number };
-  as: "text" | "json" | "base64" | "metadata";
-}
-
-export interface D1Spec {
-  query: string;
-  params?: Array<string | number | boolean | null>;
-}
-
-export interface CacheSpec {
-  url: string;
-  as?: "text" | "json";
-}
-
-export interface WaitSpec {
-  ms: number;
-}
-
-export interface SpecByKind {
-  http: HttpSpec;
-  kv: KvSpec;
-  r2: R2Spec;
-  d1: D1Spec;
-  cache: CacheSpec;
-  wait: WaitSpec;
-}
+/** Each kind's spec, as its module declares it. */
+export type SpecByKind = { [M in KindModule as M["kind"]]: SpecOf<M> };
 
 /** One step as the client wrote it (after validation): an id and exactly one kind. */
 export type StepInput = {
@@ -96,11 +56,4 @@ export interface StepError {
 /** A step's error as its result shows it; a code outside STEP_ERROR_CODES is a bug, reported as `internal`. */
 export function stepErrorOf(error: FanoutError): StepError {
   return isStepErrorCode(error.code) ? { code: error.code, message: error.detail } : { code: "internal", message: "internal error" };
-}
-
-/** The one kind a validated step has. @throws Error when it has none or several (the schema prevents that). */
-export function stepKind(step: StepInput): StepKind {
-  const kinds = STEP_KINDS.filter((kind) => step[kind] !== undefined);
-  if (kinds.length !== 1) throw new Error(`step ${step.id} must have exactly one of ${STEP_KINDS.join(", ")}`);
-  return kinds[0]!;
 }
