@@ -80,7 +80,8 @@ export default defineConfig(async () => {
         },
         {
           // Checks of the source itself (the layer order, the README against the code), in Node.
-          test: { name: "static", include: ["test/static/**/*.test.ts"], environment: "node" },
+          // Some run real commands (npm run deploy:check, tsc): generous bounds on a loaded machine.
+          test: { name: "static", include: ["test/static/**/*.test.ts"], environment: "node", testTimeout: 60_000 },
         },
         {
           // As real clients call it: `npm start`, then curl, Node's fetch and a browser.

@@ -42,50 +42,66 @@ export interface AcceptedJob {
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
+/** The callback's URL is allow-listed and it has a secret to sign with; returns that secret (none without a callback). */
+function webhookSecretOf(callback: JobSubmission["callback"], config: JobHost["config"]): string | undefined {
+  if (!callback) return undefined;
+  try {
+    checkTarget(callback.url, config.UPSTREAM_ALLOWLIST);
+  } catch (error) {
+    throw invalid("callback.url", (error as FanoutError).detail);
+  }
+  const secret = callback.secret ?? config.WEBHOOK_SECRET;
+  if (!secret) throw invalid("callback.secret", "required when WEBHOOK_SECRET is not configured");
+  return secret;
+}
+
+/**
+ * Claims the submission's Idempotency-Key for job `id` in one atomic Durable Object call: of any number
+ * of simultaneous submissions, one creates the job. Returns the job an earlier submission created with
+ * the same body, or undefined when this one is to create it.
+ */
+async function claimOrReplay(
+  submission: JobSubmission & { idempotencyKey: string },
+  candidate: { id: string; statusUrl: string },
+  { host, idempotencyKeys }: SubmitOptions,
+): Promise<AcceptedJob | undefined> {
+  const { request, callback, keyId, idempotencyKey } = submission;
+  if (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw invalid("Idempotency-Key", `1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  }
+  const bodyHash = await sha256Hex(JSON.stringify(callback ? { ...request, callback } : request));
+  const claim = await claimIdempotencyKey(idempotencyKeys, {
+    keyId,
+    key: idempotencyKey,
+    candidate: { jobId: candidate.id, bodyHash, statusUrl: candidate.statusUrl },
+    ttlSeconds: host.config.JOB_TTL_SECONDS,
+  });
+  if (claim.created) return undefined;
+  if (claim.record.bodyHash !== bodyHash) {
+    throw new FanoutError("unprocessable", "this Idempotency-Key was used with a different request body", {
+      invalidParams: [{ name: "Idempotency-Key", reason: "reused with a different body" }],
+    });
+  }
+  // Answered from the claim, not from KV: the winner may still be writing the job, whose id and URL are already fixed.
+  return { id: claim.record.jobId, statusUrl: claim.record.statusUrl };
+}
+
 /**
  * Records a job and schedules it. The same key with the same body answers with the job it created
  * first (even while simultaneous submissions race); with a different body it is `unprocessable`.
  * @throws FanoutError `validation_failed` naming callback.url, callback.secret or Idempotency-Key.
  */
-export async function submitJob(
-  submission: JobSubmission,
-  { host, idempotencyKeys, waitUntil, logger }: SubmitOptions,
-): Promise<AcceptedJob> {
+export async function submitJob(submission: JobSubmission, options: SubmitOptions): Promise<AcceptedJob> {
   const { request, callback, keyId, requestId, idempotencyKey } = submission;
+  const { host, idempotencyKeys, waitUntil, logger } = options;
   const { config } = host;
-  const webhookSecret = callback ? (callback.secret ?? config.WEBHOOK_SECRET) : undefined;
-  if (callback) {
-    try {
-      checkTarget(callback.url, config.UPSTREAM_ALLOWLIST);
-    } catch (error) {
-      throw invalid("callback.url", (error as FanoutError).detail);
-    }
-    if (!webhookSecret) throw invalid("callback.secret", "required when WEBHOOK_SECRET is not configured");
-  }
+  const webhookSecret = webhookSecretOf(callback, config);
 
   const id = crypto.randomUUID();
   const statusUrl = submission.statusUrlOf(id);
   if (idempotencyKey !== undefined) {
-    if (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-      throw invalid("Idempotency-Key", `1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
-    }
-    // One atomic claim in a Durable Object: of any number of simultaneous submissions, one creates the job.
-    const bodyHash = await sha256Hex(JSON.stringify(callback ? { ...request, callback } : request));
-    const claim = await claimIdempotencyKey(idempotencyKeys, {
-      keyId,
-      key: idempotencyKey,
-      candidate: { jobId: id, bodyHash, statusUrl },
-      ttlSeconds: config.JOB_TTL_SECONDS,
-    });
-    if (!claim.created) {
-      if (claim.record.bodyHash !== bodyHash) {
-        throw new FanoutError("unprocessable", "this Idempotency-Key was used with a different request body", {
-          invalidParams: [{ name: "Idempotency-Key", reason: "reused with a different body" }],
-        });
-      }
-      // Answered from the claim, not from KV: the winner may still be writing the job, whose id and URL are already fixed.
-      return { id: claim.record.jobId, statusUrl: claim.record.statusUrl };
-    }
+    const earlier = await claimOrReplay({ ...submission, idempotencyKey }, { id, statusUrl }, options);
+    if (earlier) return earlier;
   }
 
   const job: StoredJob = {

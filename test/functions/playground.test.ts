@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PLAYGROUND_EXAMPLES } from "../../functions/playground-page";
+import { PLAYGROUND_EXAMPLES } from "../../functions/playground-examples";
 import { type StepTiming, WATERFALL_SCRIPT, waterfallKit } from "../../functions/waterfall";
 import { call } from "./helpers";
 
