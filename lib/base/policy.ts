@@ -143,3 +143,10 @@ export function checkTarget(target: string | URL, allowList: AllowList, base?: s
   }
   return url;
 }
+
+/** @throws FanoutError `forbidden_target` naming `setting` when `key` is not under one of `prefixes`. */
+export function checkPrefix(key: string, prefixes: readonly string[], what: string, setting: string): void {
+  if (!prefixes.some((prefix) => key.startsWith(prefix))) {
+    throw new FanoutError("forbidden_target", `${what} "${key}" is not under an allowed prefix (${setting})`);
+  }
+}

@@ -1,7 +1,7 @@
 import { elapsedSince } from "../async/timers";
 import { abortReason, FanoutError, toFanoutError } from "../base/errors";
+import type { BatchMode, BatchOutcome, RunBatchOptions, StepCounts, StepResult } from "./outcome";
 import type { Plan, PlannedStep } from "./plan";
-import type { BatchMode, BatchOutcome, RunBatchOptions, StepCounts, StepResult } from "./scheduler";
 import { type Settlers, StepRunner } from "./step-runner";
 import { stepErrorOf } from "./steps/types";
 import type { Scope } from "./template";

@@ -1,7 +1,6 @@
 import { BatchRun } from "./batch-run";
+import type { BatchOutcome, RunBatchOptions } from "./outcome";
 import type { Plan } from "./plan";
-import type { BatchContext, StepRun } from "./steps/context";
-import type { SpecByKind, StepError, StepKind, StepOutput } from "./steps/types";
 
 /**
  * Runs a plan: every step starts as soon as its dependencies have succeeded (no level-by-level
@@ -11,69 +10,22 @@ import type { SpecByKind, StepError, StepKind, StepOutput } from "./steps/types"
  * so no step waits forever. The mode decides when to stop; stopping aborts everything still running
  * and cancels what has not started.
  *
- * This file is the scheduler's public face (the modes, the result types, runBatch). The parts:
+ * This file is the scheduler's public face (runBatch, and the modes and result types of outcome.ts). The parts:
  * BatchRun (batch-run.ts) decides when each step starts and what its result means, StepRunner
  * (step-runner.ts) executes a started step, and LatencyEstimates (latency-estimates.ts) keeps the
  * priorities that order the waiting executions.
  */
 
-/** When a batch stops: after every step (allSettled), at the first failure (all), the first success (any), the first result (race). */
-export const BATCH_MODES = ["allSettled", "all", "any", "race"] as const;
-export type BatchMode = (typeof BATCH_MODES)[number];
-
-/** One forEach item's execution, as a forEach step's result lists it. */
-export interface ItemResult {
-  ok: boolean;
-  status?: number;
-  error?: StepError;
-  attempts?: number;
-  coalesced?: boolean;
-}
-
-/** A step's output with when it started and how long it took (ms since the batch started). */
-export interface StepResult extends StepOutput {
-  startMs: number;
-  durationMs: number;
-  /** forEach: one entry per item (their bodies are the step's `body`, in order). */
-  items?: ItemResult[];
-}
-
-/** How many steps ended each way; `failed` is a failure of the step itself, not a skip or a cancel. */
-export interface StepCounts {
-  ok: number;
-  failed: number;
-  skipped: number;
-  cancelled: number;
-}
-
-/** What runBatch resolves with: every step's result, in plan order, and what they add up to. */
-export interface BatchOutcome {
-  mode: BatchMode;
-  /** Every step succeeded. */
-  completed: boolean;
-  /** What the mode asks for held: all ok (all), one ok (any), the first settled ok (race); always true for allSettled. */
-  conditionMet: boolean;
-  durationMs: number;
-  counts: StepCounts;
-  results: Record<string, StepResult>;
-}
-
-/** Executes one rendered step (executeStep unless a test substitutes its own). */
-export type Executor = <K extends StepKind>(kind: K, spec: SpecByKind[K], run: StepRun) => Promise<StepOutput>;
-
-/** How runBatch runs a plan. */
-export interface RunBatchOptions {
-  mode: BatchMode;
-  concurrency: number;
-  /** Steps allowed after forEach expansion. */
-  maxSteps: number;
-  batch: BatchContext;
-  /** Called the moment each step settles, in settlement order (for streaming). */
-  onSettle?: (id: string, result: StepResult) => void;
-  /** Values references may read besides steps (a composite's `params`, `query`, `headers`). */
-  inputs?: Readonly<Record<string, unknown>>;
-  execute?: Executor;
-}
+export {
+  BATCH_MODES,
+  type BatchMode,
+  type BatchOutcome,
+  type Executor,
+  type ItemResult,
+  type RunBatchOptions,
+  type StepCounts,
+  type StepResult,
+} from "./outcome";
 
 /**
  * Runs a plan to its outcome. Never rejects: every step's failure is in its result. Stopping (the

@@ -10,7 +10,7 @@ import { buildPlan, type Plan } from "./plan";
 import { type BatchMode, type BatchOutcome, runBatch, type StepResult } from "./scheduler";
 import type { BatchContext } from "./steps/context";
 import { STEPS, type StepRegistry } from "./steps/index";
-import { KvReader } from "./steps/kv";
+import { KvReader } from "./steps/kv-reader";
 import type { StepInput, StepOutput } from "./steps/types";
 
 /**

@@ -3,8 +3,7 @@ import { loadComposites } from "../../functions/composite-schema";
 import { type Config, parseConfig } from "../../lib/base/config";
 import { FanoutError } from "../../lib/base/errors";
 import { OWN_SUBREQUESTS, PAID_SUBREQUESTS } from "../../lib/base/limits";
-import { type AllowRule, checkTarget, parseAllowRule } from "../../lib/base/policy";
-import { checkPrefix } from "../../lib/batch/steps/kv";
+import { type AllowRule, checkPrefix, checkTarget, parseAllowRule } from "../../lib/base/policy";
 import type { CompositeDefinition } from "../../lib/composite/definition";
 import { planComposite } from "../../lib/composite/serve";
 

@@ -61,12 +61,57 @@ function violations(files: ReadonlyMap<string, string>): string[] {
   return found;
 }
 
+/** The source file an import names, as its path from the root (`./kv` -> `lib/batch/steps/kv.ts`), if it is one of `files`. */
+function resolved(files: ReadonlyMap<string, string>, file: string, specifier: string): string | undefined {
+  const target = normalize(join(dirname(file), specifier));
+  return [target, `${target}.ts`, `${target}/index.ts`].find((candidate) => files.has(candidate));
+}
+
+/** The import circles among `files` (type-only imports included): each as "a -> b -> a", from its first file in order. */
+function circles(files: ReadonlyMap<string, string>): string[] {
+  const edges = new Map(
+    [...files].map(([file, source]) => [
+      file,
+      importsOf(source)
+        .filter((specifier) => specifier.startsWith("."))
+        .flatMap((specifier) => resolved(files, file, specifier) ?? []),
+    ]),
+  );
+  const found = new Set<string>();
+  const state = new Map<string, "open" | "done">();
+  const walk = (file: string, path: string[]) => {
+    state.set(file, "open");
+    for (const next of edges.get(file) ?? []) {
+      if (state.get(next) === "open") {
+        const circle = [...path.slice(path.indexOf(next)), file, next];
+        found.add(circle.join(" -> "));
+      } else if (!state.has(next)) walk(next, [...path, file]);
+    }
+    state.set(file, "done");
+  };
+  for (const file of [...files.keys()].sort()) if (!state.has(file)) walk(file, []);
+  return [...found];
+}
+
 describe("the layer order", () => {
   const files = new Map([...sourceFiles("lib"), ...sourceFiles("functions")].map((file) => [file, readFileSync(join(ROOT, file), "utf8")]));
 
   it("holds for every file in lib/ and functions/", () => {
     expect(files.size).toBeGreaterThan(30);
     expect(violations(files)).toEqual([]);
+  });
+
+  it("has no import circle (type-only imports included)", () => {
+    expect(circles(files)).toEqual([]);
+  });
+
+  it("finds an import circle", () => {
+    const circular = new Map([
+      ["lib/batch/steps/context.ts", 'import type { KvReader } from "./kv";'],
+      ["lib/batch/steps/kv.ts", 'import type { BatchContext } from "./context";\nimport { x } from "../plan";'],
+      ["lib/batch/plan.ts", ""],
+    ]);
+    expect(circles(circular)).toEqual(["lib/batch/steps/context.ts -> lib/batch/steps/kv.ts -> lib/batch/steps/context.ts"]);
   });
 
   it("catches an import against the order, an import of Hono in lib/ and a stray lib/ file", () => {

@@ -8,7 +8,7 @@ import { type BatchContext, type StepRun, stepReadLimits } from "./context";
 import { demoUrlProblems, StepUrl } from "./fields";
 import { parseStepJson } from "./json";
 import { defineStepKind, ONE_SUBREQUEST } from "./kind";
-import type { StepOutput } from "./types";
+import type { StepOutput } from "./output";
 
 /** The cache step: a Cache API lookup by URL; the URL must pass the same allow-list as an upstream call. A miss is a 404. */
 

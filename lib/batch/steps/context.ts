@@ -5,8 +5,8 @@ import type { Deadline } from "../../async/timers";
 import type { Fetcher, ReadLimits } from "../../base/http";
 import type { AllowList } from "../../base/policy";
 import type { Trace } from "../../base/trace";
-import type { KvReader } from "./kv";
-import type { StepOutput } from "./types";
+import type { KvReader } from "./kv-reader";
+import type { StepOutput } from "./output";
 
 /**
  * Everything one batch's steps may share: bindings, policy, limits, budgets and coalescing. Built

@@ -5,7 +5,7 @@ import { FanoutError } from "../../base/errors";
 import type { BatchContext, StepRun } from "./context";
 import { NO_PROBLEMS } from "./fields";
 import { defineStepKind, ONE_SUBREQUEST, type SpecProblem } from "./kind";
-import type { StepOutput } from "./types";
+import type { StepOutput } from "./output";
 
 /** The d1 step: D1 runs only named, read-only queries from configuration (D1_QUERIES); a client never sends SQL. */
 

@@ -7,10 +7,44 @@ import { FanoutError, isFanoutError } from "../../base/errors";
 import { fetchUpstream, HEADER_VALUE, readBodyLimited } from "../../base/http";
 import { ATTEMPT_HEADER, absoluteUrl, isInProcessUrl } from "../in-process";
 import { followPath, parsePickPath } from "../template";
-import { type StepRun, stepReadLimits } from "./context";
-import type { HttpDeps, HttpSpec } from "./http";
+import { type BatchContext, type StepRun, stepReadLimits } from "./context";
 import { parseStepJson } from "./json";
-import { type StepOutput, stepErrorOf } from "./types";
+import { type StepOutput, stepErrorOf } from "./output";
+
+/** The http step's spec and what it uses of its batch (declared here, beside its executor; steps/http.ts declares the kind). */
+
+export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+export interface HttpSpec {
+  url: string;
+  method: HttpMethod;
+  headers?: Record<string, string>;
+  /** A string is sent as text; anything else as JSON. */
+  body?: unknown;
+  timeoutMs?: number;
+  retry?: { attempts: number; baseDelayMs?: number; maxDelayMs?: number };
+  hedge?: { afterMs: number };
+  /** Keep only these dot paths of a JSON body. */
+  pick?: string[];
+  idempotencyKey?: string;
+  maxRedirects: number;
+}
+
+/** What the http step uses of its batch. */
+export type HttpDeps = Pick<
+  BatchContext,
+  | "deadline"
+  | "fetcher"
+  | "allowList"
+  | "credentials"
+  | "defaultTimeoutMs"
+  | "maxStepResponseBytes"
+  | "budgets"
+  | "coalesce"
+  | "breakers"
+  | "trace"
+>;
 
 /** The http step's executor: allow-listed fetch with per-attempt timeout, retries, hedging, coalescing and limits (declared in http.ts). */
 

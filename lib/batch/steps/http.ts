@@ -2,47 +2,13 @@ import { z } from "zod";
 import { HEADER_VALUE } from "../../base/http";
 import { MAX_REDIRECTS } from "../../base/limits";
 import { MAX_JSON_DEPTH } from "../template";
-import type { BatchContext } from "./context";
 import { ClientJson, demoUrlProblems, ms, PickPath, StepUrl } from "./fields";
-import { runHttp } from "./http-call";
+import { HTTP_METHODS, type HttpDeps, type HttpSpec, runHttp } from "./http-call";
 import { defineStepKind } from "./kind";
 
 /** The http step: an allow-listed upstream call with per-attempt timeout, retries, hedging, coalescing and limits. */
 
-export { pick, runHttp } from "./http-call";
-
-const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
-export type HttpMethod = (typeof HTTP_METHODS)[number];
-
-export interface HttpSpec {
-  url: string;
-  method: HttpMethod;
-  headers?: Record<string, string>;
-  /** A string is sent as text; anything else as JSON. */
-  body?: unknown;
-  timeoutMs?: number;
-  retry?: { attempts: number; baseDelayMs?: number; maxDelayMs?: number };
-  hedge?: { afterMs: number };
-  /** Keep only these dot paths of a JSON body. */
-  pick?: string[];
-  idempotencyKey?: string;
-  maxRedirects: number;
-}
-
-/** What the http step uses of its batch. */
-export type HttpDeps = Pick<
-  BatchContext,
-  | "deadline"
-  | "fetcher"
-  | "allowList"
-  | "credentials"
-  | "defaultTimeoutMs"
-  | "maxStepResponseBytes"
-  | "budgets"
-  | "coalesce"
-  | "breakers"
-  | "trace"
->;
+export { type HttpDeps, type HttpMethod, type HttpSpec, pick, runHttp } from "./http-call";
 
 /** Headers a step may not set: hop-by-hop, routing, Cloudflare's and fanout's own. */
 const FORBIDDEN_STEP_HEADER =

@@ -2,10 +2,10 @@ import { cache } from "./cache";
 import type { StepRun } from "./context";
 import { d1 } from "./d1";
 import { http } from "./http";
-import type { StepKindModule } from "./kind";
+import type { SpecOf, StepKindModule } from "./kind";
 import { kv } from "./kv";
+import type { StepOutput } from "./output";
 import { r2 } from "./r2";
-import type { SpecByKind, StepKind, StepOutput } from "./types";
 import { wait } from "./wait";
 
 /**
@@ -17,6 +17,14 @@ import { wait } from "./wait";
 
 /** The step kinds fanout runs, in the order the document lists them. */
 export const STEP_KIND_MODULES = [http, kv, r2, d1, cache, wait] as const;
+
+type KindModule = (typeof STEP_KIND_MODULES)[number];
+
+/** The kinds of production's registry. */
+export type StepKind = KindModule["kind"];
+
+/** Each kind's spec, as its module declares it. */
+export type SpecByKind = { [M in KindModule as M["kind"]]: SpecOf<M> };
 
 /** A kind module as a registry holds it (its spec type is checked where the module is declared). */
 // biome-ignore lint/suspicious/noExplicitAny: a registry holds kinds of every spec type; each module checks its own

@@ -2,7 +2,7 @@ import type { z } from "zod";
 import type { Config } from "../../base/config";
 import type { StepErrorCode } from "../../base/errors";
 import type { BatchContext, StepRun } from "./context";
-import type { StepOutput } from "./types";
+import type { StepOutput } from "./output";
 
 /**
  * A step kind, declared in one module (lib/batch/steps/<kind>.ts) and listed once in the registry

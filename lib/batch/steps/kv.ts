@@ -1,10 +1,11 @@
 import { z } from "zod";
 import { abortable } from "../../async/timers";
 import { FanoutError } from "../../base/errors";
+import { checkPrefix } from "../../base/policy";
 import type { BatchContext, StepRun } from "./context";
 import { parseStepJson } from "./json";
 import { defineStepKind, ONE_SUBREQUEST } from "./kind";
-import type { StepOutput } from "./types";
+import type { StepOutput } from "./output";
 
 /** The kv step: one key (404 when absent) or many with one bulk read, under KV_PREFIXES. */
 
@@ -21,41 +22,6 @@ export const KvStep = z
   .strict()
   .refine((spec) => (spec.key === undefined) !== (spec.keys === undefined), "give exactly one of key or keys") satisfies z.ZodType<KvSpec>;
 
-/**
- * KV reads for one batch: each step's keys are read with one bulk get, and a key another step of
- * the same batch is reading right now is shared, not read again (in flight only, like Singleflight).
- */
-export class KvReader {
-  readonly #kv: KVNamespace;
-  readonly #inFlight = new Map<string, Promise<string | null>>();
-
-  constructor(kv: KVNamespace) {
-    this.#kv = kv;
-  }
-
-  /** Values as text by key (null when absent) and whether any key was shared with another read. */
-  read(keys: readonly string[]): { values: Promise<Array<string | null>>; coalesced: boolean } {
-    const unique = [...new Set(keys)];
-    const fresh = unique.filter((key) => !this.#inFlight.has(key));
-    if (fresh.length > 0) {
-      // Read as text and parsed by the step, so text and json steps share a read and JSON is checked one way.
-      const bulk: Promise<Map<string, string | null>> =
-        fresh.length === 1 ? this.#kv.get(fresh[0]!, "text").then((value) => new Map([[fresh[0]!, value]])) : this.#kv.get(fresh, "text");
-      for (const key of fresh)
-        this.#inFlight.set(
-          key,
-          bulk.then((values) => values.get(key) ?? null),
-        );
-      const forget = () => {
-        for (const key of fresh) this.#inFlight.delete(key);
-      };
-      bulk.then(forget, forget);
-    }
-    const values = Promise.all(keys.map((key) => this.#inFlight.get(key)!));
-    return { values, coalesced: fresh.length < unique.length || unique.length < keys.length };
-  }
-}
-
 function parseKvJson(text: string, key: string): unknown {
   const parsed = parseStepJson(text, `the KV value of "${key}"`);
   if (!parsed) throw new FanoutError("storage_error", `the KV value of "${key}" is not valid JSON (read it with type "text")`);
@@ -64,13 +30,6 @@ function parseKvJson(text: string, key: string): unknown {
 
 function describeKeys(keys: readonly string[]): string {
   return keys.length === 1 ? `"${keys[0]}"` : `${keys.length} keys`;
-}
-
-/** @throws FanoutError `forbidden_target` naming `setting` when `key` is not under one of `prefixes`. */
-export function checkPrefix(key: string, prefixes: readonly string[], what: string, setting: string): void {
-  if (!prefixes.some((prefix) => key.startsWith(prefix))) {
-    throw new FanoutError("forbidden_target", `${what} "${key}" is not under an allowed prefix (${setting})`);
-  }
 }
 
 /** What the kv step uses of its batch. */

@@ -3,11 +3,11 @@ import { abortable } from "../../async/timers";
 import { toBase64 } from "../../base/bytes";
 import { FanoutError } from "../../base/errors";
 import { overBudget, overLimit } from "../../base/http";
+import { checkPrefix } from "../../base/policy";
 import { type BatchContext, type StepRun, stepReadLimits } from "./context";
 import { parseStepJson } from "./json";
 import { defineStepKind, ONE_SUBREQUEST } from "./kind";
-import { checkPrefix } from "./kv";
-import type { StepOutput } from "./types";
+import type { StepOutput } from "./output";
 
 /** The r2 step: get / head / byte range under R2_PREFIXES, the body as text, JSON, base64 or metadata only. */
 

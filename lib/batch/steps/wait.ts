@@ -3,7 +3,7 @@ import { sleep } from "../../async/timers";
 import type { StepRun } from "./context";
 import { ms } from "./fields";
 import { defineStepKind } from "./kind";
-import type { StepOutput } from "./types";
+import type { StepOutput } from "./output";
 
 /** The wait step: sleeps `ms` (under the deadline); no I/O, so no subrequest. */
 

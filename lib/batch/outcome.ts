@@ -1,0 +1,62 @@
+import type { BatchContext, StepRun } from "./steps/context";
+import type { SpecByKind, StepError, StepKind, StepOutput } from "./steps/types";
+
+/** A batch's modes, options and results: what runBatch (scheduler.ts) takes and gives, and its parts share. */
+
+/** When a batch stops: after every step (allSettled), at the first failure (all), the first success (any), the first result (race). */
+export const BATCH_MODES = ["allSettled", "all", "any", "race"] as const;
+export type BatchMode = (typeof BATCH_MODES)[number];
+
+/** One forEach item's execution, as a forEach step's result lists it. */
+export interface ItemResult {
+  ok: boolean;
+  status?: number;
+  error?: StepError;
+  attempts?: number;
+  coalesced?: boolean;
+}
+
+/** A step's output with when it started and how long it took (ms since the batch started). */
+export interface StepResult extends StepOutput {
+  startMs: number;
+  durationMs: number;
+  /** forEach: one entry per item (their bodies are the step's `body`, in order). */
+  items?: ItemResult[];
+}
+
+/** How many steps ended each way; `failed` is a failure of the step itself, not a skip or a cancel. */
+export interface StepCounts {
+  ok: number;
+  failed: number;
+  skipped: number;
+  cancelled: number;
+}
+
+/** What runBatch resolves with: every step's result, in plan order, and what they add up to. */
+export interface BatchOutcome {
+  mode: BatchMode;
+  /** Every step succeeded. */
+  completed: boolean;
+  /** What the mode asks for held: all ok (all), one ok (any), the first settled ok (race); always true for allSettled. */
+  conditionMet: boolean;
+  durationMs: number;
+  counts: StepCounts;
+  results: Record<string, StepResult>;
+}
+
+/** Executes one rendered step (executeStep unless a test substitutes its own). */
+export type Executor = <K extends StepKind>(kind: K, spec: SpecByKind[K], run: StepRun) => Promise<StepOutput>;
+
+/** How runBatch runs a plan. */
+export interface RunBatchOptions {
+  mode: BatchMode;
+  concurrency: number;
+  /** Steps allowed after forEach expansion. */
+  maxSteps: number;
+  batch: BatchContext;
+  /** Called the moment each step settles, in settlement order (for streaming). */
+  onSettle?: (id: string, result: StepResult) => void;
+  /** Values references may read besides steps (a composite's `params`, `query`, `headers`). */
+  inputs?: Readonly<Record<string, unknown>>;
+  execute?: Executor;
+}
