@@ -1,6 +1,4 @@
 import { z } from "zod";
-import { abortable } from "../../async/timers";
-import { FanoutError } from "../../base/errors";
 import { readBodyLimited } from "../../base/http";
 import { checkTarget } from "../../base/policy";
 import { absoluteUrl } from "../in-process";
@@ -9,6 +7,7 @@ import { demoUrlProblems, StepUrl } from "./fields";
 import { parseStepJson } from "./json";
 import { defineStepKind, ONE_SUBREQUEST } from "./kind";
 import type { StepOutput } from "./output";
+import { storageCall } from "./storage";
 
 /** The cache step: a Cache API lookup by URL; the URL must pass the same allow-list as an upstream call. A miss is a 404. */
 
@@ -25,13 +24,11 @@ export type CacheDeps = Pick<BatchContext, "bindings" | "allowList" | "maxStepRe
 /** Looks `spec.url` up in the Cache API (a miss is `404 not_found`); failures are `storage_error`. */
 export async function runCache(spec: CacheSpec, { deps, signal }: StepRun<CacheDeps>): Promise<StepOutput> {
   const url = checkTarget(absoluteUrl(spec.url), deps.allowList);
-  let cached: Response | undefined;
-  try {
-    cached = await abortable(deps.bindings.cache.match(new Request(url)), signal);
-  } catch (error) {
-    if (signal.aborted) throw error;
-    throw new FanoutError("storage_error", `the Cache API lookup of ${url.href} failed`, { cause: error });
-  }
+  const cached = await storageCall(
+    () => deps.bindings.cache.match(new Request(url)),
+    signal,
+    () => `the Cache API lookup of ${url.href} failed`,
+  );
   if (!cached) return { ok: false, status: 404, body: null, error: { code: "not_found", message: `cache miss for ${url.href}` } };
   const bytes = await readBodyLimited(cached, stepReadLimits(deps, signal));
   const text = new TextDecoder().decode(bytes);

@@ -1,11 +1,10 @@
 import { z } from "zod";
-import { abortable } from "../../async/timers";
 import type { Config } from "../../base/config";
-import { FanoutError } from "../../base/errors";
 import type { BatchContext, StepRun } from "./context";
 import { NO_PROBLEMS } from "./fields";
 import { defineStepKind, ONE_SUBREQUEST, type SpecProblem } from "./kind";
 import type { StepOutput } from "./output";
+import { storageCall } from "./storage";
 
 /** The d1 step: D1 runs only named, read-only queries from configuration (D1_QUERIES); a client never sends SQL. */
 
@@ -58,20 +57,18 @@ function checkD1(spec: D1Spec, config: Config): readonly SpecProblem[] {
 /** Runs a named D1 query (its name and parameter count were checked by `checkD1`); database failures are `storage_error`. */
 export async function runD1(spec: D1Spec, { deps, signal }: StepRun<D1Deps>): Promise<StepOutput> {
   const sql = deps.d1Queries[spec.query]!;
-  try {
-    const result = await abortable(
-      deps.bindings.db
+  const db = deps.bindings.db;
+  // D1's own message can name tables and columns: it stays the cause (logged), never shown.
+  const result = await storageCall(
+    () =>
+      db
         .prepare(sql)
         .bind(...(spec.params ?? []))
         .all(),
-      signal,
-    );
-    return { ok: true, status: 200, body: result.results, headers: { "x-d1-rows-read": String(result.meta.rows_read ?? 0) } };
-  } catch (error) {
-    if (signal.aborted) throw error;
-    // D1's own message can name tables and columns: it is logged with the cause, never shown.
-    throw new FanoutError("storage_error", `the D1 query "${spec.query}" failed in the database`, { cause: error });
-  }
+    signal,
+    () => `the D1 query "${spec.query}" failed in the database`,
+  );
+  return { ok: true, status: 200, body: result.results, headers: { "x-d1-rows-read": String(result.meta.rows_read ?? 0) } };
 }
 
 export const d1 = defineStepKind<"d1", D1Spec, D1Deps>({

@@ -1,11 +1,11 @@
 import { z } from "zod";
-import { abortable } from "../../async/timers";
 import { FanoutError } from "../../base/errors";
 import { checkPrefix } from "../../base/policy";
 import type { BatchContext, StepRun } from "./context";
 import { parseStepJson } from "./json";
 import { defineStepKind, ONE_SUBREQUEST } from "./kind";
 import type { StepOutput } from "./output";
+import { storageCall } from "./storage";
 
 /** The kv step: one key (404 when absent) or many with one bulk read, under KV_PREFIXES. */
 
@@ -40,13 +40,11 @@ export async function runKv(spec: KvSpec, { deps, signal }: StepRun<KvDeps>): Pr
   const keys = spec.keys ?? [spec.key!];
   for (const key of keys) checkPrefix(key, deps.kvPrefixes, "KV key", "KV_PREFIXES");
   const { values, coalesced } = deps.coalesce.kv.read(keys);
-  let texts: Array<string | null>;
-  try {
-    texts = await abortable(values, signal);
-  } catch (error) {
-    if (signal.aborted) throw error;
-    throw new FanoutError("storage_error", `the KV read of ${describeKeys(keys)} failed`, { cause: error });
-  }
+  const texts = await storageCall(
+    () => values,
+    signal,
+    () => `the KV read of ${describeKeys(keys)} failed`,
+  );
   const read = spec.type === "text" ? texts : texts.map((text, index) => (text === null ? null : parseKvJson(text, keys[index]!)));
   if (spec.key !== undefined) {
     const value = read[0];

@@ -1,13 +1,13 @@
 import { z } from "zod";
 import { abortable } from "../../async/timers";
 import { toBase64 } from "../../base/bytes";
-import { FanoutError } from "../../base/errors";
 import { overBudget, overLimit } from "../../base/http";
 import { checkPrefix } from "../../base/policy";
 import { type BatchContext, type StepRun, stepReadLimits } from "./context";
 import { parseStepJson } from "./json";
 import { defineStepKind, ONE_SUBREQUEST } from "./kind";
 import type { StepOutput } from "./output";
+import { storageCall } from "./storage";
 
 /** The r2 step: get / head / byte range under R2_PREFIXES, the body as text, JSON, base64 or metadata only. */
 
@@ -48,23 +48,15 @@ export type R2Deps = Pick<BatchContext, "bindings" | "r2Prefixes" | "maxStepResp
 export async function runR2(spec: R2Spec, { deps, signal }: StepRun<R2Deps>): Promise<StepOutput> {
   checkPrefix(spec.key, deps.r2Prefixes, "R2 key", "R2_PREFIXES");
   const headOnly = spec.head || spec.as === "metadata";
-  let object: R2Object | R2ObjectBody | null;
-  try {
-    object = await abortable(
-      headOnly ? deps.bindings.bucket.head(spec.key) : deps.bindings.bucket.get(spec.key, spec.range ? { range: spec.range } : undefined),
-      signal,
-    );
-  } catch (error) {
-    if (signal.aborted) throw error;
-    if (spec.range && /range is not satisfiable/i.test(String((error as Error)?.message))) {
-      throw new FanoutError(
-        "storage_error",
-        `the range (offset ${spec.range.offset}${spec.range.length === undefined ? "" : `, length ${spec.range.length}`}) is past the end of R2 object "${spec.key}"`,
-        { cause: error },
-      );
-    }
-    throw new FanoutError("storage_error", `the R2 read of "${spec.key}" failed`, { cause: error });
-  }
+  const { bucket } = deps.bindings;
+  const object: R2Object | R2ObjectBody | null = await storageCall(
+    () => (headOnly ? bucket.head(spec.key) : bucket.get(spec.key, spec.range ? { range: spec.range } : undefined)),
+    signal,
+    (error) =>
+      spec.range && /range is not satisfiable/i.test(String((error as Error)?.message))
+        ? `the range (offset ${spec.range.offset}${spec.range.length === undefined ? "" : `, length ${spec.range.length}`}) is past the end of R2 object "${spec.key}"`
+        : `the R2 read of "${spec.key}" failed`,
+  );
   if (!object) return { ok: false, status: 404, body: null, error: { code: "not_found", message: `no R2 object "${spec.key}"` } };
   if (headOnly) return { ok: true, status: 200, body: metadata(object) };
   const withBody = object as R2ObjectBody;
