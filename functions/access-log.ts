@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { createLogger, type LogFields } from "../lib/base/log";
 import { isInProcessUrl } from "../lib/batch/in-process";
+import { STEP_OUTCOMES } from "../lib/batch/outcome";
 import type { StepCounts } from "../lib/batch/scheduler";
 import type { AppEnv } from "./env";
 import { matchedRoute } from "./guard";
@@ -38,7 +39,8 @@ export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
       ...fields,
       durationMs: Date.now() - started,
       ...(c.var.apiKeyId ? { keyId: c.var.apiKeyId } : {}),
-      ...(counts ? { steps: { ok: counts.ok, failed: counts.failed, skipped: counts.skipped, cancelled: counts.cancelled } } : {}),
+      // The four counts only, whatever else the object holds.
+      ...(counts ? { steps: Object.fromEntries(STEP_OUTCOMES.map((outcome) => [outcome, counts[outcome]])) } : {}),
     });
   };
   const counts = c.var.batchCounts;

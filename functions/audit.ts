@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { stepCountsSchema } from "../lib/batch/outcome";
 import { listAudit, type StoredAuditRecord } from "../lib/jobs/audit";
 import { problemResponses } from "./problem";
 import { createRouter, integer, type Same } from "./router";
@@ -16,7 +17,7 @@ const AuditRecord = z
     async: z.boolean(),
     mode: z.string(),
     steps: z.number(),
-    counts: z.object({ ok: z.number(), failed: z.number(), skipped: z.number(), cancelled: z.number() }),
+    counts: stepCountsSchema(z.number()),
     durationMs: z.number(),
     bytes: z.number(),
   })

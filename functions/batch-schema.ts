@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { SECRET_PATTERN } from "../lib/base/config";
 import { STEP_ERROR_CODES } from "../lib/base/errors";
+import { stepCountsSchema } from "../lib/batch/outcome";
 import { BATCH_MODES, type StepResult } from "../lib/batch/scheduler";
 import type { BatchRequestInput, PublicBatchResult, summaryOf } from "../lib/batch/service";
 import { ClientJson, PickPath } from "../lib/batch/steps/fields";
@@ -169,7 +170,7 @@ const summaryFields = {
   completed: z.boolean(),
   mode: z.enum(BATCH_MODES),
   durationMs: z.number(),
-  counts: z.object({ ok: z.number(), failed: z.number(), skipped: z.number(), cancelled: z.number() }),
+  counts: stepCountsSchema(z.number()),
 };
 
 export const BatchResponse = z.object({ ...summaryFields, results: z.record(z.string(), StepResultSchema) }).openapi("BatchResponse");

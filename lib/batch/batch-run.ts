@@ -1,6 +1,7 @@
 import { elapsedSince } from "../async/timers";
 import { abortReason, FanoutError, toFanoutError } from "../base/errors";
 import type { BatchMode, BatchOutcome, RunBatchOptions, StepCounts, StepResult } from "./outcome";
+import { noSteps } from "./outcome";
 import type { Plan, PlannedStep } from "./plan";
 import { type Settlers, StepRunner } from "./step-runner";
 import { stepErrorOf } from "./steps/types";
@@ -173,7 +174,7 @@ export class BatchRun {
     if (this.#results.size < this.#plan.steps.length) return;
     this.#batchSignal.removeEventListener("abort", this.#onBatchAbort);
     const ordered = this.#plan.steps.map((step) => [step.id, this.#results.get(step.id)!] as const);
-    const counts: StepCounts = { ok: 0, failed: 0, skipped: 0, cancelled: 0 };
+    const counts = noSteps();
     for (const [, result] of ordered) counts[countOf(result)]++;
     const total = this.#plan.steps.length;
     this.#resolve!({

@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { BatchContext, StepRun } from "./steps/context";
 import type { SpecByKind, StepError, StepKind, StepOutput } from "./steps/types";
 
@@ -24,12 +25,21 @@ export interface StepResult extends StepOutput {
   items?: ItemResult[];
 }
 
-/** How many steps ended each way; `failed` is a failure of the step itself, not a skip or a cancel. */
-export interface StepCounts {
-  ok: number;
-  failed: number;
-  skipped: number;
-  cancelled: number;
+/** How a step can end; `failed` is a failure of the step itself, not a skip or a cancel. */
+export const STEP_OUTCOMES = ["ok", "failed", "skipped", "cancelled"] as const;
+export type StepOutcome = (typeof STEP_OUTCOMES)[number];
+
+/** How many steps ended each way. */
+export type StepCounts = Record<StepOutcome, number>;
+
+/** Counts of nothing yet, to add to. */
+export function noSteps(): StepCounts {
+  return { ok: 0, failed: 0, skipped: 0, cancelled: 0 };
+}
+
+/** The schema of StepCounts with `count` for each outcome (the batch answer, audit records and their documents). */
+export function stepCountsSchema(count: z.ZodNumber) {
+  return z.object({ ok: count, failed: count, skipped: count, cancelled: count }) satisfies z.ZodType<StepCounts>;
 }
 
 /** What runBatch resolves with: every step's result, in plan order, and what they add up to. */

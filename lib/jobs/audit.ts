@@ -6,6 +6,7 @@
 
 import { z } from "zod";
 import { describeError, type Logger } from "../base/log";
+import { stepCountsSchema } from "../batch/outcome";
 import type { BatchOutcome } from "../batch/scheduler";
 import { outcomeBytes } from "../batch/service";
 
@@ -23,7 +24,7 @@ export const AuditRecordSchema = z.object({
   async: z.boolean(),
   mode: z.string().min(1),
   steps: count,
-  counts: z.object({ ok: count, failed: count, skipped: count, cancelled: count }),
+  counts: stepCountsSchema(count),
   durationMs: z.number().nonnegative().finite(),
   bytes: count,
 });
