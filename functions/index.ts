@@ -9,24 +9,24 @@ import { EXPECTED_FAILURE_CODES, FanoutError, isFanoutError } from "../lib/base/
 import { createLogger, describeError } from "../lib/base/log";
 import { consumeAuditMessages } from "../lib/jobs/audit-consumer";
 import { consumeJobMessages } from "../lib/jobs/consumer";
-import { routeTable } from "./access";
-import { accessLog } from "./access-log";
-import audit from "./audit";
-import { createBatchRoutes } from "./batch";
-import { type CompositeCatalog, loadComposites } from "./composite-schema";
-import { createCompositeRoutes } from "./composites";
 import compositesFile from "./composites.json";
-import { crossOrigin } from "./cors";
-import docs from "./docs";
-import type { AppEnv, AppFetch } from "./env";
-import examples from "./examples";
-import { guardRoutes, noRoute } from "./guard";
-import health from "./health";
-import jobs from "./jobs";
-import { serveOpenApi } from "./openapi";
-import { PROBLEM_CONTENT_TYPE, toProblem } from "./problem";
-import { createRouter } from "./router";
-import sim from "./sim";
+import examples from "./demo/examples";
+import sim from "./demo/sim";
+import { routeTable } from "./http/access";
+import { accessLog } from "./http/access-log";
+import { crossOrigin } from "./http/cors";
+import type { AppEnv, AppFetch } from "./http/env";
+import { guardRoutes, noRoute } from "./http/guard";
+import { PROBLEM_CONTENT_TYPE, toProblem } from "./http/problem";
+import { createRouter } from "./http/router";
+import audit from "./routes/audit";
+import { createBatchRoutes } from "./routes/batch";
+import { type CompositeCatalog, loadComposites } from "./routes/composite-schema";
+import { createCompositeRoutes } from "./routes/composites";
+import docs from "./routes/docs";
+import health from "./routes/health";
+import jobs from "./routes/jobs";
+import { serveOpenApi } from "./routes/openapi";
 
 /** The Worker entry and the one composition root: global middleware, error rendering, route groups. */
 
@@ -61,7 +61,7 @@ export function createApp(catalog: CompositeCatalog) {
   const cors = crossOrigin({ allowHeaders: catalog.composites.flatMap((composite) => composite.headers) });
   app.use("/v1/*", cors);
   if (!catalog.prefix.startsWith("/v1/")) app.use(`${catalog.prefix}*`, cors);
-  // Who may call what (functions/access.ts).
+  // Who may call what (functions/http/access.ts).
   const table = routeTable(catalog);
   // 405 with Allow for a path served under other methods; with the demo off, demo routes are not "other methods" (they do not exist).
   const allowedMethods = (demo: boolean) =>

@@ -116,10 +116,10 @@ const ConfigSchema = z.preprocess(
     R2_PREFIXES: parsed(list).default([]),
     D1_QUERIES: parsed(parseD1Queries).default({}),
     UPSTREAM_CREDENTIALS: parsed(parseCredentials).default({}),
-    // Browsers on other origins (functions/cors.ts): none by default, so no CORS headers at all.
+    // Browsers on other origins (functions/http/cors.ts): none by default, so no CORS headers at all.
     CORS_ORIGINS: parsed(parseOrigins).default([]),
     CORS_CREDENTIALS: flag.default(false),
-    // The numbers of the RATE_LIMIT_KEYS and RATE_LIMIT_IPS bindings (functions/rate-limit.ts), for the 429's wording.
+    // The numbers of the RATE_LIMIT_KEYS and RATE_LIMIT_IPS bindings (functions/http/rate-limit.ts), for the 429's wording.
     RATE_LIMIT_KEYS_RULE: parsed(parseRateRule).optional(),
     RATE_LIMIT_IPS_RULE: parsed(parseRateRule).optional(),
     ADMIN_KEY_IDS: parsed(list).default([]),

@@ -14,7 +14,7 @@ const count = z.number().int().nonnegative();
 
 /**
  * The one audit record shape: its TS types and the queue consumer's validation derive from it
- * (functions/audit.ts documents the record `GET /v1/audit` answers, type-checked against it).
+ * (functions/routes/audit.ts documents the record `GET /v1/audit` answers, type-checked against it).
  */
 export const AuditRecordSchema = z.object({
   createdAt: z.iso.datetime(),

@@ -1,5 +1,5 @@
-import { type CompositeCatalog, loadComposites } from "../../functions/composite-schema";
 import compositesFile from "../../functions/composites.json";
+import { type CompositeCatalog, loadComposites } from "../../functions/routes/composite-schema";
 
 /**
  * `npm run check [file]`: validates functions/composites.json (or the file given) offline with the schema and cross-checks the

@@ -1,5 +1,5 @@
 import { parse as parseToml, TomlError } from "smol-toml";
-import { loadComposites } from "../../functions/composite-schema";
+import { loadComposites } from "../../functions/routes/composite-schema";
 import { type Config, parseConfig } from "../../lib/base/config";
 import { FanoutError } from "../../lib/base/errors";
 import { OWN_SUBREQUESTS, PAID_SUBREQUESTS } from "../../lib/base/limits";

@@ -3,8 +3,8 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROUTES } from "../../functions/access";
 import compositesFile from "../../functions/composites.json";
+import { ROUTES } from "../../functions/http/access";
 import { type RunningServer, startProductionServer } from "./server";
 
 /**

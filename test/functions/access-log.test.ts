@@ -4,7 +4,7 @@ import { API_KEY, postBatch, UPSTREAM } from "./batch-helpers";
 import { call } from "./helpers";
 
 /**
- * The access log: one JSON line per request at info (functions/access-log.ts), with the route's
+ * The access log: one JSON line per request at info (functions/http/access-log.ts), with the route's
  * pattern, the status, the duration, the request and key ids, a batch's step counts and a composite's
  * cache status; never a body, the API key or the Authorization header.
  */

@@ -1,14 +1,14 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { RouteRule } from "../../functions/access";
-import { loadComposites } from "../../functions/composite-schema";
 import compositesFile from "../../functions/composites.json";
+import type { RouteRule } from "../../functions/http/access";
 import { createApp } from "../../functions/index";
+import { loadComposites } from "../../functions/routes/composite-schema";
 import { API_KEY, UPSTREAM, upstreamHits } from "./batch-helpers";
 
 /**
- * Holds the gateway to its route table (functions/access.ts), as an outsider would find it: every route
+ * Holds the gateway to its route table (functions/http/access.ts), as an outsider would find it: every route
  * the app really serves (from the router and /openapi.json) has a rule and no rule names a route that
  * is gone; every route answers an anonymous, a keyed and an admin caller as its rule says; the demo
  * surface does not exist while DEMO_ENABLED is off; and no public route reaches an upstream or writes
@@ -107,7 +107,7 @@ const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } }
 const isRefusal = (status: number) => status === 401 || status === 403;
 
 // Each test walks every route, some more than once.
-describe("the route table (functions/access.ts)", { timeout: 60_000 }, () => {
+describe("the route table (functions/http/access.ts)", { timeout: 60_000 }, () => {
   it("has a rule for every route the app serves, and no rule for a route it does not serve", async () => {
     const routes = served();
     expect(

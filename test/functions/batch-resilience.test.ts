@@ -199,7 +199,7 @@ describe("concurrency and the critical path", () => {
 });
 
 describe("client disconnect", () => {
-  // Deployed, a client disconnect aborts request.signal (compat flag enable_request_signal), and functions/batch.ts hands
+  // Deployed, a client disconnect aborts request.signal (compat flag enable_request_signal), and functions/routes/batch.ts hands
   // that signal to the batch. A caller abandoning exports.default.fetch() tears the whole request down instead, which
   // would stop the upstream call even without that wiring; so the request is given its own signal and the worker is
   // called directly: only the wiring can stop the steps, and these tests fail without it.

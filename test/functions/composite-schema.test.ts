@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type BrokenComposite, DEFAULT_PREFIX, loadComposites, paramSchema } from "../../functions/composite-schema";
 import compositesFile from "../../functions/composites.json";
+import { type BrokenComposite, DEFAULT_PREFIX, loadComposites, paramSchema } from "../../functions/routes/composite-schema";
 import type { ParamSpec } from "../../lib/composite/definition";
 
 /**

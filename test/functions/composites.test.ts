@@ -1,8 +1,8 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { loadComposites } from "../../functions/composite-schema";
 import { createApp } from "../../functions/index";
+import { loadComposites } from "../../functions/routes/composite-schema";
 import { API_KEY, UPSTREAM, upstreamHits } from "./batch-helpers";
 import { call, expectProblem } from "./helpers";
 

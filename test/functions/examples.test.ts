@@ -6,7 +6,7 @@ import { API_KEY, upstreamHits } from "./batch-helpers";
 import { BASE, call, expectProblem } from "./helpers";
 
 const upstream = `http://127.0.0.1:${env.UPSTREAM_PORT}`;
-/** The callback writes KV and the fetch reaches upstreams: both need an API key (functions/access.ts). */
+/** The callback writes KV and the fetch reaches upstreams: both need an API key (functions/http/access.ts). */
 const keyed = { headers: { authorization: `Bearer ${API_KEY}` } };
 
 describe("GET /v1/examples/coroutine", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { STEP_VARIANTS, Step } from "../../functions/batch-schema";
+import { STEP_VARIANTS, Step } from "../../functions/routes/batch-schema";
 import { STEP_KINDS } from "../../lib/batch/steps/index";
 import { call } from "./helpers";
 

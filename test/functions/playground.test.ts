@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { PLAYGROUND_EXAMPLES } from "../../functions/playground-examples";
-import { type StepTiming, WATERFALL_SCRIPT, waterfallKit } from "../../functions/waterfall";
+import { PLAYGROUND_EXAMPLES } from "../../functions/pages/playground-examples";
+import { type StepTiming, WATERFALL_SCRIPT, waterfallKit } from "../../functions/pages/waterfall";
 import { call } from "./helpers";
 
 const kit = waterfallKit();

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { flakyRoll } from "../../functions/sim";
+import { flakyRoll } from "../../functions/demo/sim";
 import { call, expectProblem } from "./helpers";
 
 afterEach(() => {

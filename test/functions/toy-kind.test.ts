@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createBatchRoutes } from "../../functions/batch";
-import { Step, stepSchemas } from "../../functions/batch-schema";
-import type { AppFetch } from "../../functions/env";
+import type { AppFetch } from "../../functions/http/env";
+import { createBatchRoutes } from "../../functions/routes/batch";
+import { Step, stepSchemas } from "../../functions/routes/batch-schema";
 import { parseConfig } from "../../lib/base/config";
 import { FanoutError } from "../../lib/base/errors";
 import { expectedLatency } from "../../lib/batch/plan";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ROUTES } from "../../functions/access";
+import { ROUTES } from "../../functions/http/access";
 import { STEP_ERROR_CODES } from "../../lib/base/errors";
 import { DEFAULT_SUBREQUEST_BUDGET } from "../../lib/base/limits";
 
@@ -19,7 +19,7 @@ describe("the README", () => {
     expect(README).toContain(`\`SUBREQUEST_BUDGET\` (${DEFAULT_SUBREQUEST_BUDGET},`);
   });
 
-  it("says who may call each route as functions/access.ts declares it", () => {
+  it("says who may call each route as functions/http/access.ts declares it", () => {
     const table = README.split("| route | who may call | what it does |")[1]!.split("\n\n")[0]!;
     const WORDS = { public: "public", apiKey: "API key", admin: "admin key" } as const;
     const rows = new Map<string, string>();

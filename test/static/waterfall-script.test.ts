@@ -1,7 +1,7 @@
 import { runInNewContext } from "node:vm";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
-import { type WaterfallKit, waterfallKit } from "../../functions/waterfall";
+import { type WaterfallKit, waterfallKit } from "../../functions/pages/waterfall";
 
 /**
  * The playground inlines the waterfall kit's own source (`WATERFALL_SCRIPT`). Wrangler bundles the
@@ -37,7 +37,7 @@ function exercise(kit: WaterfallKit) {
 describe("the playground's inlined waterfall kit", () => {
   it("runs on its own from a minified, keepNames bundle and answers as the source does", async () => {
     const bundle = await build({
-      entryPoints: [new URL("../../functions/waterfall.ts", import.meta.url).pathname],
+      entryPoints: [new URL("../../functions/pages/waterfall.ts", import.meta.url).pathname],
       bundle: true,
       format: "esm",
       platform: "neutral",

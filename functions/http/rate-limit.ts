@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { FanoutError } from "../lib/base/errors";
-import { describeError } from "../lib/base/log";
+import { FanoutError } from "../../lib/base/errors";
+import { describeError } from "../../lib/base/log";
 import type { AppEnv } from "./env";
 
 /**

@@ -1,8 +1,8 @@
 import type { Context } from "hono";
-import { docsHtml } from "./docs-page";
-import type { AppEnv } from "./env";
-import { playgroundHtml } from "./playground-page";
-import { createRouter } from "./router";
+import type { AppEnv } from "../http/env";
+import { createRouter } from "../http/router";
+import { docsHtml } from "../pages/docs-page";
+import { playgroundHtml } from "../pages/playground-page";
 
 /**
  * GET /docs (the API reference, rendered from /openapi.json) and GET /playground (run a batch or a

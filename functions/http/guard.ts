@@ -1,12 +1,12 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
-import { FanoutError } from "../lib/base/errors";
+import { FanoutError } from "../../lib/base/errors";
 import type { RouteRule } from "./access";
 import { requireApiKey } from "./auth";
 import type { AppEnv } from "./env";
 
-/** Applies the route table of functions/access.ts to every request. */
+/** Applies the route table of functions/http/access.ts to every request. */
 
 /** The answer for a path no route serves; a demo route while the demo is off gets exactly this too. */
 export function noRoute(c: Context): FanoutError {
@@ -29,7 +29,7 @@ export function guardRoutes(table: ReadonlyMap<string, RouteRule>) {
     if (route === undefined) return next();
     const key = `${route.method} ${route.path}`;
     const rule = table.get(key);
-    if (rule === undefined) throw new FanoutError("internal", `${key} has no access rule in functions/access.ts`);
+    if (rule === undefined) throw new FanoutError("internal", `${key} has no access rule in functions/http/access.ts`);
     if (rule.demo && !c.var.config.DEMO_ENABLED) throw noRoute(c);
     if (rule.access === "public") return next();
     return requireApiKey(c, async () => {

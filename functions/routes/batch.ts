@@ -2,22 +2,22 @@ import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { stream, streamSSE } from "hono/streaming";
-import { runAfterResponse } from "../lib/async/after";
-import { FanoutError } from "../lib/base/errors";
-import type { Plan } from "../lib/batch/plan";
-import type { BatchOutcome, StepCounts } from "../lib/batch/scheduler";
-import { type BatchHost, type BatchRequestInput, executeBatch, planBatch, publicResult, summaryOf } from "../lib/batch/service";
-import { STEPS, type StepRegistry } from "../lib/batch/steps/index";
-import { type AuditQueue, auditBatch } from "../lib/jobs/audit";
-import { jobHost } from "../lib/jobs/runner";
-import { submitJob } from "../lib/jobs/submit";
+import { runAfterResponse } from "../../lib/async/after";
+import { FanoutError } from "../../lib/base/errors";
+import type { Plan } from "../../lib/batch/plan";
+import type { BatchOutcome, StepCounts } from "../../lib/batch/scheduler";
+import { type BatchHost, type BatchRequestInput, executeBatch, planBatch, publicResult, summaryOf } from "../../lib/batch/service";
+import { STEPS, type StepRegistry } from "../../lib/batch/steps/index";
+import { type AuditQueue, auditBatch } from "../../lib/jobs/audit";
+import { jobHost } from "../../lib/jobs/runner";
+import { submitJob } from "../../lib/jobs/submit";
+import type { AppEnv, AppFetch } from "../http/env";
+import { batchHostOf, serveInProcessOf, setStepTimings } from "../http/host";
+import { problemResponses } from "../http/problem";
+import { rateLimit } from "../http/rate-limit";
+import { createRouter, untypedResponse, waitUntilOf } from "../http/router";
+import { markAsLiveStream } from "../http/streaming";
 import { BatchEvent, BatchLine, BatchRequest, BatchResponse, JobAccepted, STEP_VARIANTS, stepSchemas } from "./batch-schema";
-import type { AppEnv, AppFetch } from "./env";
-import { batchHostOf, serveInProcessOf, setStepTimings } from "./host";
-import { problemResponses } from "./problem";
-import { rateLimit } from "./rate-limit";
-import { createRouter, untypedResponse, waitUntilOf } from "./router";
-import { markAsLiveStream } from "./streaming";
 
 /**
  * POST /v1/batch: one request describing many I/O steps, run with the highest safe concurrency,
@@ -93,7 +93,7 @@ export function createBatchRoutes(appFetch: AppFetch, kinds: StepRegistry = STEP
   // Typed as production's: a test registry's own kind is checked by its own schema, at run time.
   const schemas = kinds === STEPS ? { variants: STEP_VARIANTS, BatchRequest } : stepSchemas(kinds as typeof STEPS);
 
-  // The API key is checked before this (functions/access.ts); the rate limit counts per key.
+  // The API key is checked before this (functions/http/access.ts); the rate limit counts per key.
   batch.use("*", rateLimit("apiKey"));
   batch.use("*", (c, next) => {
     // bodyLimit stops reading a chunked body at the limit and leaves it half-read. Answering then breaks `wrangler dev`'s

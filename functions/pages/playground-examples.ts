@@ -1,4 +1,4 @@
-/** The playground's example batches (functions/playground-page.ts): each shows one thing the waterfall draws. */
+/** The playground's example batches (functions/pages/playground-page.ts): each shows one thing the waterfall draws. */
 
 const QUICKSTART = {
   steps: [

@@ -1,15 +1,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { stream } from "hono/streaming";
-import { parseRetryAfter } from "../lib/async/retry";
-import { sleep } from "../lib/async/timers";
-import { ATTEMPT_HEADER } from "../lib/batch/in-process";
-import { problemResponses } from "./problem";
-import { createRouter, integer, untypedResponse } from "./router";
-import { markAsLiveStream } from "./streaming";
+import { parseRetryAfter } from "../../lib/async/retry";
+import { sleep } from "../../lib/async/timers";
+import { ATTEMPT_HEADER } from "../../lib/batch/in-process";
+import { problemResponses } from "../http/problem";
+import { createRouter, integer, untypedResponse } from "../http/router";
+import { markAsLiveStream } from "../http/streaming";
 
 /**
  * httpbin-style simulated upstreams driven by timers: the quickstart, the tests and the benchmarks
- * use them so nothing needs the internet. Public, and part of the demo surface (functions/access.ts):
+ * use them so nothing needs the internet. Public, and part of the demo surface (functions/http/access.ts):
  * they exist only while DEMO_ENABLED is on.
  */
 

@@ -1,8 +1,8 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ZodError } from "zod";
-import type { WaitUntil } from "../lib/async/after";
-import { describeInvalid, FanoutError, type InvalidParam } from "../lib/base/errors";
+import type { WaitUntil } from "../../lib/async/after";
+import { describeInvalid, FanoutError, type InvalidParam } from "../../lib/base/errors";
 import type { AppEnv } from "./env";
 
 /** JSON-path style name for a zod issue path: `steps[2].http.url`. */

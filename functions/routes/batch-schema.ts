@@ -1,13 +1,13 @@
 import { z } from "@hono/zod-openapi";
-import { SECRET_PATTERN } from "../lib/base/config";
-import { STEP_ERROR_CODES } from "../lib/base/errors";
-import { stepCountsSchema } from "../lib/batch/outcome";
-import { BATCH_MODES, type StepResult } from "../lib/batch/scheduler";
-import type { BatchRequestInput, PublicBatchResult, summaryOf } from "../lib/batch/service";
-import { ClientJson, PickPath } from "../lib/batch/steps/fields";
-import { type AnyStepKind, STEPS, type StepRegistry } from "../lib/batch/steps/index";
-import type { SpecOf } from "../lib/batch/steps/kind";
-import type { Same } from "./router";
+import { SECRET_PATTERN } from "../../lib/base/config";
+import { STEP_ERROR_CODES } from "../../lib/base/errors";
+import { stepCountsSchema } from "../../lib/batch/outcome";
+import { BATCH_MODES, type StepResult } from "../../lib/batch/scheduler";
+import type { BatchRequestInput, PublicBatchResult, summaryOf } from "../../lib/batch/service";
+import { ClientJson, PickPath } from "../../lib/batch/steps/fields";
+import { type AnyStepKind, STEPS, type StepRegistry } from "../../lib/batch/steps/index";
+import type { SpecOf } from "../../lib/batch/steps/kind";
+import type { Same } from "../http/router";
 
 /**
  * The request and response of POST /v1/batch. A step's kinds come from the registry

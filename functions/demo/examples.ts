@@ -1,19 +1,19 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { streamText } from "hono/streaming";
-import { runAfterResponse } from "../lib/async/after";
-import { all } from "../lib/async/combinators";
-import { elapsedSince, sleep, withTimeout } from "../lib/async/timers";
-import { FanoutError } from "../lib/base/errors";
-import { fetchUpstream, readBodyLimited } from "../lib/base/http";
-import { problemResponses } from "./problem";
-import { createRouter, integer, untypedResponse, waitUntilOf } from "./router";
-import { markAsLiveStream } from "./streaming";
+import { runAfterResponse } from "../../lib/async/after";
+import { all } from "../../lib/async/combinators";
+import { elapsedSince, sleep, withTimeout } from "../../lib/async/timers";
+import { FanoutError } from "../../lib/base/errors";
+import { fetchUpstream, readBodyLimited } from "../../lib/base/http";
+import { problemResponses } from "../http/problem";
+import { createRouter, integer, untypedResponse, waitUntilOf } from "../http/router";
+import { markAsLiveStream } from "../http/streaming";
 
 /**
  * The async-I/O lesson as working endpoints: a coroutine, gather, a done-callback and an aiohttp-style
  * fetch, each built from the same lib/ primitives the gateway uses. Part of the demo surface (they exist
  * only while DEMO_ENABLED is on); the callback (it writes KV) and the fetch (it reaches the upstreams)
- * need an API key, as functions/access.ts declares.
+ * need an API key, as functions/http/access.ts declares.
  */
 
 const examples = createRouter();

@@ -1,5 +1,5 @@
 /**
- * Who may call each route, declared once. `guardRoutes` (functions/guard.ts) enforces it before any route runs,
+ * Who may call each route, declared once. `guardRoutes` (functions/http/guard.ts) enforces it before any route runs,
  * /openapi.json states it (each operation's `security`), and test/functions/access.test.ts holds the
  * app to it: every route the app serves must be here and answer as declared, and a public route may
  * neither reach an upstream nor write storage. The upstream allow-list is for keyed callers only.
@@ -40,7 +40,7 @@ export const ROUTES = {
 
 /**
  * A composite's rule, from its declaration: `auth: "none"` is public because the catalog refuses a
- * public composite that calls an upstream (functions/composite-schema.ts), and no step kind writes.
+ * public composite that calls an upstream (functions/routes/composite-schema.ts), and no step kind writes.
  */
 export function compositeRule(definition: { auth: "none" | "apiKey"; demo: boolean }): RouteRule {
   return definition.auth === "none"

@@ -1,9 +1,9 @@
 import type { ExecutionContext } from "hono";
 import type { RequestIdVariables } from "hono/request-id";
 import type { TimingVariables } from "hono/timing";
-import type { Config } from "../lib/base/config";
-import type { Logger } from "../lib/base/log";
-import type { StepCounts } from "../lib/batch/scheduler";
+import type { Config } from "../../lib/base/config";
+import type { Logger } from "../../lib/base/log";
+import type { StepCounts } from "../../lib/batch/scheduler";
 
 /** The gateway's own fetch (the composition root passes `app.fetch`): answers in-process `/v1/sim/` calls. */
 export type AppFetch = (request: Request, env: Env, ctx: ExecutionContext) => Response | Promise<Response>;

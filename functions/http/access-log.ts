@@ -1,9 +1,9 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { createLogger, type LogFields } from "../lib/base/log";
-import { isInProcessUrl } from "../lib/batch/in-process";
-import { STEP_OUTCOMES } from "../lib/batch/outcome";
-import type { StepCounts } from "../lib/batch/scheduler";
+import { createLogger, type LogFields } from "../../lib/base/log";
+import { isInProcessUrl } from "../../lib/batch/in-process";
+import { STEP_OUTCOMES } from "../../lib/batch/outcome";
+import type { StepCounts } from "../../lib/batch/scheduler";
 import type { AppEnv } from "./env";
 import { matchedRoute } from "./guard";
 

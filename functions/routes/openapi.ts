@@ -1,8 +1,8 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { etagOf, matchesIfNoneMatch } from "../lib/base/http";
-import pkg from "../package.json";
-import type { RouteRule } from "./access";
-import type { AppEnv } from "./env";
+import { etagOf, matchesIfNoneMatch } from "../../lib/base/http";
+import pkg from "../../package.json";
+import type { RouteRule } from "../http/access";
+import type { AppEnv } from "../http/env";
 
 /**
  * GET /openapi.json: the document generated from the routes' zod schemas, built once per isolate (it is
@@ -70,7 +70,7 @@ function withAccessRules(document: Document, table: ReadonlyMap<string, RouteRul
     for (const method of Object.keys(item).filter((name) => METHODS.has(name))) {
       const key = `${method.toUpperCase()} ${routerPath(path)}`;
       const rule = table.get(key);
-      if (rule === undefined) throw new Error(`${key} has no access rule in functions/access.ts`);
+      if (rule === undefined) throw new Error(`${key} has no access rule in functions/http/access.ts`);
       if (rule.demo && !demo) {
         delete item[method];
         continue;

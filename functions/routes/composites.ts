@@ -1,18 +1,18 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
-import { describeInvalid, FanoutError } from "../lib/base/errors";
-import { HEADER_VALUE, matchesIfNoneMatch } from "../lib/base/http";
-import { publicResult } from "../lib/batch/service";
-import { cacheKeyUrl, versionOf } from "../lib/composite/cache";
-import type { CompositeDefinition, CompositeInputs, ParamValue } from "../lib/composite/definition";
-import { planComposite, runComposite, serveComposite } from "../lib/composite/serve";
-import { requireApiKey } from "./auth";
+import { describeInvalid, FanoutError } from "../../lib/base/errors";
+import { HEADER_VALUE, matchesIfNoneMatch } from "../../lib/base/http";
+import { publicResult } from "../../lib/batch/service";
+import { cacheKeyUrl, versionOf } from "../../lib/composite/cache";
+import type { CompositeDefinition, CompositeInputs, ParamValue } from "../../lib/composite/definition";
+import { planComposite, runComposite, serveComposite } from "../../lib/composite/serve";
+import { requireApiKey } from "../http/auth";
+import type { AppEnv, AppFetch } from "../http/env";
+import { batchHostOf, setStepTimings } from "../http/host";
+import { problemResponses } from "../http/problem";
+import { rateLimit } from "../http/rate-limit";
+import { createRouter, untypedResponse, waitUntilOf } from "../http/router";
 import { type CompositeCatalog, paramSchema } from "./composite-schema";
-import type { AppEnv, AppFetch } from "./env";
-import { batchHostOf, setStepTimings } from "./host";
-import { problemResponses } from "./problem";
-import { rateLimit } from "./rate-limit";
-import { createRouter, untypedResponse, waitUntilOf } from "./router";
 
 /**
  * GET <prefix><path>: the composites of functions/composites.json, each its own route and OpenAPI
@@ -50,7 +50,7 @@ const wantsDebug = (c: Context<AppEnv>) => c.req.query("debug") !== undefined;
 
 /**
  * The composite's own middleware. Its access (public or API key) is applied before it, from
- * functions/access.ts; `?debug=1` needs an admin key on any composite, a public one included.
+ * functions/http/access.ts; `?debug=1` needs an admin key on any composite, a public one included.
  */
 function middlewareOf(definition: CompositeDefinition): MiddlewareHandler<AppEnv>[] {
   const debugNeedsAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {

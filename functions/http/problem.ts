@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ERROR_CODES, type ErrorCode, type FanoutError, PRIVATE_DETAIL_CODES, publicDetail } from "../lib/base/errors";
+import { ERROR_CODES, type ErrorCode, type FanoutError, PRIVATE_DETAIL_CODES, publicDetail } from "../../lib/base/errors";
 
 /** RFC 9457 problem details: the one shape every error of fanout is rendered in. */
 

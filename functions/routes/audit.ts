@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { stepCountsSchema } from "../lib/batch/outcome";
-import { listAudit, type StoredAuditRecord } from "../lib/jobs/audit";
-import { problemResponses } from "./problem";
-import { createRouter, integer, type Same } from "./router";
+import { stepCountsSchema } from "../../lib/batch/outcome";
+import { listAudit, type StoredAuditRecord } from "../../lib/jobs/audit";
+import { problemResponses } from "../http/problem";
+import { createRouter, integer, type Same } from "../http/router";
 
 const audit = createRouter();
 // Admin keys only: functions/access.ts.

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { setMetric } from "hono/timing";
-import type { StepResult } from "../lib/batch/scheduler";
-import { type BatchHost, batchBindings } from "../lib/batch/service";
+import type { StepResult } from "../../lib/batch/scheduler";
+import { type BatchHost, batchBindings } from "../../lib/batch/service";
 import type { AppEnv, AppFetch } from "./env";
 
 /** What a route that runs a batch (/v1/batch, composites) hands lib/ from its request, and how it reports the steps. */

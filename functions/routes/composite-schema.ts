@@ -1,13 +1,13 @@
 import { z } from "@hono/zod-openapi";
-import type { InvalidParam } from "../lib/base/errors";
-import { HEADER_VALUE } from "../lib/base/http";
-import { isInProcessUrl } from "../lib/batch/in-process";
-import { buildPlan } from "../lib/batch/plan";
-import { BATCH_MODES } from "../lib/batch/scheduler";
-import { collectReferences, INPUT_ROOTS } from "../lib/batch/template";
-import { type CompositeDefinition, PARAM_TYPES, type ParamSpec, type ParamValue } from "../lib/composite/definition";
+import type { InvalidParam } from "../../lib/base/errors";
+import { HEADER_VALUE } from "../../lib/base/http";
+import { isInProcessUrl } from "../../lib/batch/in-process";
+import { buildPlan } from "../../lib/batch/plan";
+import { BATCH_MODES } from "../../lib/batch/scheduler";
+import { collectReferences, INPUT_ROOTS } from "../../lib/batch/template";
+import { type CompositeDefinition, PARAM_TYPES, type ParamSpec, type ParamValue } from "../../lib/composite/definition";
+import { issuePath, type Same } from "../http/router";
 import { ClientJson, oneKindPerStep, PickPath, StepId, stepFields } from "./batch-schema";
-import { issuePath, type Same } from "./router";
 
 /**
  * The composites file (functions/composites.json): its schema, the checks across fields (every

@@ -1,9 +1,9 @@
 import type { Context } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { createMiddleware } from "hono/factory";
-import { sha256 } from "../lib/base/bytes";
-import type { Config } from "../lib/base/config";
-import { FanoutError } from "../lib/base/errors";
+import { sha256 } from "../../lib/base/bytes";
+import type { Config } from "../../lib/base/config";
+import { FanoutError } from "../../lib/base/errors";
 import type { AppEnv } from "./env";
 
 /**
