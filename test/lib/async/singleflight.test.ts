@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { Singleflight } from "../../lib/async/singleflight";
+import { Singleflight } from "../../../lib/async/singleflight";
 
 describe("Singleflight", () => {
   it("runs identical concurrent calls once and marks the later ones as shared", async () => {

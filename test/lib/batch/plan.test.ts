@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { FanoutError } from "../../lib/base/errors";
-import { buildPlan, type PlanLimits } from "../../lib/batch/plan";
-import type { StepInput } from "../../lib/batch/steps/types";
+import type { FanoutError } from "../../../lib/base/errors";
+import { buildPlan, type PlanLimits } from "../../../lib/batch/plan";
+import type { StepInput } from "../../../lib/batch/steps/types";
 
 const limits: PlanLimits = { maxSteps: 100, subrequestBudget: 1000, isInProcess: (url) => url.startsWith("/") };
 const http = (url: string, extra: Partial<NonNullable<StepInput["http"]>> = {}) => ({

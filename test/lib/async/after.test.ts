@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
-import { runAfterResponse } from "../../lib/async/after";
-import { FanoutError } from "../../lib/base/errors";
-import type { Logger } from "../../lib/base/log";
+import { runAfterResponse } from "../../../lib/async/after";
+import { FanoutError } from "../../../lib/base/errors";
+import type { Logger } from "../../../lib/base/log";
 
 function fakeContext() {
   const promises: Promise<unknown>[] = [];

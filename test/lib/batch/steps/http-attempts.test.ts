@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { Fetcher } from "../../lib/base/http";
-import { parseAllowList } from "../../lib/base/policy";
-import { runHttp } from "../../lib/batch/steps/http";
-import type { HttpSpec } from "../../lib/batch/steps/types";
-import { batchContext } from "./batch-context";
+import type { Fetcher } from "../../../../lib/base/http";
+import { parseAllowList } from "../../../../lib/base/policy";
+import { runHttp } from "../../../../lib/batch/steps/http";
+import type { HttpSpec } from "../../../../lib/batch/steps/types";
+import { batchContext } from "../../batch-context";
 
 /**
  * What each attempt of an http step sends. The parts every attempt shares (the step's headers, its

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { FanoutError } from "../../lib/base/errors";
-import { collectReferences, parseReference, renderString, renderValue, type Scope } from "../../lib/batch/template";
+import { FanoutError } from "../../../lib/base/errors";
+import { collectReferences, parseReference, renderString, renderValue, type Scope } from "../../../lib/batch/template";
 
 const steps: Record<string, unknown> = {
   user: { status: 200, headers: { "content-type": "application/json" }, body: { id: 7, name: "Ada L", tags: ["a", "b"] } },

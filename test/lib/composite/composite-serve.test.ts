@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../lib/base/config";
-import { createLogger, type Logger } from "../../lib/base/log";
-import { batchBindings } from "../../lib/batch/service";
-import type { CompositeDefinition } from "../../lib/composite/definition";
-import { planComposite, serveComposite } from "../../lib/composite/serve";
+import { parseConfig } from "../../../lib/base/config";
+import { createLogger, type Logger } from "../../../lib/base/log";
+import { batchBindings } from "../../../lib/batch/service";
+import type { CompositeDefinition } from "../../../lib/composite/definition";
+import { planComposite, serveComposite } from "../../../lib/composite/serve";
 
 /** serveComposite's promises about the cache binding: one that fails never fails the request. */
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { type Admission, type BreakerOptions, type BreakerTicket, CircuitBreakers } from "../../lib/async/breaker";
-import { httpRetryPolicy } from "../../lib/async/retry";
-import { FanoutError } from "../../lib/base/errors";
+import { type Admission, type BreakerOptions, type BreakerTicket, CircuitBreakers } from "../../../lib/async/breaker";
+import { httpRetryPolicy } from "../../../lib/async/retry";
+import { FanoutError } from "../../../lib/base/errors";
 
 const A = "https://a.example.com";
 const B = "https://b.example.com";

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { abortable, Deadline, sleep, withTimeout } from "../../lib/async/timers";
-import { FanoutError } from "../../lib/base/errors";
-import { flush, trackListeners } from "./helpers";
+import { abortable, Deadline, sleep, withTimeout } from "../../../lib/async/timers";
+import { FanoutError } from "../../../lib/base/errors";
+import { flush, trackListeners } from "../helpers";
 
 beforeEach(() => {
   vi.useFakeTimers();

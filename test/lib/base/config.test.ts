@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../lib/base/config";
-import { DEFAULT_SUBREQUEST_BUDGET, OWN_SUBREQUESTS, PAID_SUBREQUESTS } from "../../lib/base/limits";
+import { parseConfig } from "../../../lib/base/config";
+import { DEFAULT_SUBREQUEST_BUDGET, OWN_SUBREQUESTS, PAID_SUBREQUESTS } from "../../../lib/base/limits";
 
 describe("parseConfig", () => {
   it("applies defaults and parses the allow-list", () => {

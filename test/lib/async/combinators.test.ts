@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { all } from "../../lib/async/combinators";
-import { sleep } from "../../lib/async/timers";
-import { FanoutError } from "../../lib/base/errors";
-import { controllable, flush } from "./helpers";
+import { all } from "../../../lib/async/combinators";
+import { sleep } from "../../../lib/async/timers";
+import { FanoutError } from "../../../lib/base/errors";
+import { controllable, flush } from "../helpers";
 
 const valueAfter =
   <T>(ms: number, value: T) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type AllowList, checkTarget, parseAllowList, parseAllowRule } from "../../lib/base/policy";
+import { type AllowList, checkTarget, parseAllowList, parseAllowRule } from "../../../lib/base/policy";
 
 const allowList = parseAllowList("api.example.com, *.cdn.example.net, api.example.com:8443, http://localhost:8787, http://127.0.0.1:9000");
 

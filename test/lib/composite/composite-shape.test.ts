@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { FanoutError, type StepErrorCode } from "../../lib/base/errors";
-import type { BatchOutcome, StepResult } from "../../lib/batch/scheduler";
-import type { CompositeDefinition, CompositeInputs, OutputSpec } from "../../lib/composite/definition";
-import { requiredStepFailed, shapeBody, shapeDocument } from "../../lib/composite/shape";
+import { FanoutError, type StepErrorCode } from "../../../lib/base/errors";
+import type { BatchOutcome, StepResult } from "../../../lib/batch/scheduler";
+import type { CompositeDefinition, CompositeInputs, OutputSpec } from "../../../lib/composite/definition";
+import { requiredStepFailed, shapeBody, shapeDocument } from "../../../lib/composite/shape";
 
 /**
  * Shaping a finished batch into a composite's document, on hand-built outcomes: the rules (target,

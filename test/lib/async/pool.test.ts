@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
-import { Pool } from "../../lib/async/pool";
-import { FanoutError } from "../../lib/base/errors";
-import { controllable, flush, trackListeners } from "./helpers";
+import { Pool } from "../../../lib/async/pool";
+import { FanoutError } from "../../../lib/base/errors";
+import { controllable, flush, trackListeners } from "../helpers";
 
 describe("Pool", () => {
   it("never runs more than its concurrency at once and runs tasks in FIFO order", async () => {

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { KvReader } from "../../lib/batch/steps/kv-reader";
+import { KvReader } from "../../../../lib/batch/steps/kv-reader";
 
 describe("KvReader", () => {
   it("shares a key between reads in flight at the same time", async () => {

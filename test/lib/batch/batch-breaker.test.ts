@@ -1,16 +1,16 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { CircuitBreakers } from "../../lib/async/breaker";
-import { parseConfig } from "../../lib/base/config";
-import type { Fetcher } from "../../lib/base/http";
-import { parseAllowList } from "../../lib/base/policy";
-import { IN_PROCESS_RULE, isInProcessUrl } from "../../lib/batch/in-process";
-import { buildPlan } from "../../lib/batch/plan";
-import { type BatchMode, runBatch } from "../../lib/batch/scheduler";
-import { isolateBreakersFor } from "../../lib/batch/service";
-import type { BatchContext } from "../../lib/batch/steps/context";
-import type { HttpSpec, StepInput } from "../../lib/batch/steps/types";
-import { batchContext } from "./batch-context";
+import { CircuitBreakers } from "../../../lib/async/breaker";
+import { parseConfig } from "../../../lib/base/config";
+import type { Fetcher } from "../../../lib/base/http";
+import { parseAllowList } from "../../../lib/base/policy";
+import { IN_PROCESS_RULE, isInProcessUrl } from "../../../lib/batch/in-process";
+import { buildPlan } from "../../../lib/batch/plan";
+import { type BatchMode, runBatch } from "../../../lib/batch/scheduler";
+import { isolateBreakersFor } from "../../../lib/batch/service";
+import type { BatchContext } from "../../../lib/batch/steps/context";
+import type { HttpSpec, StepInput } from "../../../lib/batch/steps/types";
+import { batchContext } from "../batch-context";
 
 /**
  * The http step under a circuit breaker, for real: the closed port 127.0.0.1:9 (allowed, unreachable)

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { sleep } from "../../lib/async/timers";
-import { FanoutError } from "../../lib/base/errors";
-import { buildPlan } from "../../lib/batch/plan";
-import { type BatchMode, type Executor, runBatch, type StepResult } from "../../lib/batch/scheduler";
-import type { StepInput } from "../../lib/batch/steps/types";
-import { batchContext } from "./batch-context";
+import { sleep } from "../../../lib/async/timers";
+import { FanoutError } from "../../../lib/base/errors";
+import { buildPlan } from "../../../lib/batch/plan";
+import { type BatchMode, type Executor, runBatch, type StepResult } from "../../../lib/batch/scheduler";
+import type { StepInput } from "../../../lib/batch/steps/types";
+import { batchContext } from "../batch-context";
 
 const plan = (steps: StepInput[], maxSteps = 100) => buildPlan(steps, { maxSteps, subrequestBudget: 1000, isInProcess: () => true });
 const wait = (id: string, ms: number, dependsOn?: string[]): StepInput => ({ id, wait: { ms }, ...(dependsOn ? { dependsOn } : {}) });

@@ -1,12 +1,12 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { all } from "../../lib/async/combinators";
-import { hedge } from "../../lib/async/hedge";
-import { Deadline, linkSignals, sleep, withTimeout } from "../../lib/async/timers";
-import { parseConfig } from "../../lib/base/config";
-import { FanoutError } from "../../lib/base/errors";
-import { type BatchRequestInput, batchBindings, executeBatch, planBatch } from "../../lib/batch/service";
-import { flush, trackListeners } from "./helpers";
+import { all } from "../../../lib/async/combinators";
+import { hedge } from "../../../lib/async/hedge";
+import { Deadline, linkSignals, sleep, withTimeout } from "../../../lib/async/timers";
+import { parseConfig } from "../../../lib/base/config";
+import { FanoutError } from "../../../lib/base/errors";
+import { type BatchRequestInput, batchBindings, executeBatch, planBatch } from "../../../lib/batch/service";
+import { flush, trackListeners } from "../helpers";
 
 /**
  * fanout links signals by hand (linkSignals) instead of AbortSignal.any: in workerd every signal

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { withTimeout } from "../../lib/async/timers";
-import { fetchUpstream, readBodyLimited } from "../../lib/base/http";
-import { parseAllowList } from "../../lib/base/policy";
+import { withTimeout } from "../../../lib/async/timers";
+import { fetchUpstream, readBodyLimited } from "../../../lib/base/http";
+import { parseAllowList } from "../../../lib/base/policy";
 
 const origin = `http://127.0.0.1:${env.UPSTREAM_PORT}`;
 const allowList = parseAllowList(`${origin}, https://example.com`);

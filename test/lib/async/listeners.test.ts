@@ -1,15 +1,15 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { hedge } from "../../lib/async/hedge";
-import { abortable, Deadline, sleep } from "../../lib/async/timers";
-import { parseConfig } from "../../lib/base/config";
-import { FanoutError } from "../../lib/base/errors";
-import { buildPlan } from "../../lib/batch/plan";
-import { type Executor, runBatch } from "../../lib/batch/scheduler";
-import { type BatchRequestInput, batchBindings, executeBatch, planBatch } from "../../lib/batch/service";
-import type { StepInput } from "../../lib/batch/steps/types";
-import { batchContext } from "./batch-context";
-import { flush } from "./helpers";
+import { hedge } from "../../../lib/async/hedge";
+import { abortable, Deadline, sleep } from "../../../lib/async/timers";
+import { parseConfig } from "../../../lib/base/config";
+import { FanoutError } from "../../../lib/base/errors";
+import { buildPlan } from "../../../lib/batch/plan";
+import { type Executor, runBatch } from "../../../lib/batch/scheduler";
+import { type BatchRequestInput, batchBindings, executeBatch, planBatch } from "../../../lib/batch/service";
+import type { StepInput } from "../../../lib/batch/steps/types";
+import { batchContext } from "../batch-context";
+import { flush } from "../helpers";
 
 /**
  * Listener hygiene: every primitive that listens on a caller's signal removes what it added once it

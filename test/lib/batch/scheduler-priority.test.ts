@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { sleep } from "../../lib/async/timers";
-import { buildPlan, criticalPathPriorities, DEFAULT_EXPECTED_MS, expectedLatency } from "../../lib/batch/plan";
-import { type Executor, runBatch } from "../../lib/batch/scheduler";
-import type { StepInput } from "../../lib/batch/steps/types";
-import { batchContext } from "./batch-context";
+import { sleep } from "../../../lib/async/timers";
+import { buildPlan, criticalPathPriorities, DEFAULT_EXPECTED_MS, expectedLatency } from "../../../lib/batch/plan";
+import { type Executor, runBatch } from "../../../lib/batch/scheduler";
+import type { StepInput } from "../../../lib/batch/steps/types";
+import { batchContext } from "../batch-context";
 
 /**
  * Critical-path-first scheduling: when more executions are ready than the pool has slots, the one

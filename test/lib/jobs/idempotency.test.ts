@@ -1,8 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "../../lib/base/bytes";
-import { claimIdempotencyKey, type IdempotencyKey, type IdempotencyRecord, releaseIdempotencyKey } from "../../lib/jobs/idempotency";
+import { sha256Hex } from "../../../lib/base/bytes";
+import { claimIdempotencyKey, type IdempotencyKey, type IdempotencyRecord, releaseIdempotencyKey } from "../../../lib/jobs/idempotency";
 
 const namespace = env.IDEMPOTENCY_KEYS;
 const record = (jobId: string): IdempotencyRecord => ({

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { hedge } from "../../lib/async/hedge";
-import { sleep } from "../../lib/async/timers";
-import { FanoutError } from "../../lib/base/errors";
+import { hedge } from "../../../lib/async/hedge";
+import { sleep } from "../../../lib/async/timers";
+import { FanoutError } from "../../../lib/base/errors";
 
 beforeEach(() => {
   vi.useFakeTimers();

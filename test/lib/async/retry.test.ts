@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { httpRetryPolicy, parseRetryAfter, retry } from "../../lib/async/retry";
-import { Deadline } from "../../lib/async/timers";
-import { FanoutError } from "../../lib/base/errors";
+import { httpRetryPolicy, parseRetryAfter, retry } from "../../../lib/async/retry";
+import { Deadline } from "../../../lib/async/timers";
+import { FanoutError } from "../../../lib/base/errors";
 
 beforeEach(() => {
   vi.useFakeTimers();

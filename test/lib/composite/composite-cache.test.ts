@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { etagOf, matchesIfNoneMatch } from "../../lib/base/http";
-import { type CacheKeyParts, type CacheLookup, cacheKeyUrl, cacheStatus, lookup, RefreshGate, store } from "../../lib/composite/cache";
-import type { CachePolicy } from "../../lib/composite/definition";
+import { etagOf, matchesIfNoneMatch } from "../../../lib/base/http";
+import { type CacheKeyParts, type CacheLookup, cacheKeyUrl, cacheStatus, lookup, RefreshGate, store } from "../../../lib/composite/cache";
+import type { CachePolicy } from "../../../lib/composite/definition";
 
 /**
  * A composite's cache: the key (what splits it and what must not), ETag matching, the per-isolate
