@@ -12,7 +12,7 @@ import { consumeJobMessages } from "../lib/jobs/consumer";
 import compositesFile from "./composites.json";
 import examples from "./demo/examples";
 import sim from "./demo/sim";
-import { routeTable } from "./http/access";
+import { routeKey, routeTable } from "./http/access";
 import { accessLog } from "./http/access-log";
 import { crossOrigin } from "./http/cors";
 import type { AppEnv, AppFetch } from "./http/env";
@@ -69,7 +69,7 @@ export function createApp(catalog: CompositeCatalog) {
       // Read once, at the first 404 (by then every route is registered).
       app: {
         get routes() {
-          return app.routes.filter((route) => demo || !table.get(`${route.method} ${route.path}`)?.demo);
+          return app.routes.filter((route) => demo || !table.get(routeKey(route.method, route.path))?.demo);
         },
       } as typeof app,
       onMethodNotAllowed: (c, methods) =>

@@ -10,6 +10,9 @@
 
 export type Access = "public" | "apiKey" | "admin";
 
+/** A route's key in the table: `METHOD /pattern`, the pattern as the router writes it. */
+export const routeKey = (method: string, path: string) => `${method.toUpperCase()} ${path}`;
+
 /** A public route says why it is public; `demo` routes exist only while DEMO_ENABLED is on. */
 export type RouteRule = { access: "public"; why: string; demo?: boolean } | { access: "apiKey" | "admin"; demo?: boolean };
 
@@ -59,9 +62,9 @@ export function routeTable(catalog: {
   broken: ReadonlyArray<{ path?: string }>;
 }): ReadonlyMap<string, RouteRule> {
   const table = new Map<string, RouteRule>(Object.entries(ROUTES));
-  for (const definition of catalog.composites) table.set(`GET ${catalog.prefix}${definition.path}`, compositeRule(definition));
+  for (const definition of catalog.composites) table.set(routeKey("GET", `${catalog.prefix}${definition.path}`), compositeRule(definition));
   for (const broken of catalog.broken) {
-    if (broken.path !== undefined) table.set(`GET ${catalog.prefix}${broken.path}`, { access: "apiKey" });
+    if (broken.path !== undefined) table.set(routeKey("GET", `${catalog.prefix}${broken.path}`), { access: "apiKey" });
   }
   return table;
 }

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import { FanoutError } from "../../lib/base/errors";
-import type { RouteRule } from "./access";
+import { type RouteRule, routeKey } from "./access";
 import { requireApiKey } from "./auth";
 import type { AppEnv } from "./env";
 
@@ -27,7 +27,7 @@ export function guardRoutes(table: ReadonlyMap<string, RouteRule>) {
     const route = matchedRoute(c);
     // No route: notFound or methodNotAllowed answers.
     if (route === undefined) return next();
-    const key = `${route.method} ${route.path}`;
+    const key = routeKey(route.method, route.path);
     const rule = table.get(key);
     if (rule === undefined) throw new FanoutError("internal", `${key} has no access rule in functions/http/access.ts`);
     if (rule.demo && !c.var.config.DEMO_ENABLED) throw noRoute(c);

@@ -1,7 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { etagOf, matchesIfNoneMatch } from "../../lib/base/http";
 import pkg from "../../package.json";
-import type { RouteRule } from "../http/access";
+import { type RouteRule, routeKey } from "../http/access";
 import type { AppEnv } from "../http/env";
 
 /**
@@ -68,7 +68,7 @@ function withAccessRules(document: Document, table: ReadonlyMap<string, RouteRul
   const usedTags = new Set<string>();
   for (const [path, item] of Object.entries(paths)) {
     for (const method of Object.keys(item).filter((name) => METHODS.has(name))) {
-      const key = `${method.toUpperCase()} ${routerPath(path)}`;
+      const key = routeKey(method, routerPath(path));
       const rule = table.get(key);
       if (rule === undefined) throw new Error(`${key} has no access rule in functions/http/access.ts`);
       if (rule.demo && !demo) {
