@@ -43,7 +43,7 @@ export const ROUTES = {
 
 /**
  * A composite's rule, from its declaration: `auth: "none"` is public because the catalog refuses a
- * public composite that calls an upstream (functions/routes/composite-schema.ts), and no step kind writes.
+ * public composite that calls an upstream (lib/composite/catalog.ts), and no step kind writes.
  */
 export function compositeRule(definition: { auth: "none" | "apiKey"; demo: boolean }): RouteRule {
   return definition.auth === "none"

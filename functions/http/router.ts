@@ -3,15 +3,8 @@ import type { Context } from "hono";
 import type { ZodError } from "zod";
 import type { WaitUntil } from "../../lib/async/after";
 import { describeInvalid, FanoutError, type InvalidParam } from "../../lib/base/errors";
+import { issuePath } from "../../lib/base/schema";
 import type { AppEnv } from "./env";
-
-/** JSON-path style name for a zod issue path: `steps[2].http.url`. */
-export function issuePath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>(
-    (name, key) => (typeof key === "number" ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)),
-    "",
-  );
-}
 
 function validationError(error: ZodError, target: string): FanoutError {
   const invalidParams: InvalidParam[] = error.issues.map((issue) => ({
@@ -53,13 +46,6 @@ export function integer(name: string, min: number, max: number) {
 export function untypedResponse(response: Response): never {
   return response as never;
 }
-
-/**
- * True when A and B are the same type (each assignable to the other). Used as
- * `true satisfies Same<z.output<typeof Schema>, LibType>` so a documented schema cannot drift from
- * the record lib/ builds.
- */
-export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
 /** The request's `ctx.waitUntil` as the plain function lib/ takes. */
 export function waitUntilOf(c: Context): WaitUntil {

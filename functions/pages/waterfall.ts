@@ -2,10 +2,11 @@
  * The playground's waterfall logic, without a browser: which steps a batch's steps depend on, the
  * outcome of a settled step, the critical path, and the layout of bars on a shared time axis.
  *
- * The same code runs in the page: `WATERFALL_SCRIPT` is this function's own source, inlined into
- * the playground. So the kit is one self-contained function whose parts are methods of one object
- * (`kit.x`), with no module-level names, no named inner functions and no imports: a minifier may
- * rename or wrap those, and the page would not have them.
+ * The same code runs in the page: the playground inlines this function's own source and calls it
+ * with lib/'s reference grammar (`REFERENCE_GRAMMAR`, as data), so the page finds `{{references}}`
+ * exactly as the engine does. So the kit is one self-contained function whose parts are methods of
+ * one object (`kit.x`), with no module-level names, no named inner functions and no imports: a
+ * minifier may rename or wrap those, and the page would not have them.
  */
 
 /** One settled step as the NDJSON stream (or a composite's `?debug=1` envelope) reports it. */
@@ -89,7 +90,15 @@ export interface WaterfallKit {
   layout(order: string[], results: Record<string, StepTiming>, deps: Record<string, string[]>, options: LayoutOptions): Layout;
 }
 
-export function waterfallKit(): WaterfallKit {
+/** lib/batch/template.ts's `REFERENCE_GRAMMAR`: regular expression sources, as plain data. */
+export interface ReferenceGrammar {
+  reference: string;
+  root: string;
+}
+
+export function waterfallKit(grammar: ReferenceGrammar): WaterfallKit {
+  const reference = new RegExp(grammar.reference, "g");
+  const root = new RegExp(grammar.root);
   const kit: WaterfallKit = {
     stepIds(batch) {
       const steps = batch && typeof batch === "object" ? (batch as { steps?: unknown }).steps : undefined;
@@ -115,7 +124,7 @@ export function waterfallKit(): WaterfallKit {
         while (pending.length > 0) {
           const value = pending.pop();
           if (typeof value === "string") {
-            for (const match of value.matchAll(/\{\{\s*([^{}.[\s]+)[^{}]*\}\}/g)) named.push(match[1]);
+            for (const match of value.matchAll(reference)) named.push(root.exec((match[1] ?? "").trim())?.[0]);
           } else if (value && typeof value === "object") {
             for (const [key, inner] of Object.entries(value)) if (key !== "id" && key !== "dependsOn") pending.push(inner);
           }
@@ -242,6 +251,3 @@ export function waterfallKit(): WaterfallKit {
   };
   return kit;
 }
-
-/** The kit for the page: an expression that evaluates to the same object `waterfallKit()` returns. */
-export const WATERFALL_SCRIPT = `(${waterfallKit.toString()})()`;

@@ -1,8 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Same } from "../../lib/base/schema";
 import { stepCountsSchema } from "../../lib/batch/outcome";
 import { listAudit, type StoredAuditRecord } from "../../lib/jobs/audit";
 import { problemResponses } from "../http/problem";
-import { createRouter, integer, type Same } from "../http/router";
+import { createRouter, integer } from "../http/router";
 
 const audit = createRouter();
 // Admin keys only: functions/access.ts.

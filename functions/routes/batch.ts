@@ -17,7 +17,7 @@ import { problemResponses } from "../http/problem";
 import { rateLimit } from "../http/rate-limit";
 import { createRouter, untypedResponse, waitUntilOf } from "../http/router";
 import { markAsLiveStream } from "../http/streaming";
-import { BatchEvent, BatchLine, BatchRequest, BatchResponse, JobAccepted, STEP_VARIANTS, stepSchemas } from "./batch-schema";
+import { BatchEvent, BatchLine, BatchRequest, BatchResponse, documentedStepSchemas, JobAccepted, STEP_VARIANTS } from "./batch-schema";
 
 /**
  * POST /v1/batch: one request describing many I/O steps, run with the highest safe concurrency,
@@ -91,7 +91,7 @@ const REQUEST_HEADERS = {
 export function createBatchRoutes(appFetch: AppFetch, kinds: StepRegistry = STEPS) {
   const batch = createRouter();
   // Typed as production's: a test registry's own kind is checked by its own schema, at run time.
-  const schemas = kinds === STEPS ? { variants: STEP_VARIANTS, BatchRequest } : stepSchemas(kinds as typeof STEPS);
+  const schemas = kinds === STEPS ? { variants: STEP_VARIANTS, BatchRequest } : documentedStepSchemas(kinds as typeof STEPS);
 
   // The API key is checked before this (functions/http/access.ts); the rate limit counts per key.
   batch.use("*", rateLimit("apiKey"));

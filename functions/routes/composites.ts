@@ -4,7 +4,9 @@ import { describeInvalid, FanoutError } from "../../lib/base/errors";
 import { HEADER_VALUE, matchesIfNoneMatch } from "../../lib/base/http";
 import { publicResult } from "../../lib/batch/service";
 import { cacheKeyUrl, versionOf } from "../../lib/composite/cache";
+import type { CompositeCatalog } from "../../lib/composite/catalog";
 import type { CompositeDefinition, CompositeInputs, ParamValue } from "../../lib/composite/definition";
+import { paramSchema } from "../../lib/composite/params";
 import { planComposite, runComposite, serveComposite } from "../../lib/composite/serve";
 import { requireApiKey } from "../http/auth";
 import type { AppEnv, AppFetch } from "../http/env";
@@ -12,7 +14,6 @@ import { batchHostOf, setStepTimings } from "../http/host";
 import { problemResponses } from "../http/problem";
 import { rateLimit } from "../http/rate-limit";
 import { createRouter, untypedResponse, waitUntilOf } from "../http/router";
-import { type CompositeCatalog, paramSchema } from "./composite-schema";
 
 /**
  * GET <prefix><path>: the composites of functions/composites.json, each its own route and OpenAPI

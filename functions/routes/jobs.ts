@@ -1,9 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ERROR_CODES, type ErrorCode, FanoutError } from "../../lib/base/errors";
+import type { Same } from "../../lib/base/schema";
 import { CALLBACK_STATES, JOB_RUNNERS, JOB_STATES, JobStore, type PublicJob } from "../../lib/jobs/store";
 import { DELIVERY_OUTCOMES } from "../../lib/jobs/webhooks";
 import { problemResponses } from "../http/problem";
-import { createRouter, type Same } from "../http/router";
+import { createRouter } from "../http/router";
 import { BatchResponse } from "./batch-schema";
 
 const jobs = createRouter();

@@ -19,7 +19,7 @@ import type { StepInput, StepOutput } from "./steps/types";
  * 202, or in the Queue consumer.
  */
 
-/** A batch request after validation; the route's zod schema (functions/routes/batch-schema.ts) produces exactly this. */
+/** A batch request after validation; the batch request's zod schema (schema.ts) produces exactly this. */
 export interface BatchRequestInput {
   steps: StepInput[];
   mode: BatchMode;

@@ -29,7 +29,16 @@ export const STEP_FIELDS = new Set(["status", "headers", "body"]);
 // One character class between the braces (trimmed in code): no nested quantifiers, so a scan is
 // linear even on hostile text such as "{{" followed by thousands of spaces.
 const REFERENCE = /\{\{([^{}]*)\}\}/g;
+// The step id (or input root) a reference starts with.
+const ROOT = /^[A-Za-z0-9_-]{1,64}/;
 const SEGMENT = /^(?:\.([A-Za-z0-9_$-]+)|\[(\d+|\*)\])/;
+
+/**
+ * The reference grammar as data, for code that cannot import this module (the playground's page
+ * script gets it inlined): `reference` finds each `{{...}}` (group 1 is its inside, to trim), and
+ * `root` the step id or input root that inside starts with.
+ */
+export const REFERENCE_GRAMMAR = { reference: REFERENCE.source, root: ROOT.source } as const;
 
 /** How deep a JSON value in a request (a step body, a forEach item) may nest. */
 export const MAX_JSON_DEPTH = 32;
@@ -67,7 +76,7 @@ export function nestedDeeperThan(value: unknown, maxDepth: number): boolean {
 
 /** Parses `id.a[0].b[*]`; throws a `validation_failed` FanoutError saying what is wrong. */
 export function parseReference(text: string): Reference {
-  const head = /^[A-Za-z0-9_-]{1,64}/.exec(text);
+  const head = ROOT.exec(text);
   if (!head) throw new FanoutError("validation_failed", `"{{${text}}}" does not start with a step id`);
   const path: PathSegment[] = [];
   let rest = text.slice(head[0].length);

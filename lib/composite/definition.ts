@@ -3,7 +3,7 @@ import type { StepInput } from "../batch/steps/types";
 
 /**
  * A composite: a named GET endpoint that a platform team declares (functions/composites.json) and
- * fanout serves as a validated, shaped and cached batch. functions/routes/composite-schema.ts validates
+ * fanout serves as a validated, shaped and cached batch. catalog.ts (params.ts for the params) validates
  * declarations into exactly these types.
  */
 

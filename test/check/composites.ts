@@ -1,5 +1,5 @@
 import compositesFile from "../../functions/composites.json";
-import { type CompositeCatalog, loadComposites } from "../../functions/routes/composite-schema";
+import { type CompositeCatalog, loadComposites } from "../../lib/composite/catalog";
 
 /**
  * `npm run check [file]`: validates functions/composites.json (or the file given) offline with the schema and cross-checks the

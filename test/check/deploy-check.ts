@@ -1,9 +1,9 @@
 import { parse as parseToml, TomlError } from "smol-toml";
-import { loadComposites } from "../../functions/routes/composite-schema";
 import { type Config, parseConfig } from "../../lib/base/config";
 import { FanoutError } from "../../lib/base/errors";
 import { OWN_SUBREQUESTS, PAID_SUBREQUESTS } from "../../lib/base/limits";
 import { type AllowRule, checkPrefix, checkTarget, parseAllowRule } from "../../lib/base/policy";
+import { loadComposites } from "../../lib/composite/catalog";
 import type { CompositeDefinition } from "../../lib/composite/definition";
 import { planComposite } from "../../lib/composite/serve";
 

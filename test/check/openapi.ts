@@ -1,6 +1,6 @@
 import compositesFile from "../../functions/composites.json";
 import { createApp } from "../../functions/index";
-import { loadComposites } from "../../functions/routes/composite-schema";
+import { loadComposites } from "../../lib/composite/catalog";
 
 /**
  * `npm run openapi:doc`: prints the OpenAPI document exactly as GET /openapi.json serves it, built in Node

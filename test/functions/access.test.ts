@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import compositesFile from "../../functions/composites.json";
 import type { RouteRule } from "../../functions/http/access";
 import { createApp } from "../../functions/index";
-import { loadComposites } from "../../functions/routes/composite-schema";
+import { loadComposites } from "../../lib/composite/catalog";
 import { API_KEY, UPSTREAM, upstreamHits } from "./batch-helpers";
 
 /**

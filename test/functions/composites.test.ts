@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../functions/index";
-import { loadComposites } from "../../functions/routes/composite-schema";
+import { loadComposites } from "../../lib/composite/catalog";
 import { API_KEY, UPSTREAM, upstreamHits } from "./batch-helpers";
 import { call, expectProblem } from "./helpers";
 

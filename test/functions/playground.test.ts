@@ -1,9 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { PLAYGROUND_EXAMPLES } from "../../functions/pages/playground-examples";
-import { type StepTiming, WATERFALL_SCRIPT, waterfallKit } from "../../functions/pages/waterfall";
+import { PLAYGROUND_SCRIPT } from "../../functions/pages/playground-page";
+import { type StepTiming, waterfallKit } from "../../functions/pages/waterfall";
+import { buildPlan } from "../../lib/batch/plan";
+import type { StepInput } from "../../lib/batch/steps/types";
+import { REFERENCE_GRAMMAR } from "../../lib/batch/template";
 import { call } from "./helpers";
 
-const kit = waterfallKit();
+const kit = waterfallKit(REFERENCE_GRAMMAR);
 
 function result(id: string, startMs: number, durationMs: number, extra: Partial<StepTiming> = {}): StepTiming {
   return { id, ok: true, startMs, durationMs, ...extra };
@@ -31,6 +35,16 @@ describe("waterfall kit: dependencies", () => {
       join: ["a", "each"],
       self: [],
     });
+  });
+
+  it("finds the dependencies the engine plans, for every example batch (one reference grammar, lib's)", () => {
+    for (const [name, example] of Object.entries(PLAYGROUND_EXAMPLES)) {
+      const steps = (example.batch as { steps: StepInput[] }).steps;
+      const plan = buildPlan(steps, { maxSteps: 100, subrequestBudget: 1000, isInProcess: () => true });
+      const planned = Object.fromEntries(plan.steps.map((step) => [step.id, [...step.dependsOn].sort()]));
+      const drawn = Object.fromEntries(Object.entries(kit.dependencies(example.batch)).map(([id, deps]) => [id, [...deps].sort()]));
+      expect(drawn, name).toEqual(planned);
+    }
   });
 
   it("gives nothing for something that is not a batch", () => {
@@ -137,9 +151,11 @@ describe("GET /playground and GET /docs", () => {
     });
   }
 
-  it("the playground inlines the waterfall kit and the examples", async () => {
+  it("the playground inlines the waterfall kit with lib's reference grammar, its own script and the examples", async () => {
     const html = await (await call("/playground")).text();
-    expect(html).toContain(`const kit = ${WATERFALL_SCRIPT};`);
+    expect(html).toContain(PLAYGROUND_SCRIPT);
+    expect(PLAYGROUND_SCRIPT).toContain(JSON.stringify(REFERENCE_GRAMMAR));
+    expect(html).not.toMatch(/\$(NONCE|STYLE|SCRIPT)\b/);
     for (const name of ["quickstart", "diamond", "forEach", "hedge", "race"]) expect(html).toContain(`"${name}":`);
   });
 

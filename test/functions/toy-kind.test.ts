@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AppFetch } from "../../functions/http/env";
 import { createBatchRoutes } from "../../functions/routes/batch";
-import { Step, stepSchemas } from "../../functions/routes/batch-schema";
+import { documentedStepSchemas, Step } from "../../functions/routes/batch-schema";
 import { parseConfig } from "../../lib/base/config";
 import { FanoutError } from "../../lib/base/errors";
 import { expectedLatency } from "../../lib/batch/plan";
@@ -16,7 +16,7 @@ import { echo } from "../fixtures/toy-kind";
  */
 
 const kinds = createStepRegistry([...STEP_KIND_MODULES, echo]);
-const schemas = stepSchemas(kinds);
+const schemas = documentedStepSchemas(kinds);
 const config = parseConfig({ UPSTREAM_ALLOWLIST: "https://api.example.com", DEMO_ENABLED: "false", BREAKER_ENABLED: "false" });
 
 /** A request as the registry's schema validates it (defaults applied). */

@@ -9,7 +9,7 @@ import { r2 } from "./r2";
 import { wait } from "./wait";
 
 /**
- * The registry of step kinds. The batch schema and its OpenAPI variants (functions/routes/batch-schema.ts),
+ * The registry of step kinds. The batch schema (schema.ts) and its OpenAPI variants (functions/routes/batch-schema.ts),
  * the plan's cost and latency estimates (plan.ts), the configuration checks (service.ts) and the
  * executors are all built from it. Adding a kind: its module (lib/batch/steps/<kind>.ts) and one
  * line in STEP_KIND_MODULES.

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import compositesFile from "../../functions/composites.json";
-import { type BrokenComposite, DEFAULT_PREFIX, loadComposites, paramSchema } from "../../functions/routes/composite-schema";
-import type { ParamSpec } from "../../lib/composite/definition";
+import compositesFile from "../../../functions/composites.json";
+import { type BrokenComposite, DEFAULT_PREFIX, loadComposites } from "../../../lib/composite/catalog";
+import type { ParamSpec } from "../../../lib/composite/definition";
+import { paramSchema } from "../../../lib/composite/params";
 
 /**
  * The composites file: the bundled one loads, one bad composite never takes another down, every

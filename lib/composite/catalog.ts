@@ -1,18 +1,19 @@
-import { z } from "@hono/zod-openapi";
-import type { InvalidParam } from "../../lib/base/errors";
-import { HEADER_VALUE } from "../../lib/base/http";
-import { isInProcessUrl } from "../../lib/batch/in-process";
-import { buildPlan } from "../../lib/batch/plan";
-import { BATCH_MODES } from "../../lib/batch/scheduler";
-import { collectReferences, INPUT_ROOTS } from "../../lib/batch/template";
-import { type CompositeDefinition, PARAM_TYPES, type ParamSpec, type ParamValue } from "../../lib/composite/definition";
-import { issuePath, type Same } from "../http/router";
-import { ClientJson, oneKindPerStep, PickPath, StepId, stepFields } from "./batch-schema";
+import { z } from "zod";
+import type { InvalidParam } from "../base/errors";
+import { issuePath, type Same } from "../base/schema";
+import { isInProcessUrl } from "../batch/in-process";
+import { buildPlan } from "../batch/plan";
+import { BATCH_MODES } from "../batch/scheduler";
+import { oneKindPerStep, StepId, stepFields } from "../batch/schema";
+import { ClientJson, PickPath } from "../batch/steps/fields";
+import { collectReferences, INPUT_ROOTS } from "../batch/template";
+import type { CompositeDefinition } from "./definition";
+import { Param } from "./params";
 
 /**
  * The composites file (functions/composites.json): its schema, the checks across fields (every
- * reference, path parameter and varied header is declared), and the per-request schema of each
- * composite's params. Loaded once per isolate; `npm run check` runs the same checks offline.
+ * reference, path parameter and varied header is declared), and the composites it yields. Loaded
+ * once per isolate; `npm run check` runs the same checks offline.
  */
 
 export const DEFAULT_PREFIX = "/v1/c/";
@@ -23,44 +24,6 @@ const HeaderName = z
   .regex(/^[a-z0-9-]{1,64}$/, "a header name in lower case")
   .refine((name) => !/^(authorization|proxy-authorization|cookie|cf-.*)$/.test(name), "this header is never visible to steps (secrets)");
 const FieldPath = z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, "a dot path of field names (a.b.c)");
-
-const Param = z
-  .object({
-    in: z.enum(["path", "query"]).default("query"),
-    type: z.enum(PARAM_TYPES),
-    description: z.string().max(500).optional(),
-    required: z.boolean().default(false),
-    default: z.union([z.string(), z.number(), z.boolean()]).optional(),
-    min: z.number().optional(),
-    max: z.number().optional(),
-    pattern: z.string().max(200).optional(),
-    enum: z.array(z.string().min(1).max(200)).min(1).max(100).optional(),
-  })
-  .strict()
-  .superRefine((param, ctx) => {
-    if (param.in === "path" && param.default !== undefined)
-      ctx.addIssue({ code: "custom", path: ["default"], message: "a path parameter has no default" });
-    if (param.type !== "string" && (param.pattern !== undefined || param.enum !== undefined))
-      ctx.addIssue({ code: "custom", path: ["type"], message: "pattern and enum are for string parameters" });
-    if (param.min !== undefined && param.max !== undefined && param.min > param.max)
-      ctx.addIssue({ code: "custom", path: ["min"], message: "min is above max" });
-    if (param.pattern !== undefined) {
-      try {
-        new RegExp(param.pattern);
-      } catch {
-        ctx.addIssue({ code: "custom", path: ["pattern"], message: "not a valid regular expression" });
-      }
-    }
-    if (param.default !== undefined) {
-      const checked = paramSchema("default", { ...param, required: true, default: undefined }).safeParse(String(param.default));
-      if (!checked.success)
-        ctx.addIssue({
-          code: "custom",
-          path: ["default"],
-          message: `the default is not a valid value: ${checked.error.issues[0]?.message}`,
-        });
-    }
-  });
 
 const ShapeRule = z
   .object({
@@ -116,8 +79,19 @@ const Declaration = z
   .strict()
   .superRefine(crossCheck);
 
-function crossCheck(composite: z.output<typeof Declaration>, ctx: z.RefinementCtx): void {
-  const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: "custom", path, message });
+type Declared = z.output<typeof Declaration>;
+/** Adds one problem at a field of the composite. */
+type Issue = (path: PropertyKey[], message: string) => void;
+
+function crossCheck(composite: Declared, ctx: z.RefinementCtx): void {
+  const issue: Issue = (path, message) => ctx.addIssue({ code: "custom", path, message });
+  checkDeclarations(composite, issue);
+  checkPlan(composite, issue);
+  checkReferences(composite, issue);
+}
+
+/** Path parameters, the reserved debug param, varied headers, and what a step may call (public and demo composites). */
+function checkDeclarations(composite: Declared, issue: Issue): void {
   const pathParams = composite.path
     .split("/")
     .filter((segment) => segment.startsWith(":"))
@@ -143,8 +117,10 @@ function crossCheck(composite: z.output<typeof Declaration>, ctx: z.RefinementCt
     if (inProcess && !composite.demo)
       issue(["steps", index, "http", "url"], 'relative /v1/sim/ URLs are the demo surface: mark the composite "demo": true');
   });
+}
 
-  // The batch's own checks (ids, references between steps, cycles), with room for any configured limit.
+/** The batch's own checks (ids, references between steps, cycles), with room for any configured limit. */
+function checkPlan(composite: Declared, issue: Issue): void {
   try {
     buildPlan(composite.steps, { maxSteps: 1000, subrequestBudget: 100_000, isInProcess: isInProcessUrl, inputRoots: INPUT_ROOTS });
   } catch (error) {
@@ -152,8 +128,10 @@ function crossCheck(composite: z.output<typeof Declaration>, ctx: z.RefinementCt
     if (problems.length === 0) issue(["steps"], (error as Error).message);
     for (const problem of problems) issue([problem.name], problem.reason);
   }
+}
 
-  // References to the request's values must name something declared; output references must name steps.
+/** References to the request's values must name something declared; output references must name steps. */
+function checkReferences(composite: Declared, issue: Issue): void {
   const stepIds = new Set(composite.steps.map((step) => step.id));
   const queryParams = Object.entries(composite.params)
     .filter(([, param]) => param.in === "query")
@@ -247,54 +225,3 @@ export function loadComposites(raw: unknown): CompositeCatalog {
 }
 
 true satisfies Same<Omit<CompositeDefinition, "name">, z.output<typeof Declaration>>;
-
-/** What a missing, repeated (`?a=1&a=2`) or otherwise wrong raw value is told. */
-function rawValueError(name: string, otherwise: string) {
-  return (issue: { input?: unknown }) =>
-    issue.input === undefined ? `${name} is required` : Array.isArray(issue.input) ? `${name} must be given once` : otherwise;
-}
-
-/** The request-time schema of one param: raw text in, the typed value out; every message names the param and its rule. */
-export function paramSchema(name: string, spec: ParamSpec) {
-  const { min, max } = spec;
-  const text = () => z.string({ error: rawValueError(name, `${name} must be text`) });
-  let schema: z.ZodType<ParamValue, string>;
-  switch (spec.type) {
-    case "integer":
-    case "number": {
-      let number = z.number({ error: `${name} must be a number` });
-      if (spec.type === "integer") number = number.int(`${name} must be an integer`);
-      if (min !== undefined) number = number.min(min, `${name} must be >= ${min}`);
-      if (max !== undefined) number = number.max(max, `${name} must be <= ${max}`);
-      const shape = spec.type === "integer" ? /^-?\d{1,16}$/ : /^-?(\d{1,16}(\.\d{1,16})?|\.\d{1,16})(e[+-]?\d{1,3})?$/i;
-      schema = text()
-        .regex(shape, `${name} must be ${spec.type === "integer" ? "an integer" : "a number"}`)
-        .transform(Number)
-        .pipe(number)
-        .openapi({ type: spec.type, ...(min === undefined ? {} : { minimum: min }), ...(max === undefined ? {} : { maximum: max }) });
-      break;
-    }
-    case "boolean":
-      schema = z
-        .enum(["true", "false"], { error: rawValueError(name, `${name} must be true or false`) })
-        .transform((value) => value === "true")
-        .openapi({ type: "boolean" });
-      break;
-    default: {
-      let value = text().regex(HEADER_VALUE, `${name} must be printable ASCII`);
-      value = value
-        .min(min ?? 0, `${name} must be at least ${min} characters`)
-        .max(max ?? 1024, `${name} must be at most ${max ?? 1024} characters`);
-      if (spec.pattern !== undefined) value = value.regex(new RegExp(`^(?:${spec.pattern})$`), `${name} must match ${spec.pattern}`);
-      schema = spec.enum ? value.refine((given) => spec.enum!.includes(given), `${name} must be one of ${spec.enum.join(", ")}`) : value;
-    }
-  }
-  const described = schema.openapi({
-    ...(spec.description ? { description: spec.description } : {}),
-    ...(spec.default !== undefined ? { default: spec.default as string } : {}),
-    ...(spec.enum ? { enum: spec.enum } : {}),
-  });
-  if (spec.in === "path" || spec.required) return described;
-  if (spec.default !== undefined) return described.optional().transform((value) => value ?? spec.default!);
-  return described.optional();
-}

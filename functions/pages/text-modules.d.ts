@@ -1,0 +1,9 @@
+// The pages' HTML and CSS are imported as text (wrangler.toml's [[rules]] Text; .html is Text by default).
+declare module "*.html" {
+  const text: string;
+  export default text;
+}
+declare module "*.css" {
+  const text: string;
+  export default text;
+}
