@@ -1,7 +1,7 @@
 import { sha256Hex } from "./bytes";
 import { abortReason, FanoutError, isFanoutError } from "./errors";
 import { MAX_REDIRECTS } from "./limits";
-import { type AllowList, checkTarget } from "./policy";
+import { type AllowList, checkTarget, passedTarget } from "./policy";
 
 /**
  * Upstream HTTP under the allow-list: redirects are followed by hand so that every hop is checked
@@ -37,7 +37,8 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
 
 export interface UpstreamRequest {
-  url: string;
+  /** The target as written (checked here), or the URL checkTarget returned for the same allow-list (not checked again). */
+  url: string | URL;
   method?: string;
   headers?: HeadersInit;
   body?: BodyInit | null;
@@ -53,7 +54,7 @@ export interface UpstreamRequest {
 export async function fetchUpstream(request: UpstreamRequest, options: UpstreamFetchOptions): Promise<UpstreamResponse> {
   const { allowList, signal, maxRedirects = MAX_REDIRECTS, fetcher = (r) => fetch(r), credentialsFor = () => undefined } = options;
   // Checked before a Request exists, so a refused target is never even constructed.
-  let url = checkTarget(request.url, allowList);
+  let url = typeof request.url !== "string" && passedTarget(request.url, allowList) ? request.url : checkTarget(request.url, allowList);
   const headers = withCredentials(new Headers(request.headers), undefined, credentialsFor(url.origin));
   let current = new Request(url, { method: request.method ?? "GET", headers, body: request.body ?? null, redirect: "manual", signal });
 

@@ -48,8 +48,8 @@ export const DEFAULT_SUBREQUEST_BUDGET = PAID_SUBREQUESTS - OWN_SUBREQUESTS;
 /**
  * Outgoing connections (fetch, KV, R2, Cache, Queues; service bindings share them) one invocation may
  * have waiting for their response headers at once. A slot frees when the headers arrive, not when the
- * body has been read. Local workerd does not enforce it. DEFAULT_CONCURRENCY (6) matches it; fanout's
- * pool still holds a step's slot until the step settles, body included (following the runtime's rule
- * is separate scheduler work).
+ * body has been read. Local workerd does not enforce it. DEFAULT_CONCURRENCY (6) matches it, and
+ * fanout's pool follows the same rule: a step frees its slot when its response headers arrive
+ * (StepRun.slot in lib/batch/steps/context.ts).
  */
 export const CONNECTIONS_WAITING_FOR_HEADERS = 6;

@@ -110,6 +110,20 @@ function writtenHost(input: string, base: string | undefined): string | undefine
 const IPV4_HOSTNAME = /^\d+\.\d+\.\d+\.\d+$/;
 
 /**
+ * The URLs checkTarget has passed, with the allow-list and the exact URL it passed: a caller that
+ * checked a step's URL once (to find its origin) hands the same object to fetchUpstream, which then
+ * takes it as checked instead of parsing and matching it again. A URL changed since, or checked
+ * against another list, is checked again.
+ */
+const passed = new WeakMap<URL, { allowList: AllowList; href: string }>();
+
+/** Whether `url` is the very object checkTarget returned for this allow-list, unchanged since. */
+export function passedTarget(url: URL, allowList: AllowList): boolean {
+  const entry = passed.get(url);
+  return entry !== undefined && entry.allowList === allowList && entry.href === url.href;
+}
+
+/**
  * Returns the parsed URL when `target` may be fetched, or throws `forbidden_target` saying why.
  * The WHATWG parser turns 127.1, 0177.0.0.1, 0x7f000001 and 2130706433 into 127.0.0.1; such a
  * spelling is refused even when 127.0.0.1 is allowed, because no legitimate client writes one and
@@ -141,6 +155,7 @@ export function checkTarget(target: string | URL, allowList: AllowList, base?: s
   if (!allowList.some((rule) => ruleMatches(rule, url))) {
     throw new FanoutError("forbidden_target", `${shown} is not on the upstream allow-list`);
   }
+  passed.set(url, { allowList, href: url.href });
   return url;
 }
 

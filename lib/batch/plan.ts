@@ -16,6 +16,8 @@ export interface PlannedStep {
   input: StepInput;
   /** Ids this step waits for (references and dependsOn), without duplicates. */
   dependsOn: string[];
+  /** No `{{reference}}` in its spec or forEach: it runs as written, with nothing to render. */
+  literal: boolean;
   /** Worst-case subrequests of one execution (x items for forEach, counted when expanded). */
   cost: number;
   /** What one execution takes as the step states it (its expectedMs hint, a literal wait); undefined when estimated. */
@@ -60,13 +62,14 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
     const module = kinds.kindOf(input);
     const kind = module.kind as StepKind;
     const spec: unknown = input[kind];
-    const dependsOn = dependenciesOf(input, index, spec, { kind, indexById, inputRoots, problems });
+    const { dependsOn, literal } = dependenciesOf(input, index, spec, { kind, indexById, inputRoots, problems });
     return {
       id: input.id,
       index,
       kind,
       input,
       dependsOn,
+      literal,
       cost: module.cost(spec, limits),
       statedMs: input.expectedMs ?? module.statedMs?.(spec),
       defaultMs: module.expectedMs,
@@ -138,8 +141,13 @@ interface DependencyContext {
   problems: InvalidParam[];
 }
 
-/** The ids a step waits for (its references and dependsOn, without duplicates); bad ones go to `problems`. */
-function dependenciesOf(input: StepInput, index: number, spec: unknown, context: DependencyContext): string[] {
+/** The ids a step waits for (its references and dependsOn, without duplicates), and whether it has no references; bad ones go to `problems`. */
+function dependenciesOf(
+  input: StepInput,
+  index: number,
+  spec: unknown,
+  context: DependencyContext,
+): { dependsOn: string[]; literal: boolean } {
   const { kind, indexById, inputRoots, problems } = context;
   const references: LocatedReference[] = [];
   try {
@@ -169,7 +177,7 @@ function dependenciesOf(input: StepInput, index: number, spec: unknown, context:
     else if (id === input.id) problems.push({ name: `steps[${index}].dependsOn[${position}]`, reason: "a step cannot depend on itself" });
     else dependsOn.add(id);
   });
-  return [...dependsOn];
+  return { dependsOn: [...dependsOn], literal: references.length === 0 };
 }
 
 function invalidPlan(problems: InvalidParam[], summary?: string): FanoutError {

@@ -20,6 +20,8 @@ const isUrlField = (key: string) => key === "url";
 
 /** A step's spec with its references resolved; throws reference_missing when a field that must be a string is not. */
 function render(step: PlannedStep, scope: Scope): SpecByKind[StepKind] {
+  // Nothing to resolve: the validated spec as written (executors never change their spec).
+  if (step.literal) return step.input[step.kind] as SpecByKind[StepKind];
   const spec = renderValue(step.input[step.kind], scope, isUrlField) as Record<string, unknown>;
   for (const field of ["url", "key"] as const) {
     if (field in spec && typeof spec[field] !== "string") {
@@ -50,6 +52,8 @@ function combineItems(outputs: readonly StepOutput[]): StepOutput {
  * How one batch executes a step it has decided to start: resolves its references, takes its
  * subrequests from the budget, expands a forEach into one execution per item, and runs each
  * execution in a slot of the batch's pool, waiting executions ordered by critical-path priority.
+ * A slot stands for one of the edge's connections waiting for response headers: a step that reads
+ * a response frees it when its headers arrive (StepRun.slot), and the body is read outside it.
  * When to start a step and what its result means is BatchRun's business (batch-run.ts).
  */
 export class StepRunner {
@@ -127,11 +131,11 @@ export class StepRunner {
       throw new FanoutError("budget_exhausted", `the batch has used its ${subrequests.limit} subrequests (SUBREQUEST_BUDGET)`);
     }
     return this.#pool.run(
-      async () => {
+      async (_, slot) => {
         const began = Date.now();
         let output: StepOutput;
         try {
-          output = await this.#execute(step.kind, spec, { deps: this.#batch, signal });
+          output = await this.#execute(step.kind, spec, { deps: this.#batch, signal, slot });
         } catch (error) {
           settlers?.failed(error);
           throw error;

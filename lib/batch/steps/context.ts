@@ -1,5 +1,6 @@
 import type { CircuitBreakers } from "../../async/breaker";
 import type { Budget } from "../../async/budget";
+import type { Slot } from "../../async/pool";
 import type { Singleflight } from "../../async/singleflight";
 import type { Deadline } from "../../async/timers";
 import type { Fetcher, ReadLimits } from "../../base/http";
@@ -53,4 +54,10 @@ export function stepReadLimits(deps: ByteLimitDeps, signal?: AbortSignal): ReadL
 export interface StepRun<Deps = BatchContext> {
   deps: Deps;
   signal: AbortSignal;
+  /**
+   * The batch pool's slot this execution holds (none outside a batch). A step that reads a response
+   * releases it when the headers arrive, as the edge frees a connection slot then, and acquires one
+   * again before another call (a retry).
+   */
+  slot?: Slot;
 }

@@ -3,8 +3,9 @@ import { hedge } from "../../async/hedge";
 import { httpRetryPolicy, retry } from "../../async/retry";
 import { abortable, withTimeout } from "../../async/timers";
 import { toBase64 } from "../../base/bytes";
-import { FanoutError, isFanoutError } from "../../base/errors";
+import { FanoutError, isFanoutError, toFanoutError } from "../../base/errors";
 import { fetchUpstream, HEADER_VALUE, readBodyLimited } from "../../base/http";
+import { checkTarget } from "../../base/policy";
 import { ATTEMPT_HEADER, absoluteUrl, isInProcessUrl } from "../in-process";
 import { followPath, parsePickPath } from "../template";
 import { type BatchContext, type StepRun, stepReadLimits } from "./context";
@@ -79,25 +80,38 @@ export async function runHttp(spec: HttpSpec, run: HttpRun): Promise<StepOutput>
   const url = absoluteUrl(spec.url);
   const coalescible = (spec.method === "GET" || spec.method === "HEAD") && spec.body === undefined;
   if (!coalescible) return { ...(await execute(spec, url, run)), coalesced: false };
-  const key = JSON.stringify([
-    spec.method,
-    url,
-    spec.headers ?? {},
-    spec.pick ?? null,
-    spec.timeoutMs ?? null,
-    spec.retry ?? null,
-    spec.hedge ?? null,
-  ]);
-  const { value, shared } = await deps.coalesce.http.do(key, () => execute(spec, url, run));
+  const { value, shared } = await deps.coalesce.http.do(coalescingKey(spec, url), () => execute(spec, url, run));
   return { ...value, coalesced: shared };
+}
+
+/**
+ * Calls that would answer alike share one key: the method and URL, and everything else that shapes
+ * the answer. The common step (no headers, pick, timeout, retry or hedge) keys on the first two alone.
+ */
+function coalescingKey(spec: HttpSpec, url: string): string {
+  const { headers, pick, timeoutMs, retry, hedge } = spec;
+  const plain = headers === undefined && pick === undefined && timeoutMs === undefined && retry === undefined && hedge === undefined;
+  return plain
+    ? `${spec.method} ${url}`
+    : JSON.stringify([spec.method, url, headers ?? {}, pick ?? null, timeoutMs ?? null, retry ?? null, hedge ?? null]);
 }
 
 async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepOutput> {
   const { deps, signal } = run;
+  // Checked once per step: the parsed URL serves the breaker's origin and every attempt's fetch.
+  let target: URL;
+  try {
+    target = checkTarget(url, deps.allowList);
+  } catch (error) {
+    return { ok: false, error: stepErrorOf(toFanoutError(error, signal)), attempts: 1 };
+  }
   const policy = httpRetryPolicy(spec.method, spec.idempotencyKey);
-  const step = stepCallOf(spec, url, run);
+  const step = stepCallOf(spec, target, run);
   const { guard } = step;
-  const attempted = await retry<Fetched>((attempt) => attemptOnce(step, attempt), {
+  const { slot } = run;
+  // A retry is another connection waiting for headers: it queues for a slot like any other call.
+  const attempt = (n: number) => (n > 1 && slot ? slot.acquire().then(() => attemptOnce(step, n)) : attemptOnce(step, n));
+  const attempted = await retry<Fetched>(attempt, {
     attempts: spec.retry?.attempts ?? 1,
     baseDelayMs: spec.retry?.baseDelayMs,
     maxDelayMs: spec.retry?.maxDelayMs,
@@ -147,7 +161,12 @@ function timedCall(step: StepCall, attempt: number, signal: AbortSignal): Promis
     return Promise.reject(new FanoutError("circuit_open", detail));
   }
   const timeoutMs = spec.timeoutMs ?? deps.defaultTimeoutMs;
-  const call = (callSignal: AbortSignal) => fetchOnce(step, attempt, callSignal);
+  // The origin's answer is known at its headers: reported then (the ticket counts its first report),
+  // before the step frees its slot, so a call that slot lets start sees the circuit as it now is.
+  const onHeaders = admission?.ok
+    ? (status: number) => (status >= 500 ? admission.ticket.failure() : admission.ticket.success())
+    : undefined;
+  const call = (callSignal: AbortSignal) => fetchOnce(step, attempt, callSignal, onHeaders);
   // When the deadline is the tighter bound, let it fire (deadline_exceeded) rather than a timeout.
   const called =
     timeoutMs < deps.deadline.remaining()
@@ -178,21 +197,17 @@ interface Guard {
   origin: string;
 }
 
-/** The guard of `url`, worked out once per step; none for in-process `/v1/sim/` URLs (no upstream to protect) or a malformed URL. */
-function guardOf(url: string, deps: HttpDeps): Guard | undefined {
-  if (!deps.breakers || isInProcessUrl(url)) return undefined;
-  try {
-    return { breakers: deps.breakers, origin: new URL(url).origin };
-  } catch {
-    return undefined; // fetchUpstream refuses it with its own error
-  }
+/** The guard of `url`, worked out once per step; none for in-process `/v1/sim/` URLs (no upstream to protect). */
+function guardOf(url: URL, deps: HttpDeps): Guard | undefined {
+  if (!deps.breakers || isInProcessUrl(url.href)) return undefined;
+  return { breakers: deps.breakers, origin: url.origin };
 }
 
 /** What every attempt of one step shares, worked out once per step. */
 interface StepCall {
   spec: HttpSpec;
-  /** The absolute URL (in-process `/v1/sim/` paths resolved). */
-  url: string;
+  /** The absolute URL (in-process `/v1/sim/` paths resolved), checked against the allow-list. */
+  url: URL;
   run: HttpRun;
   /** The headers every attempt sends alike (without the per-attempt ones). */
   headers: Array<[string, string]>;
@@ -200,10 +215,10 @@ interface StepCall {
   guard: Guard | undefined;
 }
 
-/** Per attempt: a fresh span id in `traceparent` and the attempt number; a client's own values for these are replaced. */
+/** Per attempt: a fresh span id in `traceparent`, and the attempt number on a retry; a client's own values for these are replaced. */
 const PER_ATTEMPT_HEADERS = new Set(["traceparent", ATTEMPT_HEADER]);
 
-function stepCallOf(spec: HttpSpec, url: string, run: HttpRun): StepCall {
+function stepCallOf(spec: HttpSpec, url: URL, run: HttpRun): StepCall {
   const headers = new Headers(spec.headers);
   if (spec.idempotencyKey) headers.set("idempotency-key", spec.idempotencyKey);
   let body: string | undefined;
@@ -216,10 +231,12 @@ function stepCallOf(spec: HttpSpec, url: string, run: HttpRun): StepCall {
   return { spec, url, run, headers: shared, body, guard: guardOf(url, run.deps) };
 }
 
-async function fetchOnce(step: StepCall, attempt: number, signal: AbortSignal): Promise<Fetched> {
+async function fetchOnce(step: StepCall, attempt: number, signal: AbortSignal, onHeaders?: (status: number) => void): Promise<Fetched> {
   const { spec, url } = step;
   const { deps } = step.run;
-  const headers: Array<[string, string]> = [...step.headers, ["traceparent", deps.trace.child()], [ATTEMPT_HEADER, String(attempt)]];
+  const headers: Array<[string, string]> = [...step.headers, ["traceparent", deps.trace.child()]];
+  // Only a retry says which attempt it is: an upstream reads no header as the first (as /v1/sim/flaky does).
+  if (attempt > 1) headers.push([ATTEMPT_HEADER, String(attempt)]);
   const { response } = await fetchUpstream(
     { url, method: spec.method, headers, body: step.body },
     {
@@ -230,6 +247,9 @@ async function fetchOnce(step: StepCall, attempt: number, signal: AbortSignal): 
       credentialsFor: (origin) => deps.credentials[origin],
     },
   );
+  // The headers are here (after every redirect hop): the connection no longer counts toward the six.
+  onHeaders?.(response.status);
+  step.run.slot?.release();
   const bytes = spec.method === "HEAD" ? new Uint8Array() : await readBodyLimited(response, stepReadLimits(deps, signal));
   return { status: response.status, headers: response.headers, body: bytes, hedged: false };
 }

@@ -45,7 +45,7 @@ function metadata(object: R2Object) {
 export type R2Deps = Pick<BatchContext, "bindings" | "r2Prefixes" | "maxStepResponseBytes" | "budgets">;
 
 /** Reads an R2 object (or its metadata, or a byte range); failures name their reason as `storage_error`. */
-export async function runR2(spec: R2Spec, { deps, signal }: StepRun<R2Deps>): Promise<StepOutput> {
+export async function runR2(spec: R2Spec, { deps, signal, slot }: StepRun<R2Deps>): Promise<StepOutput> {
   checkPrefix(spec.key, deps.r2Prefixes, "R2 key", "R2_PREFIXES");
   const headOnly = spec.head || spec.as === "metadata";
   const { bucket } = deps.bindings;
@@ -57,6 +57,8 @@ export async function runR2(spec: R2Spec, { deps, signal }: StepRun<R2Deps>): Pr
         ? `the range (offset ${spec.range.offset}${spec.range.length === undefined ? "" : `, length ${spec.range.length}`}) is past the end of R2 object "${spec.key}"`
         : `the R2 read of "${spec.key}" failed`,
   );
+  // The object's metadata is here; its body is read outside the batch's slot (as an http step's).
+  slot?.release();
   if (!object) return { ok: false, status: 404, body: null, error: { code: "not_found", message: `no R2 object "${spec.key}"` } };
   if (headOnly) return { ok: true, status: 200, body: metadata(object) };
   const withBody = object as R2ObjectBody;

@@ -159,4 +159,70 @@ describe("Pool", () => {
     blocker.resolve();
     await running;
   });
+
+  it("a task that releases its slot runs on without it: the next waiter starts, and releasing again changes nothing", async () => {
+    const pool = new Pool(1);
+    const body = controllable<string>();
+    let release!: () => void;
+    const first = pool.run(async (signal, slot) => {
+      release = () => slot.release();
+      return body.task(signal);
+    });
+    const second = pool.run(async () => "second");
+    expect(pool.size).toBe(1);
+    release();
+    expect(pool.pending).toBe(1); // the second task holds it now
+    await expect(second).resolves.toBe("second");
+    expect(pool.pending).toBe(0);
+    release();
+    expect(pool.pending).toBe(0);
+    body.resolve("first");
+    await expect(first).resolves.toBe("first");
+    expect(pool.pending).toBe(0);
+  });
+
+  it("acquire() after a release queues with the task's priority; aborted while queued it rejects and leaves no listener", async () => {
+    const pool = new Pool(1);
+    const blocker = controllable<void>();
+    const controller = new AbortController();
+    const listeners = trackListeners(controller.signal);
+    let reacquired: Promise<void> | undefined;
+    const retrying = pool.run(
+      async (_, slot) => {
+        slot.release();
+        const holder = pool.run((signal) => blocker.task(signal));
+        reacquired = slot.acquire();
+        expect(pool.size).toBe(1);
+        controller.abort(new FanoutError("cancelled", "no longer needed"));
+        await expect(reacquired).rejects.toMatchObject({ code: "cancelled" });
+        blocker.resolve();
+        await holder;
+        return "done";
+      },
+      { signal: controller.signal },
+    );
+    await expect(retrying).resolves.toBe("done");
+    expect(pool.size).toBe(0);
+    expect(pool.pending).toBe(0);
+    expect(listeners.live).toBe(0);
+  });
+
+  it("acquire() after a release waits for a slot and holds it until the task settles", async () => {
+    const pool = new Pool(1);
+    const blocker = controllable<void>();
+    const events: string[] = [];
+    const task = pool.run(async (_, slot) => {
+      slot.release();
+      const holder = pool.run((signal) => blocker.task(signal)).then(() => events.push("holder done"));
+      const acquired = slot.acquire().then(() => events.push("acquired"));
+      await flush();
+      expect(events).toEqual([]);
+      blocker.resolve();
+      await Promise.all([holder, acquired]);
+      expect(pool.pending).toBe(1);
+      return events;
+    });
+    await expect(task).resolves.toEqual(expect.arrayContaining(["holder done", "acquired"]));
+    expect(pool.pending).toBe(0);
+  });
 });

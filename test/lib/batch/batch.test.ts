@@ -69,6 +69,23 @@ function recordingExecutor() {
 }
 
 describe("runBatch scheduling", () => {
+  it("hands a literal step's spec to its executor as written, and renders a step with references", async () => {
+    const steps: StepInput[] = [
+      { id: "first", wait: { ms: 5 } },
+      { id: "second", http: { url: "https://api.example/{{first.body.ms}}", method: "GET", maxRedirects: 0 } },
+    ];
+    const seen = new Map<string, unknown>();
+    const execute: Executor = async (kind, spec) => {
+      seen.set(kind, spec);
+      return { ok: true, status: 200, body: { ms: 5 } };
+    };
+    const settled = runBatch(plan(steps), { mode: "allSettled", concurrency: 6, maxSteps: 100, batch: batchContext(), execute });
+    await vi.runAllTimersAsync();
+    expect((await settled).counts.ok).toBe(2);
+    expect(seen.get("wait")).toBe(steps[0]!.wait);
+    expect(seen.get("http")).toEqual({ url: "https://api.example/5", method: "GET", maxRedirects: 0 });
+  });
+
   it("runs independent steps concurrently: 20 waits of 200 ms take 200 ms", async () => {
     const { outcome } = await run(
       Array.from({ length: 20 }, (_, i) => wait(`w${i}`, 200)),

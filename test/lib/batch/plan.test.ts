@@ -21,6 +21,26 @@ function planError(steps: StepInput[], planLimits = limits): FanoutError {
 }
 
 describe("buildPlan", () => {
+  it("marks a step with no reference in its spec or forEach as literal (it runs as written, nothing rendered)", () => {
+    const plan = buildPlan(
+      [
+        { id: "plain", http: http("https://api.example.com/u/1") },
+        { id: "after", http: http("https://api.example.com/u/2"), dependsOn: ["plain"] },
+        { id: "ref", http: http("https://api.example.com/u/{{plain.body.id}}") },
+        { id: "items", forEach: [1, 2], http: http("https://api.example.com/i/{{item}}") },
+        { id: "each", forEach: "{{plain.body}}", wait: { ms: 1 } },
+      ],
+      limits,
+    );
+    expect(Object.fromEntries(plan.steps.map((step) => [step.id, step.literal]))).toEqual({
+      plain: true,
+      after: true,
+      ref: false,
+      items: false,
+      each: false,
+    });
+  });
+
   it("derives dependencies from references and dependsOn", () => {
     const plan = buildPlan(
       [
