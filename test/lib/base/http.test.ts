@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { withTimeout } from "../../../lib/async/timers";
 import { fetchUpstream, readBodyLimited } from "../../../lib/base/http";
-import { parseAllowList } from "../../../lib/base/policy";
+import { checkTarget, parseAllowList } from "../../../lib/base/policy";
 
 const origin = `http://127.0.0.1:${env.UPSTREAM_PORT}`;
 const allowList = parseAllowList(`${origin}, https://example.com`);
@@ -45,6 +45,22 @@ describe("fetchUpstream", () => {
       code: "forbidden_target",
     });
     expect(await hits("/echo")).toBe(0);
+  });
+
+  it("takes a URL as checked only when checkTarget passed that very object for the same list, unchanged since", async () => {
+    const listed = checkTarget(`${origin}/echo`, allowList);
+    // Any other URL object is checked: one never checked, one changed after its check, one checked against another list.
+    const never = new URL(`http://localhost:${env.UPSTREAM_PORT}/echo`);
+    const changed = checkTarget(`${origin}/echo`, allowList);
+    changed.hostname = "localhost";
+    const otherList = checkTarget(`http://localhost:${env.UPSTREAM_PORT}/echo`, parseAllowList(`http://localhost:${env.UPSTREAM_PORT}`));
+    for (const url of [never, changed, otherList]) {
+      await expect(fetchUpstream({ url }, { allowList })).rejects.toMatchObject({ code: "forbidden_target" });
+    }
+    expect(await hits("/echo")).toBe(0);
+    const { response } = await fetchUpstream({ url: listed }, { allowList });
+    expect(response.status).toBe(200);
+    expect(await hits("/echo")).toBe(1);
   });
 
   it("stops after too many redirects", async () => {
