@@ -8,7 +8,13 @@ import { type AllowList, checkTarget, passedTarget } from "./policy";
  * again, and credentials never cross to another origin. Bodies are read under a byte limit.
  */
 
-export type Fetcher = (request: Request) => Promise<Response>;
+/**
+ * How an upstream is reached: `fetch`'s own (url, init) form, so the common call builds no Request
+ * or Headers object of its own (the runtime makes the one it sends).
+ */
+export type Fetcher = (url: string, init: RequestInit) => Promise<Response>;
+
+const globalFetch: Fetcher = (url, init) => fetch(url, init);
 
 export interface UpstreamFetchOptions {
   allowList: AllowList;
@@ -52,15 +58,18 @@ export interface UpstreamRequest {
  * `network`, or the abort reason when `signal` aborts.
  */
 export async function fetchUpstream(request: UpstreamRequest, options: UpstreamFetchOptions): Promise<UpstreamResponse> {
-  const { allowList, signal, maxRedirects = MAX_REDIRECTS, fetcher = (r) => fetch(r), credentialsFor = () => undefined } = options;
-  // Checked before a Request exists, so a refused target is never even constructed.
+  const { allowList, signal, maxRedirects = MAX_REDIRECTS, fetcher = globalFetch, credentialsFor = () => undefined } = options;
+  // Checked before anything is sent, so a refused target is never even requested.
   let url = typeof request.url !== "string" && passedTarget(request.url, allowList) ? request.url : checkTarget(request.url, allowList);
-  const headers = withCredentials(new Headers(request.headers), undefined, credentialsFor(url.origin));
-  let current = new Request(url, { method: request.method ?? "GET", headers, body: request.body ?? null, redirect: "manual", signal });
+  let hop: Hop = {
+    method: request.method ?? "GET",
+    headers: withCredentials(request.headers ?? [], undefined, credentialsFor(url.origin)),
+    body: request.body ?? null,
+  };
 
   for (let redirects = 0; ; redirects++) {
-    const response = await send(fetcher, current, signal);
-    const location = response.headers.get("location");
+    const response = await send(fetcher, url.href, { ...hop, redirect: "manual", signal }, signal);
+    const location = response.status >= 300 && response.status < 400 ? response.headers.get("location") : null;
     if (!REDIRECT_STATUSES.has(response.status) || !location) return { response, url, redirects };
     await response.body?.cancel();
     if (redirects >= maxRedirects) throw new FanoutError("redirect_blocked", `more than ${maxRedirects} redirects`);
@@ -72,42 +81,49 @@ export async function fetchUpstream(request: UpstreamRequest, options: UpstreamF
       const reason = isFanoutError(error) ? error.detail : "invalid Location";
       throw new FanoutError("redirect_blocked", `redirect refused: ${reason}`);
     }
-    current = redirectRequest(current, response.status, url, next, signal);
-    if (next.origin !== url.origin) {
-      const moved = withCredentials(new Headers(current.headers), credentialsFor(url.origin), credentialsFor(next.origin));
-      current = new Request(current, { headers: moved });
-    }
+    hop = redirectHop(hop, response.status, url, next);
+    if (next.origin !== url.origin) hop.headers = withCredentials(hop.headers, credentialsFor(url.origin), credentialsFor(next.origin));
     url = next;
   }
 }
 
+/** One hop's request, as the fetcher gets it (with `redirect: "manual"` and the signal added). */
+interface Hop {
+  method: string;
+  headers: HeadersInit;
+  body: BodyInit | null;
+}
+
+/** The headers with one origin's credentials swapped for another's; the same object when there are none to swap. */
 function withCredentials(
-  headers: Headers,
+  headers: HeadersInit,
   previous: Record<string, string> | undefined,
   next: Record<string, string> | undefined,
-): Headers {
-  for (const name of Object.keys(previous ?? {})) headers.delete(name);
-  for (const [name, value] of Object.entries(next ?? {})) headers.set(name, value);
-  return headers;
+): HeadersInit {
+  if (previous === undefined && next === undefined) return headers;
+  const swapped = new Headers(headers);
+  for (const name of Object.keys(previous ?? {})) swapped.delete(name);
+  for (const [name, value] of Object.entries(next ?? {})) swapped.set(name, value);
+  return swapped;
 }
 
 /** The request for the next hop, as a browser would make it, minus credentials on a new origin. */
-function redirectRequest(previous: Request, status: number, from: URL, to: URL, signal: AbortSignal | undefined): Request {
+function redirectHop(previous: Hop, status: number, from: URL, to: URL): Hop {
   const headers = new Headers(previous.headers);
   if (from.origin !== to.origin) for (const name of CREDENTIAL_HEADERS) headers.delete(name);
   const becomesGet = status === 303 ? previous.method !== "HEAD" : (status === 301 || status === 302) && previous.method === "POST";
   if (becomesGet) {
     headers.delete("content-type");
     headers.delete("content-length");
-    return new Request(to, { method: "GET", headers, redirect: "manual", signal });
+    return { method: "GET", headers, body: null };
   }
-  if (previous.body) throw new FanoutError("redirect_blocked", `a ${status} redirect of a request with a body cannot be replayed`);
-  return new Request(to, { method: previous.method, headers, redirect: "manual", signal });
+  if (previous.body !== null) throw new FanoutError("redirect_blocked", `a ${status} redirect of a request with a body cannot be replayed`);
+  return { method: previous.method, headers, body: null };
 }
 
-async function send(fetcher: Fetcher, request: Request, signal: AbortSignal | undefined): Promise<Response> {
+async function send(fetcher: Fetcher, url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<Response> {
   try {
-    return await fetcher(request);
+    return await fetcher(url, init);
   } catch (error) {
     if (signal?.aborted) throw abortReason(signal);
     if (isFanoutError(error)) throw error;

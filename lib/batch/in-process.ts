@@ -34,11 +34,10 @@ export function absoluteUrl(url: string): string {
  * `/v1/sim/` is served in-process; any other in-process path is `forbidden_target`.
  */
 export function inProcessFetcher(serve: InProcessHandler): Fetcher {
-  // request.url is serialized (lower-case scheme and host, a path that starts with "/"): a prefix test is exact.
-  return async (request) => {
-    if (!request.url.startsWith(`${IN_PROCESS_ORIGIN}/`)) return fetch(request);
-    if (!request.url.startsWith(`${IN_PROCESS_ORIGIN}/v1/sim/`))
-      throw new FanoutError("forbidden_target", "only /v1/sim/ is served in-process");
-    return serve(request);
+  // The URL comes serialized (URL.href: lower-case scheme and host, a path that starts with "/"): a prefix test is exact.
+  return async (url, init) => {
+    if (!url.startsWith(`${IN_PROCESS_ORIGIN}/`)) return fetch(url, init);
+    if (!url.startsWith(`${IN_PROCESS_ORIGIN}/v1/sim/`)) throw new FanoutError("forbidden_target", "only /v1/sim/ is served in-process");
+    return serve(new Request(url, init));
   };
 }

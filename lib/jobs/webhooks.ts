@@ -80,7 +80,7 @@ export async function deliverWebhook({
   secret,
   allowList,
   timeoutMs,
-  fetcher = (r) => fetch(r),
+  fetcher = (target, init) => fetch(target, init),
   now = Date.now,
 }: DeliverOptions): Promise<DeliveryResult> {
   let target: URL;
@@ -98,13 +98,10 @@ export async function deliverWebhook({
     "webhook-signature": await signWebhook(secret, id, timestamp, body),
   };
   try {
-    const response = await withTimeout(
-      (signal) => fetcher(new Request(target, { method: "POST", headers, body, redirect: "manual", signal })),
-      {
-        ms: timeoutMs,
-        label: "callback timeout",
-      },
-    );
+    const response = await withTimeout((signal) => fetcher(target.href, { method: "POST", headers, body, redirect: "manual", signal }), {
+      ms: timeoutMs,
+      label: "callback timeout",
+    });
     await response.body?.cancel();
     const outcome = classifyStatus(response.status);
     const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));

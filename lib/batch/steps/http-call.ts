@@ -219,6 +219,11 @@ interface StepCall {
 const PER_ATTEMPT_HEADERS = new Set(["traceparent", ATTEMPT_HEADER]);
 
 function stepCallOf(spec: HttpSpec, url: URL, run: HttpRun): StepCall {
+  const guard = guardOf(url, run.deps);
+  // The common step sends no headers of its own: nothing to normalise.
+  if (spec.headers === undefined && spec.idempotencyKey === undefined && spec.body === undefined) {
+    return { spec, url, run, headers: [], body: undefined, guard };
+  }
   const headers = new Headers(spec.headers);
   if (spec.idempotencyKey) headers.set("idempotency-key", spec.idempotencyKey);
   let body: string | undefined;
@@ -228,7 +233,7 @@ function stepCallOf(spec: HttpSpec, url: URL, run: HttpRun): StepCall {
       headers.set("content-type", typeof spec.body === "string" ? "text/plain; charset=utf-8" : "application/json");
   }
   const shared = [...headers].filter(([name]) => !PER_ATTEMPT_HEADERS.has(name));
-  return { spec, url, run, headers: shared, body, guard: guardOf(url, run.deps) };
+  return { spec, url, run, headers: shared, body, guard };
 }
 
 async function fetchOnce(step: StepCall, attempt: number, signal: AbortSignal, onHeaders?: (status: number) => void): Promise<Fetched> {

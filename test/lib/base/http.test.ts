@@ -74,8 +74,8 @@ describe("fetchUpstream", () => {
 
   it("drops credentials when a redirect changes origin and turns a 303 into a GET", async () => {
     const seen: Request[] = [];
-    const fetcher = async (request: Request) => {
-      seen.push(request);
+    const fetcher = async (url: string, init: RequestInit) => {
+      seen.push(new Request(url, init));
       if (seen.length === 1) return new Response(null, { status: 303, headers: { location: "https://example.com/next" } });
       return new Response("ok");
     };

@@ -36,9 +36,9 @@ async function calls(key: string): Promise<number> {
 /** A fetcher that records every request it is asked to send: what a refused call must never reach. */
 function countingFetcher(): { sent: string[]; fetcher: Fetcher } {
   const sent: string[] = [];
-  const fetcher: Fetcher = (request) => {
-    sent.push(request.url);
-    return fetch(request);
+  const fetcher: Fetcher = (url, init) => {
+    sent.push(url);
+    return fetch(url, init);
   };
   return { sent, fetcher };
 }

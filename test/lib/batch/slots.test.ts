@@ -30,8 +30,8 @@ function slowBodies(statusOf: (path: string, call: number) => number = () => 200
   const calls: Array<{ path: string; at: number }> = [];
   let waitingForHeaders = 0;
   let mostWaiting = 0;
-  const fetcher: Fetcher = async (request) => {
-    const path = new URL(request.url).pathname;
+  const fetcher: Fetcher = async (url) => {
+    const path = new URL(url).pathname;
     calls.push({ path, at: Date.now() - started });
     waitingForHeaders++;
     mostWaiting = Math.max(mostWaiting, waitingForHeaders);

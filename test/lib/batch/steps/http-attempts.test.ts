@@ -21,7 +21,8 @@ interface Sent {
 /** Answers 503 until the `okAt`-th call, then 200; records what each call sent. */
 function recordingFetcher(okAt: number): { sent: Sent[]; fetcher: Fetcher } {
   const sent: Sent[] = [];
-  const fetcher: Fetcher = async (request) => {
+  const fetcher: Fetcher = async (url, init) => {
+    const request = new Request(url, init);
     sent.push({ method: request.method, headers: Object.fromEntries(request.headers), body: await request.text() });
     const status = sent.length >= okAt ? 200 : 503;
     return new Response(JSON.stringify({ call: sent.length }), { status, headers: { "content-type": "application/json" } });
