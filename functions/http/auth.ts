@@ -39,23 +39,23 @@ function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
   return difference === 0;
 }
 
+// Built once (it compiles its token pattern when built); the request's context carries the match.
+const checkBearer = bearerAuth({
+  verifyToken: async (token, c) => {
+    const config = (c as unknown as Context<AppEnv>).var.config;
+    const [digests, presented] = await Promise.all([digestsOf(config), sha256(token)]);
+    let matched: string | undefined;
+    // Every key is compared, matched or not.
+    for (const { id, digest } of digests) {
+      if (digestsEqual(presented, digest) && matched === undefined) matched = id;
+    }
+    if (matched !== undefined) (c as unknown as Context<AppEnv>).set("apiKeyId", matched);
+    return matched !== undefined;
+  },
+});
+
 export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
-  const config = c.var.config;
-  if (config.API_KEYS.length === 0) throw new FanoutError("not_configured", "no API keys are configured (API_KEYS)");
-  let matched: string | undefined;
-  const check = bearerAuth({
-    verifyToken: async (token) => {
-      const [digests, presented] = await Promise.all([digestsOf(config), sha256(token)]);
-      // Every key is compared, matched or not.
-      for (const { id, digest } of digests) {
-        if (digestsEqual(presented, digest) && matched === undefined) matched = id;
-      }
-      return matched !== undefined;
-    },
-  });
+  if (c.var.config.API_KEYS.length === 0) throw new FanoutError("not_configured", "no API keys are configured (API_KEYS)");
   // bearerAuth is typed for a plain Hono Context; it only reads the header and throws on failure.
-  return check(c as unknown as Context, async () => {
-    c.set("apiKeyId", matched);
-    await next();
-  });
+  return checkBearer(c as unknown as Context, next);
 });
