@@ -1,9 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import { STEP_ERROR_CODES } from "../../lib/base/errors";
 import type { Same } from "../../lib/base/schema";
+import { parseCommonBatch } from "../../lib/batch/common-batch";
 import { stepCountsSchema } from "../../lib/batch/outcome";
 import { BATCH_MODES, type StepResult } from "../../lib/batch/scheduler";
-import { batchRequestOf, Callback, commonStepFields, stepSchemas } from "../../lib/batch/schema";
+import { type BatchRequestBody, batchRequestOf, Callback, commonStepFields, stepSchemas } from "../../lib/batch/schema";
 import type { PublicBatchResult, summaryOf } from "../../lib/batch/service";
 import { type AnyStepKind, STEPS, type StepRegistry } from "../../lib/batch/steps/index";
 import type { SpecOf } from "../../lib/batch/steps/kind";
@@ -64,11 +65,35 @@ export function documentedStepSchemas<M extends AnyStepKind>(kinds: StepRegistry
   return { variants, Step, BatchRequest: batchRequestOf(Step, NamedCallback).openapi("BatchRequest") };
 }
 
-/** Production's step schemas, from production's registry. */
-export const { variants: STEP_VARIANTS, Step, BatchRequest } = documentedStepSchemas(STEPS);
+/**
+ * A request schema that takes the hand-written check's value when it has one (lib/batch/common-batch.ts:
+ * the common batch, checked without zod's per-field walk) and asks zod otherwise, so zod still words every
+ * error and the document is still zod's. The validator calls `safeParseAsync`; only that is replaced.
+ */
+function commonShapeFirst<S extends z.ZodType<BatchRequestBody>>(schema: S): S {
+  const zodCheck = schema.safeParseAsync.bind(schema);
+  const check = async (value: unknown, params?: Parameters<S["safeParseAsync"]>[1]) => {
+    const data = parseCommonBatch(value);
+    return data === undefined ? zodCheck(value, params) : { success: true as const, data };
+  };
+  (schema as { safeParseAsync: typeof check }).safeParseAsync = check;
+  return schema;
+}
+
+const production = documentedStepSchemas(STEPS);
+/** Production's step schemas, from production's registry; its request checked common shape first. */
+export const { variants: STEP_VARIANTS, Step } = production;
+export const BatchRequest = commonShapeFirst(production.BatchRequest);
 
 const StepErrorSchema = z
-  .object({ code: z.enum(STEP_ERROR_CODES), message: z.string(), dependency: z.string().optional() })
+  .object({
+    code: z.enum(STEP_ERROR_CODES),
+    message: z.string(),
+    dependency: z.string().optional(),
+    reason: z.enum(["condition_false"]).optional().openapi({
+      description: "skipped: its when was false, or (with dependency) the dependency was skipped for that reason",
+    }),
+  })
   .openapi("StepError");
 
 const StepResultSchema = z

@@ -1,4 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
+import { BatchRequest } from "../../functions/routes/batch-schema";
+import { parseCommonBatch } from "../../lib/batch/common-batch";
 import { postBatch, postBatchWithEnv, UPSTREAM } from "./batch-helpers";
 import { expectProblem } from "./helpers";
 
@@ -209,5 +211,27 @@ describe("POST /v1/batch never answers 5xx to bad input", () => {
     const res = await postBatch(body);
     expect(res.status).toBeLessThan(500);
     if (res.status >= 400) expect(res.headers.get("content-type")).toBe("application/problem+json");
+  });
+});
+
+describe("POST /v1/batch: the common batch's hand-written check", () => {
+  it("the route's schema answers a common batch with the hand-written check's value, and anything else as zod does", async () => {
+    const common = {
+      steps: [
+        { id: "a", http: { url: `${UPSTREAM}/delay?ms=1` } },
+        { id: "b", http: { url: "/v1/sim/delay/1", method: "HEAD" }, dependsOn: ["a"] },
+      ],
+    };
+    expect(await BatchRequest.safeParseAsync(common)).toEqual({ success: true, data: parseCommonBatch(common) });
+    expect(parseCommonBatch(common)).toBeDefined();
+    // Not the common shape: zod's answer, errors and all.
+    const other = { steps: [{ id: "a b", http: { url: "ftp://x" } }] };
+    expect(parseCommonBatch(other)).toBeUndefined();
+    const refused = await BatchRequest.safeParseAsync(other);
+    expect(refused.success).toBe(false);
+    // Through the route: a common batch runs; a bad one is a 400 naming the field.
+    expect((await postBatch(common)).status).toBe(200);
+    const res = await postBatch(other);
+    await expectProblem(res, 400, "validation_failed");
   });
 });
