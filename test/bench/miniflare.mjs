@@ -46,6 +46,8 @@ export function fanoutWorker(name, { script, upstreamOrigin, overrides = BENCH_O
     modules: true,
     scriptPath: script,
     modulesRoot: dirname(script),
+    // The pages' .html and .css files, which the build leaves beside index.js as text modules (wrangler.toml's [[rules]]).
+    modulesRules: [{ type: "Text", include: ["**/*.html", "**/*.css", "**/*.txt"] }],
     ...COMPATIBILITY,
     bindings: {
       API_KEYS: `bench:${API_KEY}`,
@@ -73,6 +75,33 @@ export function fanoutWorker(name, { script, upstreamOrigin, overrides = BENCH_O
   };
 }
 
+/**
+ * Miniflare's option that turns off its outbound hop. By default Miniflare routes every outgoing
+ * `fetch` of a Worker through a small JavaScript Worker of its own that strips `CF-Connecting-IP`
+ * (and sets `CF-Worker`); that hop runs in the same workerd, so its CPU is counted with the
+ * Worker's, and it costs about half the bare reference's CPU per call. The edge has no such hop, and
+ * counting it in every contender flatters the heavier one (the same constant on both sides of a
+ * ratio), so the CPU workload spreads this into every contender's worker definition.
+ */
+export const NO_OUTBOUND_HOP = Object.freeze({ stripCfConnectingIp: false });
+
+/** The bare `Promise.all` Worker (test/bench/reference-worker.js). */
+export function referenceWorker(name = "reference", { routes } = {}) {
+  return { name, modules: true, scriptPath: join(root, "test/bench/reference-worker.js"), ...COMPATIBILITY, ...(routes ? { routes } : {}) };
+}
+
+/** The hand-written Worker with fanout's per-call guarantees (test/bench/fair-worker.js), allowed to call `upstreamOrigin`. */
+export function fairWorker(name, { upstreamOrigin, routes }) {
+  return {
+    name,
+    modules: true,
+    scriptPath: join(root, "test/bench/fair-worker.js"),
+    ...COMPATIBILITY,
+    bindings: { ALLOWLIST: upstreamOrigin },
+    ...(routes ? { routes } : {}),
+  };
+}
+
 /** Applies lib/d1/migrations to the D1 database of `workerName` (the audit write needs its table). */
 export async function applyMigrations(mf, workerName = "fanout") {
   const db = await mf.getD1Database("DB", workerName);
@@ -84,15 +113,6 @@ export async function applyMigrations(mf, workerName = "fanout") {
       .map((text) => text.trim())
       .filter(Boolean))
       await db.prepare(statement).run();
-  }
-}
-
-/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, normally 100: a 10 ms resolution). */
-export function clockTicksPerSecond() {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
   }
 }
 
@@ -128,14 +148,30 @@ export function descendantsOf(pid = process.pid) {
   return found;
 }
 
-/** User + system CPU time of the processes `pids` (all their threads), in clock ticks. */
-export function cpuTicks(pids) {
-  let ticks = 0;
+/**
+ * CPU time of the processes `pids`, in nanoseconds: the sum over every thread of the first field of
+ * `/proc/<pid>/task/<tid>/schedstat` (time spent on a CPU; the scheduler's own nanosecond clock, not
+ * the 10 ms ticks of /proc/<pid>/stat). A thread that ended meanwhile takes its time with it: read
+ * long-lived processes only (workerd keeps its threads).
+ */
+export function cpuNs(pids) {
+  let ns = 0;
   for (const pid of pids) {
-    const fields = statFields(pid);
-    if (fields) ticks += Number(fields[11]) + Number(fields[12]);
+    let tids;
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const tid of tids) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ", 1)[0]);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
   }
-  return ticks;
+  return ns;
 }
 
 /**

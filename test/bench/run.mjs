@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // fanout's benchmarks: fanout against a bare Promise.all and sequential awaits in the same workerd,
-// and Python asyncio + aiohttp, on the same loopback upstream. Prints figures and ratios, writes
+// a hand-written Worker with fanout's per-call guarantees (test/bench/fair-worker.js), and Python
+// asyncio + aiohttp, on the same loopback upstream. Prints figures and ratios, writes
 // test/bench/results.json and test/bench/fanout-scaling.svg.
-//   npm run bench              the full run (a few minutes)
+//   npm run bench              the full run (several minutes)
 //   npm run bench -- --quick   every workload once with small N (CI keeps the benchmark from rotting)
 //   npm run bench -- --only cpu [--merge]   one workload (--merge writes its figures into results.json)
 //   npm run bench -- --only cap [--merge]   the scaling workloads under the edge's six-connection cap, and the shipped defaults
+//   npm run bench -- --only slots [--merge] slow bodies under six slots: a slot freed at headers or held until the body is read
 import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -19,20 +21,21 @@ import {
   applyMigrations,
   BENCH_OVERRIDES,
   build,
-  COMPATIBILITY,
-  clockTicksPerSecond,
-  cpuTicks,
+  cpuNs,
+  fairWorker,
   fanoutWorker,
+  NO_OUTBOUND_HOP,
+  referenceWorker,
   root,
   startIsolatedMiniflare,
 } from "./miniflare.mjs";
 import { lineChartSvg } from "./svg.mjs";
-import { startUpstream } from "./upstream.mjs";
+import { FRAMINGS, startUpstream } from "./upstream.mjs";
 
 const execFileAsync = promisify(execFile);
 const QUICK = process.argv.includes("--quick");
 /**
- * `--only throughput` (or scaling, critical, schedule, streaming, overhead, cpu, cap) runs one workload: for profiling, writes
+ * `--only throughput` (or scaling, critical, schedule, streaming, overhead, cpu, cap, slots) runs one workload: for profiling, writes
  * nothing, unless `--merge` is given too: then its figures replace that workload's key in test/bench/results.json.
  */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
@@ -58,7 +61,7 @@ const PLAN = QUICK
       mixedN: 10,
       throughputSeconds: 2,
       streamingReps: 1,
-      cpu: { runs: 1, requests: { 1: 50, 10: 50, 100: 50 } },
+      cpu: { rounds: 8, warmupTurns: 2, perTurn: { 1: 4, 3: 3, 10: 2, 100: 1 } },
     }
   : {
       ns: [1, 10, 50, 100, 200],
@@ -69,8 +72,8 @@ const PLAN = QUICK
       mixedN: 50,
       throughputSeconds: 10,
       streamingReps: 7,
-      // Sequential requests per measurement: enough clock ticks (10 ms each) for the cheapest side.
-      cpu: { runs: 5, requests: { 1: 1000, 10: 500, 100: 200 } },
+      // Rounds of the paired CPU workload, and requests per contender per round (a turn) by batch size.
+      cpu: { rounds: 100, warmupTurns: 4, perTurn: { 1: 10, 3: 8, 10: 5, 100: 2 } },
     };
 
 const median = (values) => quantile(values, 0.5);
@@ -152,13 +155,8 @@ async function startWorkers(script, upstreamOrigin) {
     },
     workers: [
       fanoutWorker("fanout", { script, upstreamOrigin }),
-      {
-        name: "reference",
-        modules: true,
-        scriptPath: join(root, "test/bench/reference-worker.js"),
-        ...COMPATIBILITY,
-        routes: ["*/__reference/*"],
-      },
+      referenceWorker("reference", { routes: ["*/__reference/*"] }),
+      fairWorker("fair", { upstreamOrigin, routes: ["*/__fair/*"] }),
       fanoutWorker("fanout-no-audit", { script, upstreamOrigin, bindings: { AUDIT_ENABLED: "false" }, routes: [`${NO_AUDIT_HOST}/*`] }),
       fanoutWorker("fanout-shipped", { script, upstreamOrigin, overrides: {}, routes: [`${SHIPPED_HOST}/*`], consumesAudit: false }),
     ],
@@ -222,6 +220,10 @@ function contenders({ origin, upstream, python }) {
     const result = await postJson(`${origin}/__reference/${mode}`, { urls });
     if (result.statuses.some((status) => status !== 200)) throw new Error(`reference ${mode}: ${result.statuses}`);
   };
+  const fair = (query) => async (urls) => {
+    const result = await postJson(`${origin}/__fair/all${query}`, { urls, maxRedirects: 0 });
+    if (result.counts.ok !== urls.length) throw new Error(`fair${query}: ${JSON.stringify(result.counts)}`);
+  };
   // Asynchronous on purpose: the upstream lives in this process and must keep answering meanwhile.
   // `limit` caps aiohttp's connections open at once (0: none).
   const asyncio = async (urls, reps, limit = 0) => {
@@ -235,6 +237,10 @@ function contenders({ origin, upstream, python }) {
     fanout,
     all: reference("all"),
     allCapped: reference(`all?slots=${EDGE_CAP}`),
+    /** The six-slot Promise.all freeing a call's slot when its headers arrive, not when its body has been read. */
+    allCappedToHeaders: reference(`all?slots=${EDGE_CAP}&release=headers`),
+    fairCapped: fair(`?slots=${EDGE_CAP}`),
+    fairCappedToHeaders: fair(`?slots=${EDGE_CAP}&release=headers`),
     sequential: reference("sequential"),
     asyncio,
     upstream: upstream.origin,
@@ -478,6 +484,66 @@ async function edgeCap(c) {
   };
 }
 
+/** The slot workload: how many calls, how late each body arrives after its headers. */
+const SLOW_BODIES = { n: 30, bodyMs: 200 };
+
+/**
+ * Slow bodies under the six-slot model (issue 19, part 3): 30 calls whose upstream sends the headers
+ * at once and the body 200 ms later (with a Content-Length). Every contender keeps at most six calls
+ * waiting for headers: fanout through `concurrency: 6` (its pool, whatever it frees a slot on), the
+ * bare Promise.all and the fair Worker each behind a six-slot limiter that holds a call's slot until
+ * its body has been read (the edge before 2026-04-09: five waves of 200 ms) or frees it when its
+ * headers arrive (the edge since: every body overlaps, one wave). Client-observed wall time; peak is
+ * the most calls open at the upstream at once (until their body's last byte).
+ */
+async function slots(c) {
+  const { n, bodyMs } = SLOW_BODIES;
+  const urls = Array.from({ length: n }, (_, i) => `${c.upstream}/delay?ms=0&bodyMs=${bodyMs}&framing=length&i=${i}`);
+  const contenders = [
+    ["fanout", "its pool", () => c.fanout(urls, { concurrency: EDGE_CAP })],
+    ["bare", "body", () => c.allCapped(urls)],
+    ["bare", "headers", () => c.allCappedToHeaders(urls)],
+    ["fair", "body", () => c.fairCapped(urls)],
+    ["fair", "headers", () => c.fairCappedToHeaders(urls)],
+  ];
+  // The contenders take turns, in an order that rotates from one repetition to the next, so a slow
+  // spell of this shared machine falls on all of them alike.
+  for (const [, , fn] of contenders) await fn(); // warm-up, not counted
+  const timings = contenders.map(() => []);
+  const peaks = contenders.map(() => 0);
+  for (let rep = 0; rep < PLAN.reps; rep++) {
+    for (let turn = 0; turn < contenders.length; turn++) {
+      const index = (rep + turn) % contenders.length;
+      // The previous call's bodies must have finished, so the peak is this contender's own.
+      for (let waited = 0; c.upstreamInFlight() > 0 && waited < 10_000; waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      c.resetPeak();
+      const started = performance.now();
+      await contenders[index][2]();
+      timings[index].push(performance.now() - started);
+      peaks[index] = Math.max(peaks[index], c.peakSinceReset());
+    }
+  }
+  const rows = contenders.map(([contender, release], i) => ({ contender, release, ...summary(timings[i]), peak: peaks[i] }));
+  for (const row of rows) row.fanoutOverThis = ratio(rows[0].medianMs, row.medianMs);
+  console.error(`  slots: ${rows.map((row) => `${row.contender} (${row.release}) ${row.medianMs} ms, peak ${row.peak}`).join("; ")}`);
+  return {
+    date: new Date().toISOString(),
+    n,
+    bodyMs,
+    cap: EDGE_CAP,
+    upstream: "content-length",
+    floorMs: { body: Math.ceil(n / EDGE_CAP) * bodyMs, headers: bodyMs },
+    settings: {
+      ...fanoutSettings({ concurrency: EDGE_CAP }),
+      bare: `POST /__reference/all?slots=${EDGE_CAP}[&release=headers]`,
+      fair: `POST /__fair/all?slots=${EDGE_CAP}[&release=headers]`,
+    },
+    rows,
+  };
+}
+
 /**
  * fanout with the shipped defaults (no overrides but API_KEYS and UPSTREAM_ALLOWLIST): the
  * N = 100 x L batch without `concurrency` or `deadlineMs`, so DEFAULT_CONCURRENCY (6) and
@@ -612,77 +678,136 @@ async function throughput(c) {
 }
 
 /**
- * CPU time workerd spends per request (what the edge bills): fanout, fanout without the audit write
- * and the reference Worker each in a Miniflare of their own, so each workerd process's user + system
- * time (/proc/<pid>/stat) is its own. A fixed number of sequential requests against a 0 ms upstream,
- * before/after readings once the post-response work has settled, median of several runs.
+ * The contenders of the paired CPU workload, each in a workerd of its own. `bareWithHop` is the bare
+ * Worker with Miniflare's outbound hop left in, to show what that hop costs.
+ */
+const CPU_CONTENDERS = ["fanout", "fanoutNoAudit", "bare", "fair", "bareWithHop"];
+/** The batch sizes of the CPU rows. */
+const CPU_STEPS = [1, 3, 10, 100];
+
+/** The median and interquartile range (nearest-rank quartiles) of paired ratios `a[i] / b[i]`. */
+function paired(a, b) {
+  const ratios = a.map((value, i) => value / b[i]);
+  return { median: round(median(ratios), 3), iqr: [round(quantile(ratios, 0.25), 3), round(quantile(ratios, 0.75), 3)] };
+}
+
+/**
+ * CPU time workerd spends per request (what the edge bills), measured in pairs. fanout (audit on),
+ * fanout with AUDIT_ENABLED=false, the bare Promise.all Worker and the hand-written Worker with
+ * fanout's per-call guarantees each run in a Miniflare of their own (so each has a workerd process of
+ * its own), all without Miniflare's outbound hop (NO_OUTBOUND_HOP); a second bare Worker keeps the
+ * hop, to show what it costs. The requests alternate between them within one run: in each round
+ * every contender takes one turn of `perTurn` sequential requests, in an order that rotates from
+ * round to round, and a contender's CPU for the round is
+ * its workerd's CPU time (every thread's, /proc/<pid>/task/<tid>/schedstat, nanoseconds) from the
+ * start of its turn to the start of its next one, so its post-response work (the audit's Queue send
+ * and the consumer's D1 write) is counted in the round it falls in. A round's ratios compare turns
+ * taken moments apart on the same machine, so the machine's drift (other processes, frequency,
+ * cache) cancels; the row reports the median of the per-round ratios and their interquartile range.
+ * Against a 0 ms upstream in both framings (Content-Length and chunked).
  */
 async function cpu(script, upstreamOrigin) {
-  const ticksPerSecond = clockTicksPerSecond();
-  const msPerTick = 1000 / ticksPerSecond;
   const common = { host: "127.0.0.1", port: 0, cf: false, log: new Log(LogLevel.WARN) };
-  const sides = {
-    fanout: await startIsolatedMiniflare({ ...common, workers: [fanoutWorker("fanout", { script, upstreamOrigin })] }),
-    fanoutNoAudit: await startIsolatedMiniflare({
-      ...common,
-      workers: [fanoutWorker("fanout", { script, upstreamOrigin, bindings: { AUDIT_ENABLED: "false" } })],
-    }),
-    reference: await startIsolatedMiniflare({
-      ...common,
-      workers: [{ name: "reference", modules: true, scriptPath: join(root, "test/bench/reference-worker.js"), ...COMPATIBILITY }],
-    }),
-  };
+  const alone = async (worker, hop = NO_OUTBOUND_HOP) => startIsolatedMiniflare({ ...common, workers: [{ ...worker, ...hop }] });
+  const sides = {};
   try {
+    sides.fanout = await alone(fanoutWorker("fanout", { script, upstreamOrigin }));
+    sides.fanoutNoAudit = await alone(fanoutWorker("fanout", { script, upstreamOrigin, bindings: { AUDIT_ENABLED: "false" } }));
+    sides.bare = await alone(referenceWorker());
+    sides.fair = await alone(fairWorker("fair", { upstreamOrigin }));
+    sides.bareWithHop = await alone(referenceWorker(), {});
     await applyMigrations(sides.fanout.mf);
     const send = {
       fanout: (urls) => postBatch(sides.fanout.url.origin, urls),
       fanoutNoAudit: (urls) => postBatch(sides.fanoutNoAudit.url.origin, urls),
-      reference: async (urls) => {
-        const result = await postJson(`${sides.reference.url.origin}/__reference/all`, { urls });
-        if (result.statuses.some((status) => status !== 200)) throw new Error(`reference: ${result.statuses}`);
+      bare: (urls) => postBare(sides.bare.url.origin, urls),
+      bareWithHop: (urls) => postBare(sides.bareWithHop.url.origin, urls),
+      fair: async (urls) => {
+        const result = await postJson(`${sides.fair.url.origin}/__fair/all`, { urls, maxRedirects: 0 });
+        if (result.counts.ok !== urls.length) throw new Error(`fair: ${JSON.stringify(result.counts)}`);
       },
     };
+    const { rounds, warmupTurns } = PLAN.cpu;
     const rows = [];
-    for (const [stepsText, requests] of Object.entries(PLAN.cpu.requests)) {
-      const steps = Number(stepsText);
-      const urls = delayUrls(upstreamOrigin, Array(steps).fill(0));
-      const row = { steps, requests, runs: PLAN.cpu.runs };
-      for (const [name, side] of Object.entries(sides)) {
-        for (let i = 0; i < 10; i++) await send[name](urls); // warm-up: compiled code, open connections
-        const perRequest = [];
-        for (let run = 0; run < PLAN.cpu.runs; run++) {
-          await new Promise((resolve) => setTimeout(resolve, 300)); // the previous requests' post-response work
-          const before = cpuTicks(side.pids);
-          for (let i = 0; i < requests; i++) await send[name](urls);
-          await new Promise((resolve) => setTimeout(resolve, 300));
-          perRequest.push(((cpuTicks(side.pids) - before) * msPerTick) / requests);
+    for (const steps of CPU_STEPS) {
+      const perTurn = PLAN.cpu.perTurn[steps];
+      for (const [upstream, framing] of Object.entries(FRAMINGS)) {
+        const urls = Array.from({ length: steps }, (_, i) => `${upstreamOrigin}/delay?ms=0&framing=${framing}&i=${i}`);
+        for (const name of CPU_CONTENDERS) for (let i = 0; i < warmupTurns * perTurn; i++) await send[name](urls); // compiled code, open connections
+        await new Promise((resolve) => setTimeout(resolve, 300)); // the warm-up's post-response work
+        const readings = Object.fromEntries(CPU_CONTENDERS.map((name) => [name, []]));
+        for (let round = 0; round < rounds; round++) {
+          for (let turn = 0; turn < CPU_CONTENDERS.length; turn++) {
+            const name = CPU_CONTENDERS[(round + turn) % CPU_CONTENDERS.length];
+            readings[name].push(cpuNs(sides[name].pids));
+            for (let i = 0; i < perTurn; i++) await send[name](urls);
+          }
         }
-        const sorted = [...perRequest].sort((a, b) => a - b);
-        row[name] = {
-          cpuMsPerRequest: round(median(perRequest), 3),
-          cpuMsPerStep: round(median(perRequest) / steps, 4),
-          minMs: round(sorted[0], 3),
-          maxMs: round(sorted.at(-1), 3),
-        };
+        await new Promise((resolve) => setTimeout(resolve, 300)); // the last turns' post-response work
+        // Per contender, per round: CPU ms per request.
+        const ms = {};
+        for (const name of CPU_CONTENDERS) {
+          const marks = [...readings[name], cpuNs(sides[name].pids)];
+          ms[name] = marks.slice(1).map((mark, i) => (mark - marks[i]) / 1e6 / perTurn);
+        }
+        const sum = (values) => values.reduce((total, value) => total + value, 0);
+        const fairOverBare = paired(ms.fair, ms.bare);
+        const hopOverBare = paired(ms.bareWithHop, ms.bare);
+        for (const [audit, name] of [
+          ["on", "fanout"],
+          ["off", "fanoutNoAudit"],
+        ]) {
+          const overBare = paired(ms[name], ms.bare);
+          const overFair = paired(ms[name], ms.fair);
+          rows.push({
+            steps,
+            upstream,
+            audit,
+            fanoutMs: round(median(ms[name]), 3),
+            bareMs: round(median(ms.bare), 3),
+            fairMs: round(median(ms.fair), 3),
+            ratioBare: overBare.median,
+            ratioFair: overFair.median,
+            spread: { bare: overBare.iqr, fair: overFair.iqr },
+            ratioFairOverBare: fairOverBare.median,
+            spreadFairOverBare: fairOverBare.iqr,
+            extraMsOverBare: round(median(ms[name].map((value, i) => value - ms.bare[i])), 3),
+            ratioOfTotals: { bare: round(sum(ms[name]) / sum(ms.bare), 3), fair: round(sum(ms[name]) / sum(ms.fair), 3) },
+            bareWithHopMs: round(median(ms.bareWithHop), 3),
+            ratioBareWithHop: hopOverBare.median,
+            pairs: rounds,
+            requestsPerTurn: perTurn,
+          });
+        }
+        const [on, off] = rows.slice(-2);
+        console.error(
+          `  cpu ${steps}-step, ${upstream}: fanout ${on.fanoutMs} ms (audit off ${off.fanoutMs}), bare ${on.bareMs}, fair ${on.fairMs} ms per request; fanout/bare ${on.ratioBare} [${on.spread.bare.join("-")}] (audit off ${off.ratioBare}), fanout/fair ${on.ratioFair} (audit off ${off.ratioFair})`,
+        );
       }
-      row.fanoutOverReference = ratio(row.fanout.cpuMsPerRequest, row.reference.cpuMsPerRequest);
-      row.fanoutNoAuditOverReference = ratio(row.fanoutNoAudit.cpuMsPerRequest, row.reference.cpuMsPerRequest);
-      row.fanoutExtraMsPerStep = round((row.fanout.cpuMsPerRequest - row.reference.cpuMsPerRequest) / steps, 4);
-      rows.push(row);
-      console.error(
-        `  cpu ${steps}-step: fanout ${row.fanout.cpuMsPerRequest} ms, no audit ${row.fanoutNoAudit.cpuMsPerRequest} ms, reference ${row.reference.cpuMsPerRequest} ms per request`,
-      );
     }
     return {
-      clockTicksPerSecond: ticksPerSecond,
-      resolutionMs: msPerTick,
       date: new Date().toISOString(),
-      settings: { ...fanoutSettings({ concurrency: "N" }), fanoutNoAudit: "AUDIT_ENABLED=false on top" },
+      method:
+        "paired: contenders alternate within one run, each in its own workerd; CPU per thread from /proc/<pid>/task/*/schedstat (ns); median of the per-round ratios, spread = [q1, q3] of those ratios",
+      rounds,
+      settings: {
+        ...fanoutSettings({ concurrency: "N" }),
+        audit: 'rows with audit "off" run a second fanout with AUDIT_ENABLED=false',
+        bare: "test/bench/reference-worker.js, POST /__reference/all (fetch + json() in a Promise.all)",
+        fair: "test/bench/fair-worker.js, POST /__fair/all with maxRedirects 0 (fanout's per-call guarantees, by hand)",
+        miniflare:
+          "stripCfConnectingIp: false on every contender (no outbound hop) but bareWithHop, the bare Worker with Miniflare's default",
+      },
       rows,
     };
   } finally {
     for (const side of Object.values(sides)) await side.mf.dispose();
   }
+}
+
+async function postBare(origin, urls) {
+  const result = await postJson(`${origin}/__reference/all`, { urls });
+  if (result.statuses.some((status) => status !== 200)) throw new Error(`bare: ${result.statuses}`);
 }
 
 async function postBatch(origin, urls) {
@@ -725,6 +850,7 @@ function report(results) {
   if (results.schedule) lines.push("", ...scheduleReport(results.schedule));
   if (results.edgeCap) lines.push("", ...edgeCapReport(results.edgeCap));
   if (results.shippedDefaults) lines.push("", ...shippedReport(results.shippedDefaults));
+  if (results.slots) lines.push("", ...slotsReport(results.slots));
   lines.push("");
   lines.push(
     `Streaming: first NDJSON result after ${results.streaming.firstResult.medianMs} ms (p90 ${results.streaming.firstResult.p90Ms}), complete after ${results.streaming.complete.medianMs} ms (${settingsText(results.streaming.settings)})`,
@@ -758,26 +884,43 @@ function report(results) {
 
 function cpuReport(figures) {
   const lines = [
-    `CPU per request (workerd user+system time from /proc, ${figures.resolutionMs} ms ticks, median of ${figures.rows[0]?.runs} runs; 0 ms upstream)`,
-    `  settings: ${settingsText(figures.settings)}`,
-    "steps | requests | fanout ms/req | ms/step | no audit ms/req | reference ms/req | ms/step | fanout/ref | no audit/ref | fanout extra ms/step",
+    `CPU per request, paired (${figures.rounds} rounds; contenders alternate, each in its own workerd, CPU per thread from /proc/<pid>/task/*/schedstat; no Miniflare outbound hop; 0 ms upstream)`,
+    `  settings: ${settingsText({ env: figures.settings.env, batch: figures.settings.batch })}`,
+    "  ratios: median of the per-round paired ratios [interquartile range]; ms: median CPU ms per request",
+    "steps | upstream       | audit | req/turn | fanout ms | bare ms | fair ms | fanout/bare         | fanout/fair         | fair/bare           | fanout-bare ms | bare with Miniflare's hop / bare",
   ];
+  const withSpread = (ratio, [q1, q3]) => `${ratio} [${q1}-${q3}]`.padEnd(19);
   for (const row of figures.rows) {
     lines.push(
       [
         String(row.steps).padEnd(5),
-        String(row.requests).padEnd(8),
-        `${row.fanout.cpuMsPerRequest} (${row.fanout.minMs}-${row.fanout.maxMs})`.padEnd(13),
-        String(row.fanout.cpuMsPerStep).padEnd(7),
-        String(row.fanoutNoAudit.cpuMsPerRequest).padEnd(15),
-        `${row.reference.cpuMsPerRequest} (${row.reference.minMs}-${row.reference.maxMs})`.padEnd(16),
-        String(row.reference.cpuMsPerStep).padEnd(7),
-        String(row.fanoutOverReference).padEnd(10),
-        String(row.fanoutNoAuditOverReference).padEnd(12),
-        row.fanoutExtraMsPerStep,
+        row.upstream.padEnd(14),
+        row.audit.padEnd(5),
+        String(row.requestsPerTurn).padEnd(8),
+        String(row.fanoutMs).padEnd(9),
+        String(row.bareMs).padEnd(7),
+        String(row.fairMs).padEnd(7),
+        withSpread(row.ratioBare, row.spread.bare),
+        withSpread(row.ratioFair, row.spread.fair),
+        withSpread(row.ratioFairOverBare, row.spreadFairOverBare),
+        String(row.extraMsOverBare).padEnd(14),
+        row.ratioBareWithHop,
       ].join(" | "),
     );
   }
+  return lines;
+}
+
+function slotsReport(figures) {
+  const lines = [
+    `Slow bodies under ${figures.cap} slots (${figures.n} calls, headers at once, each body ${figures.bodyMs} ms later; median / p90 ms of ${figures.rows[0]?.runs} runs; peak = most calls open at the upstream)`,
+    `  fanout: ${settingsText({ env: figures.settings.env, batch: figures.settings.batch })}; floors: slot held until the body is read ${figures.floorMs.body} ms, freed at headers ${figures.floorMs.headers} ms`,
+    "contender | slot held until | wall            | peak | fanout / this",
+  ];
+  for (const row of figures.rows)
+    lines.push(
+      `${row.contender.padEnd(9)} | ${row.release.padEnd(15)} | ${`${row.medianMs} / ${row.p90Ms}`.padEnd(15)} | ${String(row.peak).padEnd(4)} | ${row.fanoutOverThis}`,
+    );
   return lines;
 }
 
@@ -848,7 +991,18 @@ function missingFigures(results) {
     else if (!(accepted.peak > 0 && accepted.peak <= EDGE_CAP)) missing.push(`shipped defaults N=100: ${accepted.peak} calls in flight`);
     if (refused?.refused?.status !== 400) missing.push(`shipped defaults N=200: expected a 400, got ${refused?.refused?.status}`);
   }
+  for (const row of results.cpu?.rows ?? [])
+    for (const name of ["fanoutMs", "bareMs", "fairMs", "ratioBare", "ratioFair", "bareWithHopMs"])
+      if (!(row[name] > 0)) missing.push(`cpu ${row.steps}-step ${row.upstream} audit ${row.audit} ${name}`);
+  if (results.cpu && results.cpu.rows.length !== CPU_STEPS.length * Object.keys(FRAMINGS).length * 2) missing.push("cpu rows");
+  for (const row of results.slots?.rows ?? []) {
+    if (!(row.medianMs > 0)) missing.push(`slots ${row.contender} (${row.release})`);
+    // A limiter that holds the slot until the body is read keeps at most six calls open at the upstream.
+    else if (row.release === "body" && !(row.peak > 0 && row.peak <= results.slots.cap))
+      missing.push(`slots ${row.contender} (${row.release}): ${row.peak} calls open, over the cap of ${results.slots.cap}`);
+  }
   if (!results.scaling) return missing; // a partial run (--only)
+  if (!results.slots) missing.push("slots");
   for (const row of results.criticalPath) if (!(row.medianMs > 0)) missing.push(row.shape);
   for (const row of results.schedule ?? []) if (!(row.medianMs > 0)) missing.push(`schedule ${row.dag} ${row.variant}`);
   if (!(results.streaming.firstResult.medianMs > 0)) missing.push("streaming");
@@ -858,9 +1012,6 @@ function missingFigures(results) {
     const figure = results.throughput[name];
     if (!(figure.requestsPerSecond > 0) || figure.non2xx > 0) missing.push(`throughput ${name} (${figure.non2xx} non-2xx)`);
   }
-  for (const row of results.cpu.rows)
-    for (const name of ["fanout", "fanoutNoAudit", "reference"])
-      if (!(row[name].cpuMsPerRequest > 0)) missing.push(`cpu ${row.steps}-step ${name}`);
   return missing;
 }
 
@@ -905,8 +1056,12 @@ async function main() {
     try {
       const figures = await cpu(script, upstream.origin);
       console.log(cpuReport(figures).join("\n"));
-      if (MERGE) merge("cpu", figures);
-      else console.log(JSON.stringify(figures, null, 2));
+      const missing = missingFigures({ cpu: figures });
+      if (missing.length > 0) {
+        console.error(`missing figures (nothing merged): ${missing.join(", ")}`);
+        process.exitCode = 1;
+      } else if (MERGE) merge("cpu", figures);
+      if (!MERGE || missing.length > 0) console.log(JSON.stringify(figures, null, 2));
     } finally {
       await upstream.close();
     }
@@ -927,8 +1082,21 @@ async function main() {
       if (!MERGE || missing.length > 0) console.log(JSON.stringify(figures, null, 2));
       return;
     }
+    if (ONLY === "slots") {
+      const figures = await slots(c);
+      console.log(slotsReport(figures).join("\n"));
+      const missing = missingFigures({ slots: figures });
+      if (missing.length > 0) {
+        console.error(`missing figures (nothing merged): ${missing.join(", ")}`);
+        process.exitCode = 1;
+      } else if (MERGE) merge("slots", figures);
+      if (!MERGE || missing.length > 0) console.log(JSON.stringify(figures, null, 2));
+      return;
+    }
     if (ONLY) {
       const workloads = { scaling, critical: criticalPath, schedule, streaming, throughput, overhead };
+      if (!workloads[ONLY])
+        throw new Error(`--only ${ONLY}: no such workload (${[...Object.keys(workloads), "cpu", "cap", "slots"].join(", ")})`);
       const figures = await workloads[ONLY](c);
       if (ONLY === "schedule") console.log(scheduleReport(figures).join("\n"));
       console.log(JSON.stringify(figures, null, 2));
@@ -956,6 +1124,8 @@ async function main() {
     const overheadResult = await overhead(c);
     console.error("  throughput...");
     const throughputResult = await throughput(c);
+    console.error("  slots...");
+    const slotsResult = await slots(c);
     console.error("  cpu...");
     // After the others, in Miniflare instances of its own; the shared one is idle meanwhile.
     const cpuResult = await cpu(script, upstream.origin);
@@ -978,6 +1148,7 @@ async function main() {
       streaming: streamingResult,
       overhead: overheadResult,
       throughput: throughputResult,
+      slots: slotsResult,
       cpu: cpuResult,
     };
     console.log(report(results));

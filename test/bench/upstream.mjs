@@ -2,9 +2,20 @@ import { createServer } from "node:http";
 
 /**
  * The benchmarks' loopback upstream: keep-alive, `GET /delay?ms=N` answers JSON after N ms. Tracks the
- * peak number of requests in flight: over the whole run (`peak`) and since the last `resetPeak`
- * (`peakSinceReset`), so a workload can check how many calls one contender had open at once.
+ * peak number of requests in flight (from arrival to the body's last byte): over the whole run
+ * (`peak`) and since the last `resetPeak` (`peakSinceReset`), so a workload can check how many calls
+ * one contender had open at once.
+ *
+ * Two ways to frame the answer, chosen per request with `framing`:
+ * - `framing=chunked` (the default): `Transfer-Encoding: chunked`, no `Content-Length`, so a reader
+ *   that must stop at a byte cap reads it chunk by chunk;
+ * - `framing=length`: a `Content-Length`, so a capped reader can check it up front and read natively.
+ *
+ * `bodyMs=M` sends the headers after `ms` and the body M ms later (a slow body: the caller's `fetch`
+ * resolves at once, its body read takes M ms); without it headers and body leave together.
  */
+export const FRAMINGS = Object.freeze({ "content-length": "length", chunked: "chunked" });
+
 export async function startUpstream() {
   let inFlight = 0;
   let peak = 0;
@@ -19,10 +30,22 @@ export async function startUpstream() {
     peak = Math.max(peak, inFlight);
     peakSinceReset = Math.max(peakSinceReset, inFlight);
     const ms = Number(url.searchParams.get("ms") ?? 0);
-    setTimeout(() => {
+    const bodyMs = Number(url.searchParams.get("bodyMs") ?? 0);
+    const length = url.searchParams.get("framing") === "length";
+    const body = JSON.stringify({ delayedMs: ms, ...(bodyMs > 0 ? { bodyMs } : {}) });
+    const headers = { "content-type": "application/json", connection: "keep-alive" };
+    if (length) headers["content-length"] = Buffer.byteLength(body);
+    const finish = () => {
       inFlight--;
-      res.writeHead(200, { "content-type": "application/json", connection: "keep-alive" });
-      res.end(JSON.stringify({ delayedMs: ms }));
+      res.end(body);
+    };
+    setTimeout(() => {
+      // Without a Content-Length, Node frames the body with Transfer-Encoding: chunked.
+      res.writeHead(200, headers);
+      if (bodyMs > 0) {
+        res.flushHeaders();
+        setTimeout(finish, bodyMs);
+      } else finish();
     }, ms);
   });
   server.keepAliveTimeout = 30_000;
