@@ -4,8 +4,8 @@ import type { BatchRequestBody } from "./schema";
 import { HTTP_METHODS, type HttpMethod } from "./steps/http-call";
 
 /**
- * The common batch, checked by hand: steps that are plain `http` GETs (an id, a url, maybe a method,
- * dependsOn and expectedMs) and the plain options. zod runs without its compiled fast path on Workers
+ * The common batch, checked by hand: steps that are plain `http` calls (an id, a url, maybe a method
+ * and maxRedirects, dependsOn and expectedMs) and the plain options. zod runs without its compiled fast path on Workers
  * (no `new Function`), so checking a 100-step batch field by field through its schema is a real share
  * of a request's CPU; this accepts exactly what lib/batch/schema.ts's BatchRequest accepts for that
  * shape and gives the same value, and answers `undefined` for anything else (another kind, another
@@ -17,7 +17,7 @@ const STEP_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const ABSOLUTE_HTTP = /^https?:\/\//i;
 const BATCH_KEYS = new Set(["steps", "mode", "concurrency", "deadlineMs"]);
 const STEP_KEYS = new Set(["id", "http", "dependsOn", "expectedMs"]);
-const HTTP_KEYS = new Set(["url", "method"]);
+const HTTP_KEYS = new Set(["url", "method", "maxRedirects"]);
 const METHODS: ReadonlySet<string> = new Set(HTTP_METHODS);
 const MODES: ReadonlySet<string> = new Set(BATCH_MODES);
 
@@ -35,11 +35,12 @@ const isIntegerIn = (value: unknown, min: number, max: number): value is number 
 
 function httpSpecOf(value: unknown): CommonStep["http"] | undefined {
   if (!isPlainWith(value, HTTP_KEYS)) return undefined;
-  const { url, method } = value;
+  const { url, method, maxRedirects = MAX_REDIRECTS } = value;
   if (typeof url !== "string" || url.length < 1 || url.length > 4096) return undefined;
   if (!url.startsWith("/v1/sim/") && !ABSOLUTE_HTTP.test(url) && !url.startsWith("{{")) return undefined;
   if (method !== undefined && (typeof method !== "string" || !METHODS.has(method))) return undefined;
-  return { url, method: (method as HttpMethod | undefined) ?? "GET", maxRedirects: MAX_REDIRECTS };
+  if (!isIntegerIn(maxRedirects, 0, MAX_REDIRECTS)) return undefined;
+  return { url, method: (method as HttpMethod | undefined) ?? "GET", maxRedirects };
 }
 
 function stepOf(value: unknown): CommonStep | undefined {

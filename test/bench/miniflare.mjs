@@ -46,8 +46,8 @@ export function fanoutWorker(name, { script, upstreamOrigin, overrides = BENCH_O
     modules: true,
     scriptPath: script,
     modulesRoot: dirname(script),
-    // The pages' .html and .css files, which the build leaves beside index.js as text modules (wrangler.toml's [[rules]]).
-    modulesRules: [{ type: "Text", include: ["**/*.html", "**/*.css", "**/*.txt"] }],
+    // The text modules the build leaves beside index.js (wrangler.toml's [[rules]]: the pages' .html and .css, the composites file).
+    modulesRules: [{ type: "Text", include: ["**/*.html", "**/*.css", "**/*.txt", "**/*.jsonc"] }],
     ...COMPATIBILITY,
     bindings: {
       API_KEYS: `bench:${API_KEY}`,

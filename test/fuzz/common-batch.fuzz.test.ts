@@ -45,11 +45,15 @@ const extra = fc.oneof(
   },
 );
 
-const http = fc.record({ url, method: absentOr(method), extra }).map(({ url, method, extra }) => ({
-  url,
-  ...(method === undefined ? {} : { method }),
-  ...(extra ? { [extra.key]: extra.value } : {}),
-}));
+const redirects = near(fc.integer({ min: 0, max: 5 }), fc.oneof(fc.constantFrom(-1, 6, 2.5), anyValue));
+const http = fc
+  .record({ url, method: absentOr(method), maxRedirects: absentOr(redirects), extra })
+  .map(({ url, method, maxRedirects, extra }) => ({
+    url,
+    ...(method === undefined ? {} : { method }),
+    ...(maxRedirects === undefined ? {} : { maxRedirects }),
+    ...(extra ? { [extra.key]: extra.value } : {}),
+  }));
 
 const step = fc
   .record({
