@@ -128,6 +128,64 @@ function parentLinkedTimer(
   };
 }
 
+interface Timeout {
+  at: number;
+  fire: () => void;
+  cancelled: boolean;
+}
+
+/**
+ * Many timeouts on one timer: each `schedule(ms, fire)` is an entry in a list kept in time order, and
+ * one setTimeout waits for the earliest. A hundred calls that each need a timeout cost a hundred
+ * entries, not a hundred timers, controllers and listeners. A cancelled entry is dropped when its
+ * time comes (or at dispose). When the timer fires, every entry due by the time it was set for fires.
+ */
+export class TimeoutQueue {
+  readonly #entries: Timeout[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+
+  /** Calls `fire` after `ms` unless the returned function is called first. @throws RangeError for a bad `ms`. */
+  schedule(ms: number, fire: () => void): () => void {
+    checkMs("ms", ms);
+    const entry: Timeout = { at: Date.now() + ms, fire, cancelled: false };
+    const entries = this.#entries;
+    let index = entries.length;
+    while (index > 0 && entries[index - 1]!.at > entry.at) index--;
+    entries.splice(index, 0, entry);
+    if (entry.at < this.#timerAt) this.#arm(entry.at);
+    return () => {
+      entry.cancelled = true;
+    };
+  }
+
+  /** Clears the timer and forgets every entry; nothing fires after this. */
+  dispose(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    this.#entries.length = 0;
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#fireDue(at), Math.max(0, at - Date.now()));
+  }
+
+  #fireDue(due: number): void {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const entries = this.#entries;
+    while (entries.length > 0 && (entries[0]!.cancelled || entries[0]!.at <= due)) {
+      const entry = entries.shift()!;
+      if (!entry.cancelled) entry.fire();
+    }
+    while (entries.length > 0 && entries[0]!.cancelled) entries.shift();
+    if (entries.length > 0) this.#arm(entries[0]!.at);
+  }
+}
+
 /**
  * A point in time after which work must stop. Its `signal` aborts with a typed error when the time
  * is up or when the parent signal aborts. Dispose a deadline when the work it bounds has settled,
@@ -136,6 +194,8 @@ function parentLinkedTimer(
 export class Deadline {
   readonly expiresAt: number;
   readonly signal: AbortSignal;
+  /** Shorter timeouts of the work under this deadline, on one timer, let go with the deadline. */
+  readonly timeouts = new TimeoutQueue();
   readonly #release: () => void;
 
   private constructor(ms: number, code: ErrorCode, parent: AbortSignal | undefined, label: string) {
@@ -159,9 +219,10 @@ export class Deadline {
     return Math.max(0, this.expiresAt - now);
   }
 
-  /** Clears the timer and removes the listener on the parent; safe to call more than once. */
+  /** Clears its timers and removes the listener on the parent; safe to call more than once. */
   dispose(): void {
     this.#release();
+    this.timeouts.dispose();
   }
 }
 

@@ -93,8 +93,10 @@ export class StepRunner {
    * its slot, so the dependents it makes ready queue for that slot beside the waiting executions and
    * the highest priority gets it; a forEach step reports through the returned promise only.
    */
-  async runStep(step: PlannedStep, signal: AbortSignal, settlers: Settlers): Promise<StepOutput> {
-    if (step.input.forEach === undefined) return this.#runOne(step, this.#scope, signal, settlers);
+  async runStep(step: PlannedStep, controller: AbortController, settlers: Settlers): Promise<StepOutput> {
+    const { signal } = controller;
+    if (step.input.forEach === undefined)
+      return this.#runOne(step, this.#scope, signal, { settlers, abort: (reason) => controller.abort(reason) });
     const items = this.#expand(step, step.input.forEach);
     const outputs = await Promise.all(
       items.map((item, index) =>
@@ -123,8 +125,16 @@ export class StepRunner {
     return items;
   }
 
-  /** One execution in a pool slot; its duration, unless aborted, feeds the latency estimates. */
-  async #runOne(step: PlannedStep, scope: Scope, signal: AbortSignal, settlers?: Settlers): Promise<StepOutput> {
+  /**
+   * One execution in a pool slot; its duration, unless aborted, feeds the latency estimates. A single
+   * (not forEach) execution owns its step's signal: `abort` ends it (its per-call timeout).
+   */
+  async #runOne(
+    step: PlannedStep,
+    scope: Scope,
+    signal: AbortSignal,
+    { settlers, abort }: { settlers?: Settlers; abort?: (reason: FanoutError) => void } = {},
+  ): Promise<StepOutput> {
     const spec = render(step, scope);
     const { subrequests } = this.#batch.budgets;
     if (!subrequests.tryTake(step.cost)) {
@@ -135,7 +145,7 @@ export class StepRunner {
         const began = Date.now();
         let output: StepOutput;
         try {
-          output = await this.#execute(step.kind, spec, { deps: this.#batch, signal, slot });
+          output = await this.#execute(step.kind, spec, { deps: this.#batch, signal, slot, abort });
         } catch (error) {
           settlers?.failed(error);
           throw error;

@@ -93,6 +93,25 @@ describe("deadlines and timeouts", () => {
     expect(json.results.slow!.durationMs).toBeLessThan(2000);
   });
 
+  it("a timed-out step's result is its own (attempts and message), alone, coalesced or in a forEach; the others run on", async () => {
+    const { json } = await runBatchJson({
+      steps: [
+        { id: "slow", http: { url: `${UPSTREAM}/hang`, timeoutMs: 200 } },
+        { id: "twin", http: { url: `${UPSTREAM}/hang`, timeoutMs: 200 } },
+        { id: "items", forEach: [1, 2], http: { url: `${UPSTREAM}/hang?i={{item}}`, timeoutMs: 200 } },
+        { id: "fine", http: { url: `${UPSTREAM}/delay?ms=400` } },
+      ],
+    });
+    for (const id of ["slow", "twin"]) {
+      expect(json.results[id], id).toMatchObject({ ok: false, attempts: 1, error: { code: "timeout", message: "timeoutMs of 200 ms exceeded" } });
+    }
+    expect(json.results.items!.items).toEqual([
+      expect.objectContaining({ ok: false, attempts: 1, error: expect.objectContaining({ code: "timeout" }) }),
+      expect.objectContaining({ ok: false, attempts: 1, error: expect.objectContaining({ code: "timeout" }) }),
+    ]);
+    expect(json.results.fine).toMatchObject({ ok: true, status: 200 });
+  });
+
   it("the batch deadline bounds every step (deadline_exceeded) and no retry starts that cannot finish", async () => {
     const { json } = await runBatchJson({
       deadlineMs: 400,

@@ -3,6 +3,7 @@ import type { Budget } from "../../async/budget";
 import type { Slot } from "../../async/pool";
 import type { Singleflight } from "../../async/singleflight";
 import type { Deadline } from "../../async/timers";
+import type { FanoutError } from "../../base/errors";
 import type { Fetcher, ReadLimits } from "../../base/http";
 import type { AllowList } from "../../base/policy";
 import type { Trace } from "../../base/trace";
@@ -60,4 +61,9 @@ export interface StepRun<Deps = BatchContext> {
    * again before another call (a retry).
    */
   slot?: Slot;
+  /**
+   * Aborts `signal` with `reason` when this execution owns it (a single step, not a forEach item):
+   * a one-attempt call times itself out through it instead of a controller of its own.
+   */
+  abort?: (reason: FanoutError) => void;
 }

@@ -121,7 +121,8 @@ async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepO
     decide: (outcome) => (guard && guard.breakers.pausedFor(guard.origin) > 0 ? { retry: false } : policy(outcome)),
     beforeRetry: () => deps.budgets.retries.tryTake(),
   });
-  if (signal.aborted && !attempted.ok) throw attempted.error;
+  // A stop from outside (the mode, the deadline, the caller) ends the step; its own timeout is its result.
+  if (signal.aborted && !attempted.ok && !step.timedOut) throw attempted.error;
   if (!attempted.ok) return { ok: false, error: stepErrorOf(attempted.error), attempts: attempted.attempts };
   const fetched = attempted.value;
   const ok = fetched.status >= 200 && fetched.status < 300;
@@ -167,11 +168,13 @@ function timedCall(step: StepCall, attempt: number, signal: AbortSignal): Promis
     ? (status: number) => (status >= 500 ? admission.ticket.failure() : admission.ticket.success())
     : undefined;
   const call = (callSignal: AbortSignal) => fetchOnce(step, attempt, callSignal, onHeaders);
-  // When the deadline is the tighter bound, let it fire (deadline_exceeded) rather than a timeout.
   const called =
-    timeoutMs < deps.deadline.remaining()
-      ? withTimeout(call, { ms: timeoutMs, signal, label: `timeoutMs` })
-      : abortable(call(signal), signal);
+    // When the deadline is the tighter bound, let it fire (deadline_exceeded) rather than a timeout.
+    timeoutMs >= deps.deadline.remaining()
+      ? abortable(call(signal), signal)
+      : ownsSignal(step, signal)
+        ? selfTimedCall(step, timeoutMs, call)
+        : withTimeout(call, { ms: timeoutMs, signal, label: `timeoutMs` });
   if (!admission?.ok) return called;
   const { ticket } = admission;
   return called.then(
@@ -189,6 +192,24 @@ function timedCall(step: StepCall, attempt: number, signal: AbortSignal): Promis
       throw error;
     },
   );
+}
+
+/** Whether this call is the step's only one (one attempt, not a hedge, not a forEach item): then it may end the step's own signal. */
+function ownsSignal(step: StepCall, signal: AbortSignal): boolean {
+  return step.run.abort !== undefined && signal === step.run.signal && (step.spec.retry?.attempts ?? 1) === 1;
+}
+
+/**
+ * The step's only call, timed out through the step's own signal and the deadline's one timer
+ * (TimeoutQueue): no controller, timer or listener of its own.
+ */
+function selfTimedCall(step: StepCall, timeoutMs: number, call: (signal: AbortSignal) => Promise<Fetched>): Promise<Fetched> {
+  const { signal, abort, deps } = step.run;
+  const cancel = deps.deadline.timeouts.schedule(timeoutMs, () => {
+    step.timedOut = true;
+    abort!(new FanoutError("timeout", `timeoutMs of ${timeoutMs} ms exceeded`));
+  });
+  return abortable(call(signal), signal).finally(cancel);
 }
 
 /** The circuit breakers that guard a step's calls, and the origin they count against. */
@@ -213,6 +234,8 @@ interface StepCall {
   headers: Array<[string, string]>;
   body: string | undefined;
   guard: Guard | undefined;
+  /** Set when the step's only call timed out through the step's own signal (selfTimedCall). */
+  timedOut?: boolean;
 }
 
 /** Per attempt: a fresh span id in `traceparent`, and the attempt number on a retry; a client's own values for these are replaced. */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { abortable, Deadline, sleep, withTimeout } from "../../../lib/async/timers";
+import { abortable, Deadline, sleep, TimeoutQueue, withTimeout } from "../../../lib/async/timers";
 import { FanoutError } from "../../../lib/base/errors";
 import { flush, trackListeners } from "../helpers";
 
@@ -138,5 +138,54 @@ describe("abortable", () => {
     const released = abortable(new Promise(() => {}), controller.signal);
     controller.abort(new FanoutError("timeout", "too slow"));
     await expect(released).rejects.toMatchObject({ code: "timeout" });
+  });
+});
+
+describe("TimeoutQueue: many timeouts on one timer", () => {
+  it("fires each entry at its time, in time order, on one timer; a cancelled one never fires; dispose leaves no timer", async () => {
+    vi.useFakeTimers();
+    try {
+      const queue = new TimeoutQueue();
+      const fired: string[] = [];
+      queue.schedule(300, () => fired.push("c"));
+      queue.schedule(100, () => fired.push("a"));
+      const cancelB = queue.schedule(200, () => fired.push("b"));
+      queue.schedule(100, () => fired.push("a2"));
+      expect(vi.getTimerCount()).toBe(1);
+      cancelB();
+      await vi.advanceTimersByTimeAsync(99);
+      expect(fired).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(fired).toEqual(["a", "a2"]);
+      await vi.advanceTimersByTimeAsync(200);
+      expect(fired).toEqual(["a", "a2", "c"]);
+      expect(vi.getTimerCount()).toBe(0);
+      queue.schedule(50, () => fired.push("late"));
+      queue.dispose();
+      expect(vi.getTimerCount()).toBe(0);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(fired).toEqual(["a", "a2", "c"]);
+      expect(() => queue.schedule(-1, () => {})).toThrow(RangeError);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a Deadline's timeouts are let go with it", async () => {
+    vi.useFakeTimers();
+    try {
+      const deadline = Deadline.after(1000);
+      let fired = false;
+      deadline.timeouts.schedule(100, () => {
+        fired = true;
+      });
+      expect(vi.getTimerCount()).toBe(2);
+      deadline.dispose();
+      expect(vi.getTimerCount()).toBe(0);
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(fired).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
