@@ -2,14 +2,12 @@ import type { CircuitBreakers } from "../../async/breaker";
 import { hedge } from "../../async/hedge";
 import { httpRetryPolicy, retry } from "../../async/retry";
 import { abortable, withTimeout } from "../../async/timers";
-import { toBase64 } from "../../base/bytes";
 import { FanoutError, isFanoutError, toFanoutError } from "../../base/errors";
 import { fetchUpstream, HEADER_VALUE, readBodyLimited } from "../../base/http";
 import { checkTarget } from "../../base/policy";
 import { ATTEMPT_HEADER, absoluteUrl, isInProcessUrl } from "../in-process";
-import { followPath, parsePickPath } from "../template";
 import { type BatchContext, type StepRun, stepReadLimits } from "./context";
-import { parseStepJson } from "./json";
+import { decodeBody, visibleHeaders } from "./http-body";
 import { type StepOutput, stepErrorOf } from "./output";
 
 /** The http step's spec and what it uses of its batch (declared here, beside its executor; steps/http.ts declares the kind). */
@@ -50,8 +48,6 @@ export type HttpDeps = Pick<
 /** The http step's executor: allow-listed fetch with per-attempt timeout, retries, hedging, coalescing and limits (declared in http.ts). */
 
 type HttpRun = StepRun<HttpDeps>;
-
-const STRIPPED_RESPONSE_HEADERS = new Set(["set-cookie", "connection", "keep-alive", "transfer-encoding", "proxy-authenticate"]);
 
 interface Fetched {
   status: number;
@@ -130,7 +126,7 @@ async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepO
     ok,
     status: fetched.status,
     headers: visibleHeaders(fetched.headers),
-    body: decodeBody(fetched, spec),
+    body: decodeBody(fetched.body, fetched.headers, spec.pick),
     bytes: fetched.body.byteLength,
     attempts: attempted.attempts,
     hedged: fetched.hedged,
@@ -280,46 +276,4 @@ async function fetchOnce(step: StepCall, attempt: number, signal: AbortSignal, o
   step.run.slot?.release();
   const bytes = spec.method === "HEAD" ? new Uint8Array() : await readBodyLimited(response, stepReadLimits(deps, signal));
   return { status: response.status, headers: response.headers, body: bytes, hedged: false };
-}
-
-function visibleHeaders(headers: Headers): Record<string, string> {
-  const visible: Record<string, string> = {};
-  headers.forEach((value, name) => {
-    if (!STRIPPED_RESPONSE_HEADERS.has(name)) visible[name] = value;
-  });
-  return visible;
-}
-
-// Stateless for one-shot decode() calls, so one per isolate serves every step.
-const UTF8 = new TextDecoder();
-const TEXTUAL = /^(text\/|application\/(xml|javascript|x-www-form-urlencoded))|\+xml/;
-
-function decodeBody(fetched: Fetched, spec: HttpSpec): unknown {
-  if (fetched.body.byteLength === 0) return null;
-  const type = fetched.headers.get("content-type") ?? "";
-  const text = () => UTF8.decode(fetched.body);
-  if (/json/.test(type)) {
-    const decoded = text();
-    const parsed = parseStepJson(decoded, "the upstream's JSON body");
-    if (!parsed) return decoded;
-    return spec.pick ? pick(parsed.value, spec.pick) : parsed.value;
-  }
-  if (TEXTUAL.test(type) || type === "") return text();
-  return { base64: toBase64(fetched.body) };
-}
-
-/** Keeps only the given dot paths of a JSON value; paths that are absent are left out. */
-export function pick(value: unknown, paths: readonly string[]): Record<string, unknown> {
-  const picked: Record<string, unknown> = {};
-  for (const path of paths) {
-    const segments = parsePickPath(path);
-    try {
-      picked[path] = followPath(value, segments, () => {
-        throw new Error("absent");
-      });
-    } catch {
-      // absent fields are simply not picked
-    }
-  }
-  return picked;
 }

@@ -8,7 +8,8 @@ import { defineStepKind } from "./kind";
 
 /** The http step: an allow-listed upstream call with per-attempt timeout, retries, hedging, coalescing and limits. */
 
-export { type HttpDeps, type HttpMethod, type HttpSpec, pick, runHttp } from "./http-call";
+export { pick } from "./http-body";
+export { type HttpDeps, type HttpMethod, type HttpSpec, runHttp } from "./http-call";
 
 /** Headers a step may not set: hop-by-hop, routing, Cloudflare's and fanout's own. */
 const FORBIDDEN_STEP_HEADER =
