@@ -17,8 +17,11 @@ export function fillPage(template: string, values: Record<string, string>): stri
 /** JSON for inside a `<script>`: `<` escaped, so no value can close the element. */
 export const scriptJson = (value: unknown): string => JSON.stringify(value).replaceAll("<", "\\u003c");
 
+/** A self-contained function as an expression of its own source: `(function ...)`, to pass to another. */
+export const inlineSource = (fn: (...args: never[]) => unknown): string => `(${fn.toString()})`;
+
 /** A call of a self-contained function by its own source: `(function ...)(arg, ...)`. */
-export const inlineCall = (fn: (...args: never[]) => unknown, ...args: string[]): string => `(${fn.toString()})(${args.join(", ")})`;
+export const inlineCall = (fn: (...args: never[]) => unknown, ...args: string[]): string => `${inlineSource(fn)}(${args.join(", ")})`;
 
 /** A stylesheet as the page sends it: the file's line breaks and indentation left out. */
 export const compactCss = (css: string): string => css.replace(/\n\s*/g, "");

@@ -1,120 +1,50 @@
 /**
  * The playground's page script: edit a batch, run it over the NDJSON stream, draw each step's bar the
- * moment it settles. The page inlines this function's own source (functions/pages/playground-page.ts),
- * so it is self-contained: it uses only its arguments and the browser's globals.
+ * moment it settles and list its body or error under the chart (a click on a bar or a row opens it);
+ * or run a composite with ?debug=1 (an admin key) and show its document and headers. The page inlines
+ * this function's own source (functions/pages/playground-page.ts), so it is self-contained: it uses
+ * only its arguments and the browser's globals.
  *
  * @param {import("./waterfall").WaterfallKit} kit the waterfall kit (layout, dependencies, outcomes)
+ * @param {import("./chart.js").ChartView} chart the waterfall's drawing (chart.js)
+ * @param {import("./payload.js").PayloadView} view the payload panel (payload.js)
  * @param {Record<string, { label: string, batch: unknown }>} EXAMPLES the example batches
  */
-export function playgroundApp(kit, EXAMPLES) {
-  const NS = "http://www.w3.org/2000/svg";
+export function playgroundApp(kit, chart, view, EXAMPLES) {
   /** @type {(id: string) => any} The page's own elements, by id (inputs, the chart, the status line). */
   const $ = (id) => document.getElementById(id);
-  let state = { order: [], deps: {}, results: {}, totalMs: 0 };
-
-  function el(name, attrs, parent) {
-    const node = document.createElementNS(NS, name);
-    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-    if (parent) parent.appendChild(node);
-    return node;
-  }
+  let state = { order: [], deps: {}, results: {}, totalMs: 0, selected: "" };
 
   function setStatus(text, kind) {
     $("status").textContent = text;
     $("status").dataset.state = kind;
   }
 
-  function draw() {
-    const svg = $("waterfall");
-    svg.replaceChildren();
-    const width = Math.max($("chart").clientWidth - 2, 480);
-    const layout = kit.layout(state.order, state.results, state.deps, {
-      width,
-      left: 150,
-      right: 90,
-      top: 24,
-      rowHeight: 26,
-      barHeight: 16,
-      minTotalMs: state.totalMs,
-    });
-    svg.setAttribute("width", String(layout.width));
-    svg.setAttribute("height", String(layout.height));
-    svg.setAttribute("viewBox", `0 0 ${layout.width} ${layout.height}`);
-    const defs = el("defs", {}, svg);
-    for (const [id, color] of [
-      ["head", "#8a9199"],
-      ["head-critical", "#1b1f24"],
-    ]) {
-      const marker = el(
-        "marker",
-        { id, viewBox: "0 0 8 8", refX: 8, refY: 4, markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto" },
-        defs,
-      );
-      el("path", { d: "M0,0 L8,4 L0,8 z", fill: color }, marker);
-    }
-    for (const tick of layout.ticks) {
-      el("line", { class: "tick", x1: tick.x, x2: tick.x, y1: 16, y2: layout.height }, svg);
-      el("text", { class: "tick", x: tick.x + 2, y: 12 }, svg).textContent = `${tick.ms} ms`;
-    }
-    const rows = [...state.order];
-    for (const id of Object.keys(state.results)) if (!rows.includes(id)) rows.push(id);
-    rows.forEach((id, row) => {
-      const label = el("text", { x: 4, y: 24 + row * 26 + 17, class: state.results[id] ? "label" : "label pending" }, svg);
-      label.textContent = id.length > 18 ? `${id.slice(0, 17)}\u2026` : id;
-      if (!state.results[id])
-        el("text", { x: 150, y: 24 + row * 26 + 17, class: "pending", "data-pending": id }, svg).textContent = "pending\u2026";
-    });
-    for (const arrow of layout.arrows) {
-      const mid = Math.max(arrow.x1, arrow.x2 - 12);
-      el(
-        "path",
-        {
-          class: arrow.critical ? "arrow critical" : "arrow",
-          d: `M${arrow.x1},${arrow.y1} L${mid},${arrow.y1} L${mid},${arrow.y2} L${arrow.x2},${arrow.y2}`,
-          "marker-end": arrow.critical ? "url(#head-critical)" : "url(#head)",
-          "data-from": arrow.from,
-          "data-to": arrow.to,
-        },
-        svg,
-      );
-    }
-    for (const bar of layout.bars) {
-      const group = el("g", { class: "step" }, svg);
-      const rect = el(
-        "rect",
-        {
-          class: `bar o-${bar.outcome}${bar.critical ? " critical" : ""}`,
-          x: bar.x,
-          y: bar.y,
-          width: bar.width,
-          height: bar.height,
-          rx: 2,
-          "data-id": bar.id,
-          "data-outcome": bar.outcome,
-          "data-start": bar.startMs,
-          "data-end": bar.endMs,
-          "data-attempts": bar.attempts,
-        },
-        group,
-      );
-      el("title", {}, rect).textContent = bar.title;
-      el("title", {}, group).textContent = bar.title;
-      let x = bar.x + bar.width + 4;
-      if (bar.attempts > 1) {
-        el("text", { class: "mark retry", x, y: bar.y + 12 }, group).textContent = `\u21bb${bar.attempts}`;
-        x += 26;
-      }
-      if (bar.hedged) el("text", { class: "mark hedge", x, y: bar.y + 12 }, group).textContent = "\u00bbhedged";
-    }
-  }
+  const draw = () => chart.draw(state);
 
+  /** A new run (or none): its rows pending, the previous run's bars and payload gone. */
   function reset(order, deps) {
-    state = { order, deps, results: {}, totalMs: 0 };
+    state = { order, deps, results: {}, totalMs: 0, selected: "" };
+    view.clear();
     draw();
   }
 
-  function keyHeader() {
-    return `Bearer ${$("key").value.trim()}`;
+  /** A run that did not happen (not JSON, a 400, a refused key): nothing of the previous one is left. */
+  function failed(text) {
+    reset([], {});
+    setStatus(text, "error");
+  }
+
+  function settle(result) {
+    state.results[result.id] = result;
+    view.step(result.id, result, state.order);
+  }
+
+  function choose(id) {
+    if (!state.results[id]) return;
+    state.selected = id;
+    view.select(id);
+    draw();
   }
 
   async function problemText(res) {
@@ -127,13 +57,47 @@ export function playgroundApp(kit, EXAMPLES) {
     }
   }
 
+  /** A composite's GET with the admin key field's key, past the browser's cache (each run asks the gateway). */
+  const get = (path) => fetch(path, { headers: { authorization: `Bearer ${$("admin-key").value.trim()}` }, cache: "no-store" });
+
+  /** Reads the NDJSON stream: each result drawn and listed as it settles, then the summary. */
+  async function readStream(body, started) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (value) buffered += value;
+      for (let newline = buffered.indexOf("\n"); newline >= 0; newline = buffered.indexOf("\n")) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (!line) continue;
+        const event = JSON.parse(line);
+        if (event.type === "result") {
+          settle(event);
+          const settled = Object.keys(state.results).length;
+          setStatus(
+            `running\u2026 ${settled}/${state.order.length} settled after ${Math.round(performance.now() - started)} ms`,
+            "running",
+          );
+          draw();
+        } else if (event.type === "summary") {
+          state.totalMs = event.durationMs;
+          const c = event.counts;
+          const counts = `ok ${c.ok}, failed ${c.failed}, skipped ${c.skipped}, cancelled ${c.cancelled}`;
+          setStatus(`completed: ${event.completed}, mode ${event.mode}, ${event.durationMs} ms; ${counts}`, "done");
+          draw();
+        }
+      }
+      if (done) return;
+    }
+  }
+
   async function runBatch() {
-    const text = $("batch").value;
     let batch;
     try {
-      batch = JSON.parse(text);
+      batch = JSON.parse($("batch").value);
     } catch (error) {
-      setStatus(`The batch is not JSON: ${error.message}`, "error");
+      failed(`The batch is not JSON: ${error.message}`);
       return;
     }
     history.replaceState(null, "", `#batch=${encodeURIComponent(JSON.stringify(batch))}`);
@@ -143,62 +107,18 @@ export function playgroundApp(kit, EXAMPLES) {
     try {
       const res = await fetch("/v1/batch", {
         method: "POST",
-        headers: { authorization: keyHeader(), "content-type": "application/json", accept: "application/x-ndjson" },
+        headers: { authorization: `Bearer ${$("key").value.trim()}`, "content-type": "application/json", accept: "application/x-ndjson" },
         body: JSON.stringify(batch),
       });
       if (!res.ok || !res.body) {
-        setStatus(await problemText(res), "error");
+        failed(await problemText(res));
         return;
       }
-      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffered = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (value) buffered += value;
-        for (let newline = buffered.indexOf("\n"); newline >= 0; newline = buffered.indexOf("\n")) {
-          const line = buffered.slice(0, newline).trim();
-          buffered = buffered.slice(newline + 1);
-          if (!line) continue;
-          const event = JSON.parse(line);
-          if (event.type === "result") {
-            state.results[event.id] = event;
-            setStatus(
-              "running\u2026 " +
-                Object.keys(state.results).length +
-                "/" +
-                state.order.length +
-                " settled after " +
-                Math.round(performance.now() - started) +
-                " ms",
-              "running",
-            );
-            draw();
-          } else if (event.type === "summary") {
-            state.totalMs = event.durationMs;
-            const c = event.counts;
-            setStatus(
-              "completed: " +
-                event.completed +
-                ", mode " +
-                event.mode +
-                ", " +
-                event.durationMs +
-                " ms; ok " +
-                c.ok +
-                ", failed " +
-                c.failed +
-                ", skipped " +
-                c.skipped +
-                ", cancelled " +
-                c.cancelled,
-              "done",
-            );
-            draw();
-          }
-        }
-        if (done) break;
-      }
+      await readStream(res.body, started);
     } catch (error) {
+      // What settled stays; rows still pending would never settle.
+      state.order = state.order.filter((id) => state.results[id]);
+      draw();
       setStatus(`The request failed: ${error.message}`, "error");
     }
   }
@@ -206,36 +126,37 @@ export function playgroundApp(kit, EXAMPLES) {
   async function runComposite() {
     const url = new URL($("composite").value.trim() || "/v1/c/home?user=1", location.origin);
     if (url.origin !== location.origin) {
-      setStatus("Give a path on this server, like /v1/c/home?user=1", "error");
+      failed("Give a path on this server, like /v1/c/home?user=1");
       return;
     }
-    history.replaceState(null, "", `#composite=${encodeURIComponent(url.pathname + url.search)}`);
+    const path = url.pathname + url.search;
+    history.replaceState(null, "", `#composite=${encodeURIComponent(path)}`);
     url.searchParams.set("debug", "1");
     reset([], {});
     setStatus("running\u2026", "running");
     try {
-      const res = await fetch(url, { headers: { authorization: keyHeader() } });
+      const res = await get(url.pathname + url.search);
       if (!res.ok) {
-        setStatus(await problemText(res), "error");
+        failed(await problemText(res));
         return;
       }
       const envelope = await res.json();
-      const results = {};
-      for (const [id, result] of Object.entries(envelope.results || {})) results[id] = { id, ...result };
-      state = { order: Object.keys(results), deps: {}, results, totalMs: envelope.durationMs || 0 };
-      setStatus(
-        "composite " +
-          envelope.composite +
-          ": completed " +
-          envelope.completed +
-          ", " +
-          envelope.durationMs +
-          " ms (steps and timings from ?debug=1)",
-        "done",
-      );
+      // The debug envelope has the steps, not the answer's headers (it bypasses the cache): those come
+      // from the composite as a client calls it, without ?debug=1.
+      const answer = await get(path);
+      view.composite(`GET ${path}`, answer, await answer.text());
+      const results = Object.entries(envelope.results || {});
+      state.order = results.map(([id]) => id);
+      for (const [id, result] of results) settle({ id, ...result });
+      state.totalMs = envelope.durationMs || 0;
+      const shaped = envelope.error
+        ? `not shaped (${envelope.error.code})`
+        : `incomplete: ${(envelope.incomplete || []).join(", ") || "none"}`;
+      const timing = `${envelope.durationMs} ms (steps and timings from ?debug=1)`;
+      setStatus(`composite ${envelope.composite}: completed ${envelope.completed}, ${shaped}, ${timing}`, "done");
       draw();
     } catch (error) {
-      setStatus(`The request failed: ${error.message}`, "error");
+      failed(`The request failed: ${error.message}`);
     }
   }
 
@@ -261,6 +182,8 @@ export function playgroundApp(kit, EXAMPLES) {
     });
     $("run").addEventListener("click", runBatch);
     $("run-composite").addEventListener("click", runComposite);
+    // A click on a bar, a row or its label opens that step's payload.
+    $("waterfall").addEventListener("click", (event) => choose(event.target.closest("[data-step]")?.dataset.step || ""));
     const hash = location.hash.slice(1);
     let batch = EXAMPLES.quickstart.batch;
     if (hash.startsWith("batch=")) {

@@ -18,6 +18,7 @@ export interface StepTiming {
   attempts?: number;
   hedged?: boolean;
   coalesced?: boolean;
+  status?: number;
   error?: { code: string; message: string };
 }
 
@@ -37,7 +38,12 @@ export interface Bar {
   hedged: boolean;
   critical: boolean;
   title: string;
+  /** The reason shown next to a failed or skipped bar without hovering, and where it fits; absent otherwise. */
+  note?: Note;
 }
+
+/** A label beside a bar: right of it (after its marks) when it fits, else left of it, else over its end. */
+export type Note = { text: string; x: number; anchor: "start" | "end" };
 
 export interface Arrow {
   from: string;
@@ -58,7 +64,7 @@ export interface Layout {
   totalMs: number;
   bars: Bar[];
   arrows: Arrow[];
-  ticks: { x: number; ms: number }[];
+  ticks: { x: number; ms: number; label: string }[];
 }
 
 export interface LayoutOptions {
@@ -87,6 +93,12 @@ export interface WaterfallKit {
   criticalPath(results: Record<string, StepTiming>, deps: Record<string, string[]>): string[];
   /** A "nice" tick step (1, 2 or 5 x 10^n ms) that gives at most `maxTicks` ticks over `totalMs`. */
   tickStep(totalMs: number, maxTicks: number): number;
+  /** A tick's label, with only the decimals its step has (`0.6 ms`, never `0.6000000000000001 ms`). */
+  tickLabel(ms: number, step: number): string;
+  /** What a failed bar (its error code, and HTTP status) or a skipped one (why) shows beside it; "" otherwise. */
+  noteText(result: StepTiming): string;
+  /** Where a note of `text` goes for a bar from `x0` to `x1` (its marks included), within [left, width]. */
+  placeNote(text: string, x0: number, x1: number, left: number, width: number): Note;
   layout(order: string[], results: Record<string, StepTiming>, deps: Record<string, string[]>, options: LayoutOptions): Layout;
 }
 
@@ -176,6 +188,28 @@ export function waterfallKit(grammar: ReferenceGrammar): WaterfallKit {
       return 10 * power;
     },
 
+    tickLabel(ms, step) {
+      const decimals = step >= 1 ? 0 : Math.min(Math.ceil(-Math.log10(step) - 1e-9), 9);
+      return `${Number(ms.toFixed(decimals))} ms`;
+    },
+
+    noteText(result) {
+      const outcome = kit.outcome(result);
+      const error = result.error;
+      if (outcome === "failed") return `${error?.code ?? "failed"}${result.status ? ` ${result.status}` : ""}`;
+      if (outcome !== "skipped") return "";
+      const text = `skipped: ${error?.message ?? ""}`;
+      return text.length > 60 ? `${text.slice(0, 59)}\u2026` : text;
+    },
+
+    placeNote(text, x0, x1, left, width) {
+      // 11px monospace: about 6.6 px a character.
+      const size = text.length * 6.6;
+      if (x1 + 4 + size <= width) return { text, x: x1 + 4, anchor: "start" };
+      if (x0 - 4 - size >= left) return { text, x: x0 - 4, anchor: "end" };
+      return { text, x: width - 2, anchor: "end" };
+    },
+
     layout(order, results, deps, options) {
       const rows = [...order];
       for (const id of Object.keys(results)) if (!rows.includes(id)) rows.push(id);
@@ -199,12 +233,17 @@ export function waterfallKit(grammar: ReferenceGrammar): WaterfallKit {
           `attempts ${attempts}${result.hedged ? ", hedged" : ""}${result.coalesced ? ", coalesced" : ""}`,
         ];
         if (result.error) lines.push(`error ${result.error.code}: ${result.error.message}`);
+        const x = options.left + result.startMs / msPerPx;
+        // A step that took 0 ms (skipped, or served at once) is still a visible sliver.
+        const width = Math.max(result.durationMs / msPerPx, 2);
+        const text = kit.noteText(result);
+        // The marks after a bar: a skipped step's marker (7 px), ↻N (26 px), »hedged (52 px).
+        const x1 = x + Math.max(width, outcome === "skipped" ? 7 : 0) + (attempts > 1 ? 26 : 0) + (result.hedged ? 52 : 0);
         bars.push({
           id,
           row,
-          x: options.left + result.startMs / msPerPx,
-          // A step that took 0 ms (skipped, or served at once) is still a visible sliver.
-          width: Math.max(result.durationMs / msPerPx, 2),
+          x,
+          width,
           y: options.top + row * options.rowHeight + (options.rowHeight - options.barHeight) / 2,
           height: options.barHeight,
           startMs: result.startMs,
@@ -214,6 +253,7 @@ export function waterfallKit(grammar: ReferenceGrammar): WaterfallKit {
           hedged: result.hedged === true,
           critical: critical.includes(id),
           title: lines.join("\n"),
+          ...(text ? { note: kit.placeNote(text, x - (outcome === "skipped" ? 7 : 0), x1, options.left, options.width) } : {}),
         });
       });
       const arrows: Arrow[] = [];
@@ -234,8 +274,12 @@ export function waterfallKit(grammar: ReferenceGrammar): WaterfallKit {
         }
       }
       const step = kit.tickStep(totalMs, Math.max(Math.floor(plot / 80), 1));
-      const ticks: { x: number; ms: number }[] = [];
-      for (let ms = 0; ms <= totalMs + 1e-9; ms += step) ticks.push({ x: options.left + ms / msPerPx, ms });
+      const ticks: Layout["ticks"] = [];
+      // Each tick computed from its index (adding the step up drifts: 0.2 + 0.2 + 0.2 is 0.6000000000000001).
+      for (let i = 0; i * step <= totalMs + 1e-9; i++) {
+        const label = kit.tickLabel(i * step, step);
+        ticks.push({ x: options.left + (i * step) / msPerPx, ms: Number.parseFloat(label), label });
+      }
       return {
         width: options.width,
         height: options.top + rows.length * options.rowHeight + 4,

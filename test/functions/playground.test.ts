@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { markdownInline } from "../../functions/pages/markdown.js";
 import { PLAYGROUND_EXAMPLES } from "../../functions/pages/playground-examples";
 import { PLAYGROUND_SCRIPT } from "../../functions/pages/playground-page";
 import { type StepTiming, waterfallKit } from "../../functions/pages/waterfall";
@@ -125,6 +126,93 @@ describe("waterfall kit: layout", () => {
     expect(kit.tickStep(1000, 4)).toBe(500);
     expect(kit.tickStep(330, 8)).toBe(50);
     expect(kit.tickStep(0, 5)).toBe(0.2);
+  });
+
+  it("labels ticks with only the decimals their step has", () => {
+    expect(kit.tickLabel(0.2 + 0.2 + 0.2, 0.2)).toBe("0.6 ms");
+    expect(kit.tickLabel(0.1 + 0.2, 0.1)).toBe("0.3 ms");
+    expect(kit.tickLabel(3 * 0.05, 0.05)).toBe("0.15 ms");
+    expect(kit.tickLabel(7 * 0.001, 0.001)).toBe("0.007 ms");
+    expect(kit.tickLabel(0, 0.2)).toBe("0 ms");
+    expect(kit.tickLabel(1500, 500)).toBe("1500 ms");
+    expect(kit.tickLabel(3 * 1.1, 1)).toBe("3 ms");
+    // The axis before anything ran spans 1 ms: 0.2 ms ticks, each computed from its index.
+    const layout = kit.layout(["a"], {}, {}, { ...options, width: 700 });
+    expect(layout.ticks.map((tick) => tick.label)).toEqual(["0 ms", "0.2 ms", "0.4 ms", "0.6 ms", "0.8 ms", "1 ms"]);
+    expect(layout.ticks.map((tick) => tick.ms)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
+  });
+});
+
+describe("waterfall kit: what a failed or skipped bar shows without hovering", () => {
+  const options = { width: 1000, left: 100, right: 100, top: 20, rowHeight: 20, barHeight: 10 };
+  const failedWith = (code: string, extra: Partial<StepTiming> = {}) =>
+    result("a", 0, 1, { ok: false, error: { code, message: "why" }, ...extra });
+
+  it("a failure's error code (and HTTP status), a skip's reason, nothing for the rest", () => {
+    expect(kit.noteText(failedWith("http_status", { status: 500 }))).toBe("http_status 500");
+    expect(kit.noteText(failedWith("timeout"))).toBe("timeout");
+    expect(kit.noteText(result("a", 0, 1, { ok: false, error: { code: "skipped", message: 'dependency "b" did not succeed' } }))).toBe(
+      'skipped: dependency "b" did not succeed',
+    );
+    const long = kit.noteText(result("a", 0, 1, { ok: false, error: { code: "skipped", message: "x".repeat(100) } }));
+    expect(long).toHaveLength(60);
+    expect(long.endsWith("\u2026")).toBe(true);
+    expect(kit.noteText(failedWith("cancelled"))).toBe("");
+    expect(kit.noteText(result("a", 0, 1))).toBe("");
+    expect(kit.noteText(result("a", 0, 1, { coalesced: true }))).toBe("");
+  });
+
+  it("places a note right of its bar, else left of it, else over its end", () => {
+    // 10 characters: 66 px.
+    expect(kit.placeNote("0123456789", 200, 300, 100, 1000)).toEqual({ text: "0123456789", x: 304, anchor: "start" });
+    expect(kit.placeNote("0123456789", 200, 950, 100, 1000)).toEqual({ text: "0123456789", x: 196, anchor: "end" });
+    expect(kit.placeNote("0123456789", 120, 950, 100, 1000)).toEqual({ text: "0123456789", x: 998, anchor: "end" });
+  });
+
+  it("gives failed and skipped bars their note in the layout, after their marks", () => {
+    const results = {
+      ok: result("ok", 0, 100),
+      broken: result("broken", 0, 100, { ok: false, status: 503, attempts: 3, error: { code: "http_status", message: "503" } }),
+      after: result("after", 100, 0, { ok: false, error: { code: "skipped", message: 'dependency "broken" did not succeed' } }),
+      late: result("late", 300, 100, { ok: false, error: { code: "deadline_exceeded", message: "slow" } }),
+    };
+    const layout = kit.layout(["ok", "broken", "after", "late"], results, {}, options);
+    const notes = Object.fromEntries(layout.bars.map((bar) => [bar.id, bar.note]));
+    expect(notes.ok).toBeUndefined();
+    // broken ends at x 300; its ↻3 mark takes 26 px.
+    expect(notes.broken).toEqual({ text: "http_status 503", x: 330, anchor: "start" });
+    // after is a 0 ms step at x 300: its skip marker (7 px) first.
+    expect(notes.after).toEqual({ text: 'skipped: dependency "broken" did not succeed', x: 311, anchor: "start" });
+    // late ends at the axis's end, and its note (112 px) does not fit in the 100 px after it: it goes left of it.
+    expect(notes.late).toEqual({ text: "deadline_exceeded", x: 696, anchor: "end" });
+  });
+});
+
+describe("the docs' Markdown (markdown.js)", () => {
+  it("reads `code`, **bold** (with code inside), links and line breaks; the rest is text", () => {
+    expect(markdownInline("`respond-async`: answer **202 `now`** at [once](/docs#x)\nthen")).toEqual([
+      { code: "respond-async" },
+      { text: ": answer " },
+      { strong: [{ text: "202 " }, { code: "now" }] },
+      { text: " at " },
+      { link: "once", href: "/docs#x" },
+      { br: true },
+      { text: "then" },
+    ]);
+    // No italics: paths with * stay as they are.
+    expect(markdownInline("/v1/sim/*, /v1/examples/* and a*b*c")).toEqual([{ text: "/v1/sim/*, /v1/examples/* and a*b*c" }]);
+    expect(markdownInline("an `unclosed tick and ** no bold")).toEqual([{ text: "an `unclosed tick and ** no bold" }]);
+    expect(markdownInline(undefined)).toEqual([]);
+    expect(markdownInline(42)).toEqual([]);
+  });
+
+  it("links only to http(s), this server's paths and fragments; any other target keeps the text alone", () => {
+    for (const href of ["https://example.com/a", "http://x.test", "/openapi.json", "#schema-S", "./a", "../b"])
+      expect(markdownInline(`[t](${href})`), href).toEqual([{ link: "t", href }]);
+    for (const href of ["javascript:alert", "JAVASCRIPT:alert", "data:text/html,x", "//evil.test/x", "vbscript:x", "mailto:a@b"])
+      expect(markdownInline(`[t](${href})`), href).toEqual([{ text: "t" }]);
+    // A target with parentheses is not a link at all.
+    expect(markdownInline("[t](javascript:alert(1))")).toEqual([{ text: "[t](javascript:alert(1))" }]);
   });
 });
 

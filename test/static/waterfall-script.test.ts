@@ -32,18 +32,25 @@ function exercise(kit: WaterfallKit) {
   return {
     deps,
     path: kit.criticalPath(RESULTS, deps),
+    // Its notes (right's error code, join's skip) and its tick labels included.
     layout: kit.layout(kit.stepIds(BATCH), RESULTS, deps, { width: 900, left: 120, right: 60, top: 20, rowHeight: 24, barHeight: 14 }),
+    labels: [kit.tickLabel(0.2 + 0.2 + 0.2, 0.2), kit.tickLabel(0.1 + 0.2, 0.1)],
+    note: kit.placeNote("a note", 400, 880, 120, 900),
   };
 }
 
-/** The page modules as wrangler bundles them (minified; HTML and CSS as text), imported here. */
-async function bundled<T>(file: string, keepNames: boolean): Promise<T> {
+/**
+ * The page modules as wrangler bundles them (minified; HTML and CSS as text), imported here; or not
+ * minified (as under `wrangler dev --minify=false` and the Workers test pool), where no constant from
+ * the module is inlined into a function for it.
+ */
+async function bundled<T>(file: string, keepNames: boolean, minify = true): Promise<T> {
   const bundle = await build({
     entryPoints: [new URL(`../../functions/pages/${file}`, import.meta.url).pathname],
     bundle: true,
     format: "esm",
     platform: "neutral",
-    minify: true,
+    minify,
     keepNames,
     loader: { ".html": "text", ".css": "text" },
     write: false,
@@ -105,20 +112,68 @@ describe("the pages' inlined scripts", () => {
     );
   });
 
-  it("the docs' script, from a minified bundle, renders a document with only the browser's globals", async () => {
-    const { docsHtml } = await bundled<{ docsHtml: (nonce: string) => string }>("docs-page.ts", false);
+  it.each([true, false])(
+    "the playground's chart and payload panel (minified: %s) draw and list a run with only the browser's globals",
+    async (minify) => {
+      const { chartView } = await bundled<{ chartView: (kit: WaterfallKit) => { draw(state: unknown): void } }>("chart.js", false, minify);
+      const { payloadView } = await bundled<{ payloadView: () => Record<string, (...args: unknown[]) => void> }>(
+        "payload.js",
+        false,
+        minify,
+      );
+      const context = browserGlobals();
+      const kit = waterfallKit(REFERENCE_GRAMMAR);
+      const chart = runInNewContext(`(${chartView.toString()})`, context)(kit);
+      const deps = kit.dependencies(BATCH);
+      // Every mark: a retry, a failure's note, a skipped step's marker, a selected row, a pending row.
+      chart.draw({ order: [...kit.stepIds(BATCH), "pending"], deps, results: RESULTS, totalMs: 500, selected: "left" });
+      const view = runInNewContext(`(${payloadView.toString()})()`, context);
+      for (const [id, result] of Object.entries(RESULTS)) view.step!(id, { ...result, body: { id } }, kit.stepIds(BATCH));
+      view.step!("left", { ...RESULTS.left, body: "x".repeat(30_000) }, kit.stepIds(BATCH));
+      view.select!("right");
+      view.composite!("GET /v1/c/home?user=1", { status: 200, headers: new Headers({ "cache-status": "fanout; hit" }) }, '{"a":1}');
+      view.composite!("GET /v1/c/home?user=1", { status: 502, headers: new Headers() }, "not json");
+      view.clear!();
+    },
+  );
+
+  it.each([true, false])("the docs' script (minified: %s) renders a document with only the browser's globals", async (minify) => {
+    const { docsHtml } = await bundled<{ docsHtml: (nonce: string) => string }>("docs-page.ts", false, minify);
     const script = /<script nonce="n0nce">([\s\S]*)<\/script>/.exec(docsHtml("n0nce"))?.[1] ?? "";
     const operation = {
       tags: ["t"],
       security: [],
-      parameters: [{ name: "a", in: "query", schema: { type: "string" } }],
-      requestBody: { content: { "application/json": { schema: { type: "object" } } } },
-      responses: { 200: { description: "ok", content: { "application/json": { schema: { $ref: "#/components/schemas/S" } } } } },
+      summary: "Reads `x`",
+      description: "**Bold** `code` [a link](/docs) [no link](javascript:x)\nand a line",
+      parameters: [{ name: "a", in: "query", schema: { type: "string" } }, { $ref: "#/components/parameters/P" }],
+      requestBody: {
+        content: { "application/json": { schema: { type: "object", properties: { s: { $ref: "#/components/schemas/S" } } } } },
+      },
+      responses: {
+        200: { description: "ok", content: { "application/json": { schema: { $ref: "#/components/schemas/S" } } } },
+        201: { $ref: "#/components/responses/R" },
+        400: { description: "no", content: { "application/json": { schema: { $ref: "#/components/schemas/S" } } } },
+      },
+    };
+    // S refers to itself (its tree stops there) and reaches every kind of field: arrays, other names, variants, enums, a missing $ref.
+    const S = {
+      type: "object",
+      required: ["self"],
+      properties: {
+        self: { $ref: "#/components/schemas/S" },
+        list: { type: "array", items: { type: "object", properties: { n: { type: "integer", enum: [1, 2], description: "`n`" } } } },
+        map: { type: "object", additionalProperties: { type: "string" } },
+        either: { oneOf: [{ type: "string" }, { $ref: "#/components/schemas/Missing" }] },
+      },
     };
     const doc = {
-      info: { title: "t", version: "1" },
+      info: { title: "t", version: "1", description: "`fanout`" },
       paths: { "/x": { get: operation } },
-      components: { schemas: { S: { type: "object" } } },
+      components: {
+        schemas: { S },
+        parameters: { P: { name: "Prefer", in: "header", description: "`respond-async`", schema: { type: "string" } } },
+        responses: { R: { description: "made", content: { "application/json": { schema: S } } } },
+      },
     };
     const context = browserGlobals(doc);
     runInNewContext(script, context);
