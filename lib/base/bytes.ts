@@ -1,7 +1,12 @@
 /** Lowercase hex of a byte array. */
 export function toHex(bytes: Uint8Array): string {
-  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  // A table and a loop: this runs per upstream call (every span id), no array or closure per byte.
+  let hex = "";
+  for (const byte of bytes) hex += HEX_PAIRS[byte];
+  return hex;
 }
+
+const HEX_PAIRS: readonly string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
 /** Base64 of a byte array, in chunks (spreading a large array into fromCharCode overflows the stack). */
 export function toBase64(bytes: Uint8Array): string {

@@ -35,9 +35,11 @@ export function absoluteUrl(url: string): string {
  */
 export function inProcessFetcher(serve: InProcessHandler): Fetcher {
   // The URL comes serialized (URL.href: lower-case scheme and host, a path that starts with "/"): a prefix test is exact.
-  return async (url, init) => {
+  // Not an async function: an upstream call gets fetch's own promise, with no wrapper around it.
+  return (url, init) => {
     if (!url.startsWith(`${IN_PROCESS_ORIGIN}/`)) return fetch(url, init);
-    if (!url.startsWith(`${IN_PROCESS_ORIGIN}/v1/sim/`)) throw new FanoutError("forbidden_target", "only /v1/sim/ is served in-process");
-    return serve(new Request(url, init));
+    if (!url.startsWith(`${IN_PROCESS_ORIGIN}/v1/sim/`))
+      return Promise.reject(new FanoutError("forbidden_target", "only /v1/sim/ is served in-process"));
+    return Promise.resolve(serve(new Request(url, init)));
   };
 }
