@@ -7,10 +7,11 @@ import { timing } from "hono/timing";
 import { configOf } from "../lib/base/config";
 import { EXPECTED_FAILURE_CODES, FanoutError, isFanoutError } from "../lib/base/errors";
 import { createLogger, describeError } from "../lib/base/log";
-import { type CompositeCatalog, loadComposites } from "../lib/composite/catalog";
+import { DEFAULT_PREFIX } from "../lib/composite/catalog";
+import { loadCompositesFile, type SourcedCatalog } from "../lib/composite/source";
 import { consumeAuditMessages } from "../lib/jobs/audit-consumer";
 import { consumeJobMessages } from "../lib/jobs/consumer";
-import compositesFile from "./composites.json";
+import compositesText from "./composites.jsonc";
 import examples from "./demo/examples";
 import sim from "./demo/sim";
 import { routeKey, routeTable } from "./http/access";
@@ -22,9 +23,9 @@ import { PROBLEM_CONTENT_TYPE, toProblem } from "./http/problem";
 import { createRouter } from "./http/router";
 import audit from "./routes/audit";
 import { createBatchRoutes } from "./routes/batch";
-import { createCompositeRoutes } from "./routes/composites";
+import { createCompositeRoutes, type ServedCatalog, unloadedComposites } from "./routes/composites";
 import docs from "./routes/docs";
-import health from "./routes/health";
+import { createHealthRoutes } from "./routes/health";
 import jobs from "./routes/jobs";
 import { serveOpenApi } from "./routes/openapi";
 
@@ -37,9 +38,9 @@ function problem(c: Context<AppEnv>, error: FanoutError): Response {
 
 /**
  * Builds the gateway: global middleware, error rendering and every route group, with the composites
- * of `catalog` (the Worker serves functions/composites.json; tests pass their own).
+ * of `catalog` (the Worker serves functions/composites.jsonc, read by `loadGateway`; tests pass their own).
  */
-export function createApp(catalog: CompositeCatalog) {
+export function createApp(catalog: ServedCatalog) {
   const app = createRouter();
   // Relative /v1/sim/ step URLs (and composites' own) are answered by this same app, in-process.
   const appFetch: AppFetch = (request, env, ctx) => app.fetch(request, env, ctx);
@@ -85,7 +86,7 @@ export function createApp(catalog: CompositeCatalog) {
   // Before any route group's own middleware.
   app.use(guardRoutes(table));
 
-  app.route("/", health);
+  app.route("/", createHealthRoutes(catalog));
   app.route("/", docs);
   app.route("/v1/sim", sim);
   app.route("/v1/examples", examples);
@@ -96,7 +97,9 @@ export function createApp(catalog: CompositeCatalog) {
 
   serveOpenApi(app, table);
 
-  app.notFound((c) => problem(c, noRoute(c)));
+  // A composites file that does not load leaves no composite route: its prefix answers 503 naming the file and position.
+  const unloaded = unloadedComposites(catalog);
+  app.notFound((c) => (unloaded && new URL(c.req.url).pathname.startsWith(catalog.prefix) ? unloaded(c) : problem(c, noRoute(c))));
 
   /** Hono's own middleware (bearer-auth, validators) throws HTTPExceptions; they become our problems too. */
   function fromHttpException(error: HTTPException): FanoutError {
@@ -141,7 +144,37 @@ export function createApp(catalog: CompositeCatalog) {
   return { app, appFetch, typed, table };
 }
 
-const { app, appFetch } = createApp(loadComposites(compositesFile));
+/** Where the Worker's composites come from, as every message names it. */
+const COMPOSITES_FILE = "functions/composites.jsonc";
+
+/**
+ * The gateway of a composites file's text. The file is parsed here, never at build time: a mistake in
+ * it yields a catalog that says where (its composites answer 503), and every other route is served.
+ * Should building the routes of a catalog fail all the same, the gateway is built without composites
+ * (`build` is createApp; a test passes one that fails).
+ */
+export function loadGateway(text: string, file = COMPOSITES_FILE, build = createApp) {
+  const catalog: SourcedCatalog = loadCompositesFile(text, file);
+  try {
+    return build(catalog);
+  } catch (error) {
+    const reason = `the composites could not be served: ${error instanceof Error ? error.message : String(error)}`;
+    const at = catalog.source.locate(undefined, "composites");
+    return createApp({
+      prefix: DEFAULT_PREFIX,
+      composites: [],
+      broken: [],
+      source: { ...catalog.source, errors: [{ at, field: "composites", reason }] },
+    });
+  }
+}
+
+/** The Worker's gateway, built at the first request an isolate serves (the composites file read once, then kept). */
+let gateway: ReturnType<typeof createApp> | undefined;
+const gatewayOf = () => {
+  gateway ??= loadGateway(compositesText);
+  return gateway;
+};
 
 /** POST /v1/batch and GET /v1/jobs/{id} as types: `hc<AppType>(origin)` from hono/client calls them type-checked. */
 export type AppType = ReturnType<typeof createApp>["typed"];
@@ -153,10 +186,11 @@ export { IdempotencyKey } from "../lib/jobs/idempotency";
 const AUDIT_QUEUE = "fanout-audit";
 
 export default {
-  fetch: app.fetch,
+  // Typed as Hono's fetch is, so tests call it with any Request.
+  fetch: (request: Request, env: Env, ctx: ExecutionContext) => gatewayOf().app.fetch(request, env, ctx),
   // fanout-audit: audit records, one D1 batch per queue batch; every other queue: async jobs and callback deliveries.
   queue: (batch, env, ctx) =>
     batch.queue === AUDIT_QUEUE
       ? consumeAuditMessages(batch, env)
-      : consumeJobMessages(batch, env, (request) => appFetch(request, env, ctx)),
+      : consumeJobMessages(batch, env, (request) => gatewayOf().appFetch(request, env, ctx)),
 } satisfies ExportedHandler<Env>;

@@ -50,7 +50,7 @@ export function compositeRule(definition: { auth: "none" | "apiKey"; demo: boole
     ? {
         access: "public",
         demo: definition.demo,
-        why: 'declared auth "none" in functions/composites.json: reads KV, R2, D1 and the cache only, calls no upstream',
+        why: 'declared auth "none" in functions/composites.jsonc: reads KV, R2, D1 and the cache only, calls no upstream',
       }
     : { access: "apiKey", demo: definition.demo };
 }

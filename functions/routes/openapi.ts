@@ -14,7 +14,7 @@ export const TAGS = [
   { name: "health", description: "Liveness and enabled features" },
   { name: "batch", description: "POST /v1/batch: many I/O steps, one request" },
   { name: "jobs", description: "Async batches (202) and their results" },
-  { name: "composites", description: "Named GET endpoints declared in functions/composites.json" },
+  { name: "composites", description: "Named GET endpoints declared in functions/composites.jsonc" },
   { name: "audit", description: "The audit log (admin keys)" },
   { name: "sim", description: "Simulated upstreams for the quickstart, tests and benchmarks" },
   { name: "examples", description: "The async-I/O lesson as working endpoints" },

@@ -1,10 +1,11 @@
 import { elapsedSince } from "../async/timers";
 import { abortReason, FanoutError, toFanoutError } from "../base/errors";
+import { evaluateCondition } from "./condition-eval";
 import type { BatchMode, BatchOutcome, RunBatchOptions, StepCounts, StepResult } from "./outcome";
-import { noSteps } from "./outcome";
+import { noSteps, skippedByCondition } from "./outcome";
 import type { Plan, PlannedStep } from "./plan";
 import { type Settlers, StepRunner } from "./step-runner";
-import { stepErrorOf } from "./steps/types";
+import { type StepError, stepErrorOf } from "./steps/types";
 import type { Scope } from "./template";
 
 function countOf(result: StepResult): keyof StepCounts {
@@ -27,11 +28,20 @@ function conditionMet(mode: BatchMode, counts: StepCounts, total: number, firstS
   return firstSettled?.ok === true;
 }
 
+/** What a `when` reads of a settled step: its status, headers and body, or nothing (skipped, cancelled, no answer). */
+function conditionValue(result: StepResult | undefined): unknown {
+  if (!result || (result.status === undefined && result.body === undefined)) return undefined;
+  return { status: result.status, headers: result.headers ?? {}, body: result.body };
+}
+
 /**
- * One run of a plan (runBatch in scheduler.ts): which steps are ready, starting them, settling each
- * one's result, skipping what depends on a failure, stopping, and the outcome once every step has a
- * result. How a started step executes is StepRunner's business (step-runner.ts). Settling is
- * synchronous and re-entrant (a skipped or cancelled step settles inside the settle or stop that
+ * One run of a plan (runBatch in scheduler.ts): which steps are ready, deciding their `when`,
+ * starting them, settling each one's result, skipping what depends on a failure or a false
+ * condition, stopping, and the outcome once every step has a result. A step that needs a dependency
+ * skipped by its condition is skipped once its other dependencies have settled (so a failure among
+ * them is named instead, whatever the order); a dependency only its `when` reads need not succeed.
+ * How a started step executes is StepRunner's business (step-runner.ts). Settling is synchronous
+ * and re-entrant (a skipped or cancelled step settles inside the settle or stop that
  * caused it), so every step settles exactly once and in causal order.
  */
 export class BatchRun {
@@ -42,8 +52,12 @@ export class BatchRun {
   readonly #runner: StepRunner;
   readonly #started = Date.now();
   readonly #results = new Map<string, StepResult>();
-  /** Per step, how many of its dependencies have yet to succeed. */
+  /** Per step, how many of its dependencies have yet to succeed (or, for those only its `when` reads, to settle). */
   readonly #waitingFor: Map<string, number>;
+  /** Steps that will be skipped when ready: a dependency they need was skipped by its condition. */
+  readonly #blockedBy = new Map<string, string>();
+  /** What `when`s read: the settled steps, and the request's values. */
+  readonly #conditionScope: Scope;
   readonly #running = new Map<string, AbortController>();
   readonly #onBatchAbort = () => this.#stop(abortReason(this.#batchSignal));
   #stopped: FanoutError | undefined;
@@ -59,6 +73,7 @@ export class BatchRun {
       },
       inputs: options.inputs,
     };
+    this.#conditionScope = { step: (id) => conditionValue(this.#results.get(id)), inputs: options.inputs };
     this.#runner = new StepRunner(plan, options, scope);
     this.#plan = plan;
     this.#mode = options.mode;
@@ -81,13 +96,36 @@ export class BatchRun {
     });
   }
 
-  /** Starts steps that became ready together, the highest priority first when they will not all get a slot. */
+  /**
+   * Starts steps that became ready together, the highest priority first when they will not all get a
+   * slot; those whose `when` is false (or that need a step skipped by its) are settled as skipped.
+   */
   #startReady(ready: PlannedStep[]): void {
-    if (ready.length > 1 && ready.length > this.#runner.freeSlots) {
-      const runner = this.#runner;
-      ready.sort((a, b) => runner.priorityOf(b) - runner.priorityOf(a) || a.index - b.index);
+    const skips: Array<[PlannedStep, StepError]> = [];
+    const runnable: PlannedStep[] = [];
+    for (const step of ready) {
+      const skip = this.#skipReason(step);
+      if (skip) skips.push([step, skip]);
+      else runnable.push(step);
     }
-    for (const step of ready) this.#start(step);
+    if (runnable.length > 1 && runnable.length > this.#runner.freeSlots) {
+      const runner = this.#runner;
+      runnable.sort((a, b) => runner.priorityOf(b) - runner.priorityOf(a) || a.index - b.index);
+    }
+    for (const step of runnable) this.#start(step);
+    for (const [step, error] of skips) this.#skip(step.id, error);
+  }
+
+  /** Why a step whose dependencies have settled does not run, if it does not: one it needs was skipped by its condition, or its own is false. */
+  #skipReason(step: PlannedStep): StepError | undefined {
+    const blocker = this.#blockedBy.get(step.id);
+    if (blocker !== undefined) {
+      const message = `dependency "${blocker}" was skipped (condition false)`;
+      return { code: "skipped", message, dependency: blocker, reason: "condition_false" };
+    }
+    if (step.condition && !evaluateCondition(step.condition, this.#conditionScope))
+      return { code: "skipped", message: "condition false", reason: "condition_false" };
+    return undefined;
   }
 
   #start(step: PlannedStep): void {
@@ -115,15 +153,13 @@ export class BatchRun {
     if (this.#results.has(id)) return;
     this.#results.set(id, result);
     this.#running.delete(id);
-    this.#firstSettled ??= result;
+    // A step its condition skipped is a decision, not a result the mode counts.
+    const decided = skippedByCondition(result);
+    if (!decided) this.#firstSettled ??= result;
     this.#onSettle?.(id, result);
-    const stopping = !this.#stopped && countOf(result) !== "cancelled" && modeStops(this.#mode, result);
-    if (result.ok) {
-      const ready = this.#readyDependents(id);
-      if (ready.length > 0 && !this.#stopped && !stopping) this.#startReady(ready);
-    } else {
-      this.#skipDependents(id);
-    }
+    const stopping = !this.#stopped && !decided && countOf(result) !== "cancelled" && modeStops(this.#mode, result);
+    const ready = this.#release(id, result);
+    if (ready.length > 0 && !this.#stopped && !stopping) this.#startReady(ready);
     if (stopping) {
       const how = result.ok ? "succeeded" : "failed";
       this.#stop(new FanoutError("cancelled", `cancelled: step "${id}" ${how} first (mode ${this.#mode})`));
@@ -131,29 +167,34 @@ export class BatchRun {
     this.#finishIfDone();
   }
 
-  /** Counts down the dependencies of what depends on the succeeded step `id`; returns the steps left waiting for none. */
-  #readyDependents(id: string): PlannedStep[] {
+  /**
+   * Moves on what depends on the settled step `id`: a dependent that needs it and did not get it is
+   * skipped at once when it failed (and, through settling, what depends on that), or marked to be
+   * skipped when it was skipped by its condition; the rest count it down. Returns the dependents left
+   * waiting for nothing.
+   */
+  #release(id: string, result: StepResult): PlannedStep[] {
     const ready: PlannedStep[] = [];
-    for (const dependent of this.#plan.dependents.get(id)!) {
-      if (this.#results.has(dependent)) continue;
-      const left = this.#waitingFor.get(dependent)! - 1;
-      this.#waitingFor.set(dependent, left);
-      if (left === 0) ready.push(this.#plan.byId.get(dependent)!);
+    for (const dependentId of this.#plan.dependents.get(id)!) {
+      if (this.#results.has(dependentId)) continue;
+      const dependent = this.#plan.byId.get(dependentId)!;
+      if (!result.ok && !dependent.conditionOnly.has(id)) {
+        if (!skippedByCondition(result)) {
+          this.#skip(dependentId, { code: "skipped", message: `dependency "${id}" did not succeed`, dependency: id });
+          continue;
+        }
+        if (!this.#blockedBy.has(dependentId)) this.#blockedBy.set(dependentId, id);
+      }
+      const left = this.#waitingFor.get(dependentId)! - 1;
+      this.#waitingFor.set(dependentId, left);
+      if (left === 0) ready.push(dependent);
     }
     return ready;
   }
 
-  /** Settles what depends on the step `id` that did not succeed as skipped (and, through settling, what depends on those). */
-  #skipDependents(id: string): void {
-    for (const dependent of this.#plan.dependents.get(id)!) {
-      if (this.#results.has(dependent)) continue;
-      this.#settle(dependent, {
-        ok: false,
-        error: { code: "skipped", message: `dependency "${id}" did not succeed`, dependency: id },
-        startMs: elapsedSince(this.#started),
-        durationMs: 0,
-      });
-    }
+  /** Settles a step that does not run as skipped, now. */
+  #skip(id: string, error: StepError): void {
+    this.#settle(id, { ok: false, error, startMs: elapsedSince(this.#started), durationMs: 0 });
   }
 
   /** Ends the batch early (the mode, the deadline, the caller): aborts the steps in flight and cancels the ones not started. */
@@ -176,7 +217,8 @@ export class BatchRun {
     const ordered = this.#plan.steps.map((step) => [step.id, this.#results.get(step.id)!] as const);
     const counts = noSteps();
     for (const [, result] of ordered) counts[countOf(result)]++;
-    const total = this.#plan.steps.length;
+    // Steps skipped by a false condition are left out of what the batch was to achieve.
+    const total = this.#plan.steps.length - ordered.filter(([, result]) => skippedByCondition(result)).length;
     this.#resolve!({
       mode: this.#mode,
       completed: counts.ok === total,

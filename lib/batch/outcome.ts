@@ -29,6 +29,15 @@ export interface StepResult extends StepOutput {
 export const STEP_OUTCOMES = ["ok", "failed", "skipped", "cancelled"] as const;
 export type StepOutcome = (typeof STEP_OUTCOMES)[number];
 
+/**
+ * Whether a result is a skip that follows from a false `when` (the step's own, or one its dependency
+ * was skipped for): a decision, not a failure. Modes do not count it (it neither stops a batch nor
+ * is its first result), and `completed` and `conditionMet` are about the other steps.
+ */
+export function skippedByCondition(result: Pick<StepResult, "error">): boolean {
+  return result.error?.code === "skipped" && result.error.reason === "condition_false";
+}
+
 /** How many steps ended each way. */
 export type StepCounts = Record<StepOutcome, number>;
 
@@ -45,9 +54,12 @@ export function stepCountsSchema(count: z.ZodNumber) {
 /** What runBatch resolves with: every step's result, in plan order, and what they add up to. */
 export interface BatchOutcome {
   mode: BatchMode;
-  /** Every step succeeded. */
+  /** Every step succeeded (steps skipped by a false `when` aside). */
   completed: boolean;
-  /** What the mode asks for held: all ok (all), one ok (any), the first settled ok (race); always true for allSettled. */
+  /**
+   * What the mode asks for held, over the steps not skipped by a false `when`: all ok (all), one ok
+   * (any), the first settled ok (race); always true for allSettled.
+   */
   conditionMet: boolean;
   durationMs: number;
   counts: StepCounts;

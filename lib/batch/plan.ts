@@ -1,12 +1,15 @@
 import { describeInvalid, FanoutError, type InvalidParam } from "../base/errors";
+import type { Condition } from "./condition";
+import { dependenciesOf } from "./plan-dependencies";
 import { STEPS, type StepRegistry } from "./steps/index";
 import type { StepInput, StepKind } from "./steps/types";
-import { collectReferences, type LocatedReference, SCOPE_NAMES, STEP_FIELDS } from "./template";
+import { SCOPE_NAMES } from "./template";
 
 /**
  * The batch plan: a DAG of steps, checked before anything runs. Dependencies come from references
- * (`{{id...}}`) and from `dependsOn`; unknown ids, bad references and cycles are reported with the
- * JSON path where they stand, and the worst-case subrequest count is checked against the budget.
+ * (`{{id...}}`), from `dependsOn` and from the steps a `when` reads; unknown ids, bad references, `when`s
+ * that do not parse and cycles are reported with the JSON path where they stand, and the worst-case
+ * subrequest count is checked against the budget.
  */
 
 export interface PlannedStep {
@@ -14,8 +17,15 @@ export interface PlannedStep {
   index: number;
   kind: StepKind;
   input: StepInput;
-  /** Ids this step waits for (references and dependsOn), without duplicates. */
+  /** Ids this step waits for (references, dependsOn and the steps its `when` reads), without duplicates. */
   dependsOn: string[];
+  /** Its `when`, parsed (evaluated once its dependencies have settled); undefined when it always runs. */
+  condition: Condition | undefined;
+  /**
+   * Dependencies only its `when` reads: it waits for them to settle but not to succeed (its condition
+   * reads what they left, a skipped one as absent). Every other dependency must succeed.
+   */
+  conditionOnly: ReadonlySet<string>;
   /** No `{{reference}}` in its spec or forEach: it runs as written, with nothing to render. */
   literal: boolean;
   /** Worst-case subrequests of one execution (x items for forEach, counted when expanded). */
@@ -62,13 +72,15 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
     const module = kinds.kindOf(input);
     const kind = module.kind as StepKind;
     const spec: unknown = input[kind];
-    const { dependsOn, literal } = dependenciesOf(input, index, spec, { kind, indexById, inputRoots, problems });
+    const { dependsOn, literal, condition, conditionOnly } = dependenciesOf(input, index, spec, { kind, indexById, inputRoots, problems });
     return {
       id: input.id,
       index,
       kind,
       input,
       dependsOn,
+      condition,
+      conditionOnly,
       literal,
       cost: module.cost(spec, limits),
       statedMs: input.expectedMs ?? module.statedMs?.(spec),
@@ -132,52 +144,6 @@ function indexIds(inputs: readonly StepInput[], inputRoots: ReadonlySet<string>,
     else indexById.set(input.id, index);
   });
   return indexById;
-}
-
-interface DependencyContext {
-  kind: string;
-  indexById: ReadonlyMap<string, number>;
-  inputRoots: ReadonlySet<string>;
-  problems: InvalidParam[];
-}
-
-/** The ids a step waits for (its references and dependsOn, without duplicates), and whether it has no references; bad ones go to `problems`. */
-function dependenciesOf(
-  input: StepInput,
-  index: number,
-  spec: unknown,
-  context: DependencyContext,
-): { dependsOn: string[]; literal: boolean } {
-  const { kind, indexById, inputRoots, problems } = context;
-  const references: LocatedReference[] = [];
-  try {
-    references.push(...collectReferences(spec, `steps[${index}].${kind}`));
-    if (typeof input.forEach === "string") references.push(...collectReferences(input.forEach, `steps[${index}].forEach`));
-  } catch (error) {
-    problems.push({ name: `steps[${index}]`, reason: (error as Error).message });
-  }
-  const dependsOn = new Set<string>();
-  for (const reference of references) {
-    if (SCOPE_NAMES.has(reference.root)) {
-      if (input.forEach === undefined)
-        problems.push({ name: reference.at, reason: `{{${reference.text}}} is only defined inside a forEach step` });
-      else if (reference.at.endsWith(".forEach")) problems.push({ name: reference.at, reason: "forEach cannot refer to its own item" });
-      continue;
-    }
-    if (inputRoots.has(reference.root)) continue;
-    if (!indexById.has(reference.root))
-      problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to unknown step "${reference.root}"` });
-    else if (reference.root === input.id) problems.push({ name: reference.at, reason: `{{${reference.text}}} refers to its own step` });
-    else if (!STEP_FIELDS.has(String(reference.path[0]))) {
-      problems.push({ name: reference.at, reason: `{{${reference.text}}} must continue with .status, .headers or .body` });
-    } else dependsOn.add(reference.root);
-  }
-  (input.dependsOn ?? []).forEach((id, position) => {
-    if (!indexById.has(id)) problems.push({ name: `steps[${index}].dependsOn[${position}]`, reason: `unknown step "${id}"` });
-    else if (id === input.id) problems.push({ name: `steps[${index}].dependsOn[${position}]`, reason: "a step cannot depend on itself" });
-    else dependsOn.add(id);
-  });
-  return { dependsOn: [...dependsOn], literal: references.length === 0 };
 }
 
 function invalidPlan(problems: InvalidParam[], summary?: string): FanoutError {

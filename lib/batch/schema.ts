@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { SECRET_PATTERN } from "../base/config";
 import type { Same } from "../base/schema";
+import { MAX_CONDITION_CHARS } from "./condition";
 import { BATCH_MODES } from "./scheduler";
 import type { BatchRequestInput } from "./service";
 import { ClientJson } from "./steps/fields";
@@ -36,6 +37,18 @@ export const commonStepFields = {
   expectedMs: z.number().int().min(0).max(300_000).optional().meta({
     description: "Expected duration of one execution in ms, for scheduling (critical path first); a hint, never a limit",
   }),
+  when: z
+    .string()
+    .min(1, 'a condition, e.g. user.body.plan == "pro"')
+    .max(MAX_CONDITION_CHARS, `at most ${MAX_CONDITION_CHARS} characters (MAX_CONDITION_CHARS)`)
+    .optional()
+    .meta({
+      description:
+        "Run the step only when this holds, evaluated once its dependencies have settled; otherwise it is skipped (error.reason condition_false). " +
+        "Reads earlier steps (user.status, user.body.plan) and, in a composite, params, query and headers; " +
+        "== != < <= > >=, in [literals], exists path, and, or, not, parentheses, JSON literals. Different types are never equal",
+      examples: ['user.body.plan in ["pro", "team"] and exists user.body.email'],
+    }),
 };
 
 export type KindFields<M extends AnyStepKind> = { [K in M as K["kind"]]: z.ZodOptional<z.ZodType<SpecOf<K>>> };

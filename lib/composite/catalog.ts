@@ -1,17 +1,19 @@
 import { z } from "zod";
 import type { InvalidParam } from "../base/errors";
-import { issuePath, type Same } from "../base/schema";
+import { issuePath, keysAt, type Same } from "../base/schema";
+import { didYouMean } from "../base/suggest";
+import { conditionPathsOf } from "../batch/condition";
 import { isInProcessUrl } from "../batch/in-process";
 import { buildPlan } from "../batch/plan";
 import { BATCH_MODES } from "../batch/scheduler";
 import { oneKindPerStep, StepId, stepFields } from "../batch/schema";
 import { ClientJson, PickPath } from "../batch/steps/fields";
-import { collectReferences, INPUT_ROOTS } from "../batch/template";
+import { collectReferences, INPUT_ROOTS, type LocatedReference } from "../batch/template";
 import type { CompositeDefinition } from "./definition";
 import { Param } from "./params";
 
 /**
- * The composites file (functions/composites.json): its schema, the checks across fields (every
+ * The composites file (functions/composites.jsonc, read by source.ts): its schema, the checks across fields (every
  * reference, path parameter and varied header is declared), and the composites it yields. Loaded
  * once per isolate; `npm run check` runs the same checks offline.
  */
@@ -126,7 +128,9 @@ function checkPlan(composite: Declared, issue: Issue): void {
   } catch (error) {
     const problems = (error as { invalidParams?: InvalidParam[] }).invalidParams ?? [];
     if (problems.length === 0) issue(["steps"], (error as Error).message);
-    for (const problem of problems) issue([problem.name], problem.reason);
+    const ids = composite.steps.map((step) => step.id);
+    const suggest = (reason: string) => reason.replace(/unknown step "([^"]*)"$/, (text, id: string) => text + didYouMean(id, ids));
+    for (const problem of problems) issue([problem.name], suggest(problem.reason));
   }
 }
 
@@ -141,8 +145,8 @@ function checkReferences(composite: Declared, issue: Issue): void {
     query: queryParams,
     headers: composite.headers,
   };
-  const checkInputs = (value: unknown, at: string, allowSteps: boolean) => {
-    for (const reference of collectReferences(value, at)) {
+  const checkInputs = (references: LocatedReference[], allowSteps: boolean) => {
+    for (const reference of references) {
       const root = reference.root;
       if (INPUT_ROOTS.has(root)) {
         const name = reference.path[0];
@@ -150,15 +154,21 @@ function checkReferences(composite: Declared, issue: Issue): void {
         else if (!declared[root]!.includes(name))
           issue(
             [reference.at],
-            `{{${reference.text}}}: no ${root === "headers" ? "header" : "param"} "${String(name)}" is declared${root === "query" ? " in the query" : ""}`,
+            `{{${reference.text}}}: no ${root === "headers" ? "header" : "param"} "${String(name)}" is declared${root === "query" ? " in the query" : ""}${didYouMean(name, declared[root]!)}`,
           );
-      } else if (allowSteps && !stepIds.has(root)) issue([reference.at], `{{${reference.text}}} refers to unknown step "${root}"`);
+      } else if (allowSteps && !stepIds.has(root))
+        issue([reference.at], `{{${reference.text}}} refers to unknown step "${root}"${didYouMean(root, stepIds)}`);
     }
   };
-  for (const [index, step] of composite.steps.entries()) checkInputs(step, `steps[${index}]`, false);
-  for (const [name, template] of Object.entries(composite.output?.fields ?? {})) checkInputs(template, `output.fields.${name}`, true);
+  // A `when` reads paths, not {{references}}: a "{{...}}" inside it is a string literal.
+  for (const [index, step] of composite.steps.entries()) {
+    const when = conditionPathsOf(step.when, `steps[${index}].when`);
+    checkInputs([...collectReferences({ ...step, when: undefined }, `steps[${index}]`), ...when], false);
+  }
+  for (const [name, template] of Object.entries(composite.output?.fields ?? {}))
+    checkInputs(collectReferences(template, `output.fields.${name}`), true);
   for (const id of Object.keys(composite.output?.steps ?? {})) {
-    if (!stepIds.has(id)) issue(["output", "steps", id], `no step "${id}"`);
+    if (!stepIds.has(id)) issue(["output", "steps", id], `no step "${id}"${didYouMean(id, stepIds)}`);
   }
 }
 
@@ -186,11 +196,16 @@ export interface CompositeCatalog {
   broken: BrokenComposite[];
 }
 
-function problemsOf(error: z.ZodError): InvalidParam[] {
-  return error.issues.map((issue) => ({
-    name: issuePath(issue.path),
-    reason: issue.message,
-  }));
+/** Each issue as a problem at its field; an unknown key is named itself, with the nearest key `schema` accepts there. */
+function problemsOf(error: z.ZodError, schema: z.ZodType): InvalidParam[] {
+  return error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({
+          name: issuePath([...issue.path, key]),
+          reason: `unknown key "${key}"${didYouMean(key, keysAt(schema, issue.path))}`,
+        }))
+      : [{ name: issuePath(issue.path), reason: issue.message }],
+  );
 }
 
 /**
@@ -199,7 +214,8 @@ function problemsOf(error: z.ZodError): InvalidParam[] {
  */
 export function loadComposites(raw: unknown): CompositeCatalog {
   const file = CompositesFile.safeParse(raw);
-  if (!file.success) return { prefix: DEFAULT_PREFIX, composites: [], broken: [{ name: "(file)", problems: problemsOf(file.error) }] };
+  if (!file.success)
+    return { prefix: DEFAULT_PREFIX, composites: [], broken: [{ name: "(file)", problems: problemsOf(file.error, CompositesFile) }] };
   const composites: CompositeDefinition[] = [];
   const broken: BrokenComposite[] = [];
   const paths = new Map<string, string>();
@@ -213,7 +229,7 @@ export function loadComposites(raw: unknown): CompositeCatalog {
     const parsed = Declaration.safeParse(declaration);
     const clash = usablePath === undefined ? undefined : paths.get(usablePath.replace(/:[^/]+/g, ":"));
     if (!parsed.success || clash !== undefined) {
-      const problems = parsed.success ? [] : problemsOf(parsed.error);
+      const problems = parsed.success ? [] : problemsOf(parsed.error, Declaration);
       if (clash !== undefined) problems.push({ name: "path", reason: `the same path as composite "${clash}"` });
       broken.push({ name, ...(usablePath && clash === undefined ? { path: usablePath } : {}), problems });
       continue;

@@ -2,7 +2,7 @@ import type { BatchMode } from "../batch/scheduler";
 import type { StepInput } from "../batch/steps/types";
 
 /**
- * A composite: a named GET endpoint that a platform team declares (functions/composites.json) and
+ * A composite: a named GET endpoint that a platform team declares (functions/composites.jsonc) and
  * fanout serves as a validated, shaped and cached batch. catalog.ts (params.ts for the params) validates
  * declarations into exactly these types.
  */

@@ -1,4 +1,5 @@
 import { FanoutError } from "../base/errors";
+import { skippedByCondition } from "../batch/outcome";
 import type { BatchOutcome, StepResult } from "../batch/scheduler";
 import { collectReferences, followPath, parsePickPath, renderValue, type Scope } from "../batch/template";
 import type { CompositeDefinition, CompositeInputs, ShapeRule } from "./definition";
@@ -6,12 +7,14 @@ import type { CompositeDefinition, CompositeInputs, ShapeRule } from "./definiti
 /**
  * Builds a composite's document from its steps' results: required steps must have succeeded, each
  * step's body is shaped by its rule (target, allow, deny, rename, then group or merge), then the
- * template fields are rendered. What an optional step could not give is left out and named.
+ * template fields are rendered. What an optional step could not give is left out and named. A step
+ * skipped by a false `when` (or for one its dependency was skipped for) did not fail: it is left out,
+ * required or not, and the answer is still complete.
  */
 
 export interface ShapedAnswer {
   document: Record<string, unknown>;
-  /** Optional steps that failed or whose shaping found nothing, in declaration order (`fanout-incomplete`). */
+  /** Optional steps that failed or whose shaping found nothing, in declaration order (`fanout-incomplete`); never a step a condition skipped. */
   incomplete: string[];
 }
 
@@ -109,11 +112,12 @@ function stepsReadBy(template: unknown, stepIds: ReadonlySet<string>): string[] 
  */
 export function shapeDocument(definition: CompositeDefinition, outcome: BatchOutcome, inputs: CompositeInputs): ShapedAnswer {
   const required = new Set(definition.steps.filter((step) => step.required).map((step) => step.id));
-  const failedRequired = definition.steps.filter((step) => step.required && !outcome.results[step.id]?.ok);
+  const failed = (id: string) => !outcome.results[id]?.ok && !skippedByCondition(outcome.results[id] ?? {});
+  const failedRequired = definition.steps.filter((step) => step.required && failed(step.id));
   const cause = failedRequired.find((step) => !CONSEQUENTIAL_CODES.has(outcome.results[step.id]?.error?.code ?? "")) ?? failedRequired[0];
   if (cause) throw requiredStepFailed(cause.id, outcome.results[cause.id] ?? {});
 
-  const incomplete = new Set(definition.steps.filter((step) => !outcome.results[step.id]?.ok).map((step) => step.id));
+  const incomplete = new Set(definition.steps.filter((step) => failed(step.id)).map((step) => step.id));
   const shapeFailed = (id: string, why: string): void => {
     if (required.has(id)) throw new FanoutError("reference_missing", `required step "${id}": ${why}`, { status: 502 });
     incomplete.add(id);
@@ -154,13 +158,13 @@ export function shapeDocument(definition: CompositeDefinition, outcome: BatchOut
       setOwn(document, name, renderValue(template, scope));
     } catch (error) {
       if (!(error instanceof FanoutError) || error.code !== "reference_missing") throw error;
-      // A field that reads a failed (optional) step is left out; a path that is missing from results
-      // that all succeeded is the data's fault: fatal if a required step was read.
+      // A field that reads a failed (optional) or condition-skipped step is left out; a path that is
+      // missing from results that all succeeded is the data's fault: fatal if a required step was read.
       const reads = stepsReadBy(template, stepIds);
       const allSucceeded = reads.every((id) => outcome.results[id]?.ok);
       if (allSucceeded && reads.some((id) => required.has(id)))
         throw new FanoutError("reference_missing", `output field "${name}": ${error.detail}`, { status: 502 });
-      for (const id of reads) if (!required.has(id)) incomplete.add(id);
+      for (const id of reads) if (!required.has(id) && !skippedByCondition(outcome.results[id] ?? {})) incomplete.add(id);
     }
   }
   return { document, incomplete: definition.steps.map((step) => step.id).filter((id) => incomplete.has(id)) };

@@ -1,11 +1,21 @@
-import { parse as parseToml, TomlError } from "smol-toml";
-import { type Config, parseConfig } from "../../lib/base/config";
-import { FanoutError } from "../../lib/base/errors";
+import type { Config } from "../../lib/base/config";
 import { OWN_SUBREQUESTS, PAID_SUBREQUESTS } from "../../lib/base/limits";
-import { type AllowRule, checkPrefix, checkTarget, parseAllowRule } from "../../lib/base/policy";
-import { loadComposites } from "../../lib/composite/catalog";
+import { type AllowRule, parseAllowRule } from "../../lib/base/policy";
 import type { CompositeDefinition } from "../../lib/composite/definition";
-import { planComposite } from "../../lib/composite/serve";
+import { configProblems } from "../../lib/composite/fit";
+import type { SourcedCatalog } from "../../lib/composite/source";
+import {
+  checkConfig,
+  FileProblem,
+  isTable,
+  REQUIRED_SECRETS,
+  readComposites,
+  readDeployment,
+  SECRETS,
+  type Sources,
+  type Table,
+  where,
+} from "./deployment";
 
 /**
  * `npm run deploy:check [--env-file F] [--config wrangler.toml] [--composites F]`: before `npm run deploy`,
@@ -17,23 +27,10 @@ import { planComposite } from "../../lib/composite/serve";
 
 declare const process: { exitCode?: number; argv: string[]; env: Record<string, string | undefined>; cwd(): string };
 
-const USAGE = "usage: npm run deploy:check -- [--env-file FILE] [--config wrangler.toml] [--composites functions/composites.json]";
-
-/** The secrets the Worker needs; they are set with `wrangler secret put`, never written in wrangler.toml. */
-const REQUIRED_SECRETS = ["API_KEYS", "WEBHOOK_SECRET"] as const;
-/** Secrets the Worker reads when set. */
-const OPTIONAL_SECRETS = ["UPSTREAM_CREDENTIALS"] as const;
-const SECRETS: readonly string[] = [...REQUIRED_SECRETS, ...OPTIONAL_SECRETS];
+const USAGE = "usage: npm run deploy:check -- [--env-file FILE] [--config wrangler.toml] [--composites functions/composites.jsonc]";
 
 /** The repository's example [[ratelimits]] namespace ids: an account needs its own. */
 const EXAMPLE_NAMESPACE_IDS = new Set(["1001", "1002"]);
-
-/** A file that cannot be used: reported as one line and exit 1. */
-class FileProblem extends Error {}
-
-type Table = Record<string, unknown>;
-
-const isTable = (value: unknown): value is Table => typeof value === "object" && value !== null && !Array.isArray(value);
 
 // ---------------------------------------------------------------------------------------------------------
 // Arguments and files
@@ -47,7 +44,7 @@ interface Options {
 }
 
 function parseArgs(args: string[]): Options | string {
-  const options: Options = { config: "wrangler.toml", composites: "functions/composites.json", given: new Set() };
+  const options: Options = { config: "wrangler.toml", composites: "functions/composites.jsonc", given: new Set() };
   const names: Record<string, "config" | "envFile" | "composites"> = {
     "--config": "config",
     "--env-file": "envFile",
@@ -67,105 +64,6 @@ function parseArgs(args: string[]): Options | string {
   return options;
 }
 
-interface NodeFs {
-  readFileSync(path: string, encoding: "utf8"): string;
-}
-interface NodePath {
-  resolve(...paths: string[]): string;
-}
-
-// Node's modules, typed loosely: this file is type-checked with the Worker's types.
-const fs = (await import("node:fs" as string)) as NodeFs;
-const path = (await import("node:path" as string)) as NodePath;
-
-/** Reads a file given on the command line (relative to where npm was run) or a default (relative to the project). */
-function readText(file: string, given: boolean): string {
-  const full = given ? path.resolve(process.env.INIT_CWD ?? process.cwd(), file) : path.resolve(process.cwd(), file);
-  try {
-    return fs.readFileSync(full, "utf8");
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (error as Error).message;
-    throw new FileProblem(`${file}: ${why}`);
-  }
-}
-
-function readToml(file: string, given: boolean): Table {
-  const text = readText(file, given);
-  try {
-    return parseToml(text) as Table;
-  } catch (error) {
-    if (error instanceof TomlError) {
-      const reason = error.message.split("\n")[0]!.replace(/^Invalid TOML document:\s*/, "");
-      throw new FileProblem(`${file}:${error.line}: ${reason} (not valid TOML)`);
-    }
-    throw new FileProblem(`${file}: not valid TOML: ${(error as Error).message.split("\n")[0]}`);
-  }
-}
-
-/** The 1-based line of a character offset. */
-const lineAt = (text: string, offset: number) => text.slice(0, offset).split("\n").length;
-
-function readJson(file: string, given: boolean): unknown {
-  const text = readText(file, given);
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    const message = (error as Error).message;
-    const position = /at position (\d+)/.exec(message);
-    const lineColumn = /\(line (\d+) column \d+\)/.exec(message);
-    const line = lineColumn ? Number(lineColumn[1]) : position ? lineAt(text, Number(position[1])) : undefined;
-    const reason = message.replace(/ in JSON at position \d+.*$/, "").replace(/,? ".*" is not valid JSON$/, " (not valid JSON)");
-    throw new FileProblem(`${file}${line === undefined ? "" : `:${line}`}: ${reason}${reason.includes("JSON") ? "" : " (not valid JSON)"}`);
-  }
-}
-
-/**
- * A dotenv file as wrangler reads it (local.env's syntax): KEY=value, KEY="value" (\n, \t, \" and \\
- * escapes; may span lines), KEY='value' (literal), `export KEY=...`, # comments and blank lines.
- */
-function parseDotenv(text: string, file: string): Map<string, string> {
-  const values = new Map<string, string>();
-  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
-  for (let index = 0; index < lines.length; index++) {
-    const lineNumber = index + 1;
-    const line = lines[index]!.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!match) throw new FileProblem(`${file}:${lineNumber}: expected KEY=value`);
-    const key = match[1]!;
-    let rest = match[2]!;
-    const quote = rest[0];
-    if (quote === '"' || quote === "'" || quote === "`") {
-      // The closing quote may be on a later line.
-      let body = rest.slice(1);
-      let end = closingQuote(body, quote);
-      while (end < 0 && index + 1 < lines.length) {
-        body += `\n${lines[++index]!}`;
-        end = closingQuote(body, quote);
-      }
-      if (end < 0) throw new FileProblem(`${file}:${lineNumber}: ${key}: the value's ${quote} quote is never closed`);
-      const after = body.slice(end + 1).trim();
-      if (after !== "" && !after.startsWith("#"))
-        throw new FileProblem(`${file}:${lineNumber}: ${key}: text after the closing ${quote} quote`);
-      rest = body.slice(0, end);
-      if (quote === '"') rest = rest.replace(/\\([nrt"\\])/g, (_, char: string) => ({ n: "\n", r: "\r", t: "\t" })[char] ?? char);
-      values.set(key, rest);
-    } else {
-      values.set(key, rest.replace(/\s+#.*$/, "").trim());
-    }
-  }
-  return values;
-}
-
-function closingQuote(text: string, quote: string): number {
-  for (let index = 0; index < text.length; index++) {
-    if (quote === '"' && text[index] === "\\") index++;
-    else if (text[index] === quote) return index;
-  }
-  return -1;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // The report
 
@@ -174,11 +72,6 @@ interface Report {
   warnings: string[];
   notes: string[];
 }
-
-/** Where a var's value comes from, for the lines that name it. */
-type Sources = Map<string, string>;
-
-const where = (sources: Sources, name: string) => `${sources.get(name) ?? "(default)"} ${name}`;
 
 /** An array of tables (TOML [[x]]), or nothing. */
 function tablesOf(config: Table, key: string, report: Report, file: string): Table[] {
@@ -312,42 +205,6 @@ function checkAllowList(vars: Map<string, unknown>, sources: Sources, report: Re
   }
 }
 
-/** True when `reason` quotes part of `secret` (a JSON parse error does): such a reason is not printed. */
-function quotesSecret(reason: string, secret: unknown): boolean {
-  if (typeof secret !== "string" || secret.length < 6) return false;
-  for (let index = 0; index + 6 <= secret.length; index++) if (reason.includes(secret.slice(index, index + 6))) return true;
-  return false;
-}
-
-/**
- * parseConfig on the merged vars. Each invalid var is one problem; the config returned has those vars
- * left out (their defaults), so the checks after it still run.
- */
-function checkConfig(vars: Map<string, unknown>, sources: Sources, report: Report): Config {
-  const input = Object.fromEntries(vars);
-  for (let round = 0; round < 50; round++) {
-    try {
-      return parseConfig(input);
-    } catch (error) {
-      if (!(error instanceof FanoutError) || error.invalidParams.length === 0) throw error;
-      for (const { name, reason } of error.invalidParams) {
-        const top = name.split(/[.[]/)[0]!;
-        if (top === "CORS_CREDENTIALS" && reason.includes("CORS_ORIGINS=*")) {
-          report.problems.push(
-            `${where(sources, "CORS_ORIGINS")}="*" with ${where(sources, "CORS_CREDENTIALS")}="true": credentials cannot be allowed for every origin; list the exact origins in CORS_ORIGINS, or set CORS_CREDENTIALS "false"`,
-          );
-        } else {
-          const shown =
-            SECRETS.includes(top) && quotesSecret(reason, vars.get(top)) ? "is not valid (the reason would quote the secret)" : reason;
-          report.problems.push(`${where(sources, top)}: ${shown}`);
-        }
-        delete input[top];
-      }
-    }
-  }
-  throw new Error("the configuration did not settle");
-}
-
 function checkSecrets(tomlVars: Table, envFile: string | undefined, vars: Map<string, unknown>, report: Report, file: string): void {
   for (const name of SECRETS) {
     if (name in tomlVars)
@@ -412,35 +269,6 @@ function checkSubrequests(toml: Table, config: Config, sources: Sources, report:
   }
 }
 
-/** A KV or R2 key a step reads: literal keys must be under a prefix; a templated key's literal start must be able to be. */
-function keyProblem(key: string, prefixes: readonly string[], what: string, setting: string): string | undefined {
-  const at = key.indexOf("{{");
-  if (at < 0) {
-    try {
-      checkPrefix(key, prefixes, what, setting);
-      return undefined;
-    } catch (error) {
-      return (error as Error).message;
-    }
-  }
-  const literal = key.slice(0, at);
-  if (prefixes.some((prefix) => literal.startsWith(prefix) || prefix.startsWith(literal))) return undefined;
-  return `${what} "${key}" can never be under an allowed prefix (${setting}: ${prefixes.length ? prefixes.join(", ") : "empty"})`;
-}
-
-/** An absolute URL a step fetches, when its origin is written out (not a {{reference}}): it must be on the allow-list. */
-function urlProblem(url: string, config: Config): string | undefined {
-  if (url.startsWith("/") || url.startsWith("{{")) return undefined;
-  const at = url.indexOf("{{");
-  if (at >= 0 && !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*[/?#]/i.test(url.slice(0, at))) return undefined; // the host is a reference
-  try {
-    checkTarget(url.replace(/\{\{[^}]*\}\}/g, "x"), config.UPSTREAM_ALLOWLIST);
-    return undefined;
-  } catch (error) {
-    return `${error instanceof FanoutError ? error.detail : (error as Error).message} (UPSTREAM_ALLOWLIST)`;
-  }
-}
-
 const BINDINGS = {
   kv: { name: "KV", table: "kv_namespaces", field: "binding" },
   r2: { name: "BUCKET", table: "r2_buckets", field: "binding" },
@@ -448,34 +276,10 @@ const BINDINGS = {
 } as const;
 
 function checkComposite(composite: CompositeDefinition, config: Config, toml: Table, file: string, report: Report): void {
-  const at = (field: string) => `${file} composites.${composite.name}.${field}`;
-  try {
-    planComposite(composite, config);
-  } catch (error) {
-    const params = error instanceof FanoutError ? error.invalidParams : [];
-    if (params.length === 0) report.problems.push(`${file} composites.${composite.name}: ${(error as Error).message}`);
-    for (const param of params) report.problems.push(`${at(param.name)}: ${param.reason}`);
-  }
+  for (const { name, reason } of configProblems(composite, config))
+    report.problems.push(`${file} composites.${composite.name}${name ? `.${name}` : ""}: ${reason}`);
   const needs = new Map<string, string[]>();
-  composite.steps.forEach((step, index) => {
-    const keys = step.kv
-      ? step.kv.key === undefined
-        ? (step.kv.keys ?? []).map((key, n) => [`keys[${n}]`, key])
-        : [["key", step.kv.key]]
-      : [];
-    for (const [field, key] of keys) {
-      const problem = keyProblem(key!, config.KV_PREFIXES, "KV key", "KV_PREFIXES");
-      if (problem) report.problems.push(`${at(`steps[${index}].kv.${field}`)}: ${problem}`);
-    }
-    if (step.r2) {
-      const problem = keyProblem(step.r2.key, config.R2_PREFIXES, "R2 key", "R2_PREFIXES");
-      if (problem) report.problems.push(`${at(`steps[${index}].r2.key`)}: ${problem}`);
-    }
-    for (const kind of ["http", "cache"] as const) {
-      const url = step[kind]?.url;
-      const problem = url === undefined ? undefined : urlProblem(url, config);
-      if (problem) report.problems.push(`${at(`steps[${index}].${kind}.url`)}: ${problem}`);
-    }
+  composite.steps.forEach((step) => {
     for (const kind of ["kv", "r2", "d1"] as const) {
       if (step[kind] === undefined) continue;
       const { name, table, field } = BINDINGS[kind];
@@ -491,10 +295,10 @@ function checkComposite(composite: CompositeDefinition, config: Config, toml: Ta
   }
 }
 
-function checkComposites(raw: unknown, config: Config, toml: Table, file: string, configFile: string, report: Report): void {
-  const catalog = loadComposites(raw);
-  const declarations = isTable(raw) && isTable(raw.composites) ? raw.composites : {};
-  const isDemo = (name: string) => isTable(declarations[name]) && declarations[name].demo === true;
+function checkComposites(catalog: SourcedCatalog, config: Config, toml: Table, file: string, configFile: string, report: Report): void {
+  for (const error of catalog.source.errors)
+    report.problems.push(`${error.at}${error.field ? ` ${error.field}` : ""}: ${error.reason} (the composites file does not load)`);
+  const isDemo = (name: string) => (catalog.source.declaration(name) as { demo?: unknown } | undefined)?.demo === true;
   const hidden: string[] = [];
   for (const broken of catalog.broken) {
     if (!config.DEMO_ENABLED && isDemo(broken.name)) {
@@ -530,36 +334,19 @@ function checkComposites(raw: unknown, config: Config, toml: Table, file: string
 function run(options: Options): Report {
   const report: Report = { problems: [], warnings: [], notes: [] };
   const configFile = options.config;
-  const toml = readToml(configFile, options.given.has(configFile));
-  const env =
-    options.envFile === undefined ? undefined : parseDotenv(readText(options.envFile, options.given.has(options.envFile)), options.envFile);
-  const composites = readJson(options.composites, options.given.has(options.composites));
-
-  const tomlVars = toml.vars === undefined ? {} : toml.vars;
-  if (!isTable(tomlVars)) report.problems.push(`${configFile} vars: must be a [vars] table`);
-  const topVars = isTable(tomlVars) ? tomlVars : {};
+  const { toml, topVars, varsProblem, vars, sources } = readDeployment(configFile, options.envFile, options.given);
+  const composites = readComposites(options.composites, options.given.has(options.composites));
+  if (varsProblem) report.problems.push(varsProblem);
   if (isTable(toml.env))
     for (const name of Object.keys(toml.env))
       report.notes.push(
         `info: ${configFile} [env.${name}] is not checked (deploy:check reads the top level, which \`npm run deploy\` deploys)`,
       );
 
-  // The vars the Worker will see: wrangler.toml's [vars], then the env file's (which win).
-  const vars = new Map<string, unknown>();
-  const sources: Sources = new Map();
-  for (const [name, value] of Object.entries(topVars)) {
-    vars.set(name, value);
-    sources.set(name, `${configFile} [vars]`);
-  }
-  for (const [name, value] of env ?? []) {
-    vars.set(name, value);
-    sources.set(name, options.envFile!);
-  }
-
   checkBindings(toml, configFile, report);
   if (vars.has("SIM_ENABLED")) report.warnings.push(`${where(sources, "SIM_ENABLED")}: obsolete (replaced by DEMO_ENABLED); remove it`);
   checkSecrets(topVars, options.envFile, vars, report, configFile);
-  const config = checkConfig(vars, sources, report);
+  const config = checkConfig(vars, sources, report.problems);
   if (config.DEMO_ENABLED)
     report.problems.push(
       `${where(sources, "DEMO_ENABLED")}="true": the demo surface (/v1/sim/*, /v1/examples/*, the demo composites) must be off in production; set it "false"`,

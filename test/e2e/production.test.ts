@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parse as parseJsonc } from "jsonc-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import compositesFile from "../../functions/composites.json";
 import { ROUTES } from "../../functions/http/access";
 import { type RunningServer, startProductionServer } from "./server";
 
@@ -41,6 +41,11 @@ afterAll(async () => {
 });
 
 const keyed = { authorization: `Bearer ${KEY}` };
+// The composites file is JSONC (comments allowed), read as the Worker reads it.
+const compositesFile = parseJsonc(readFileSync(new URL("../../functions/composites.jsonc", import.meta.url), "utf8")) as {
+  prefix: string;
+  composites: Record<string, { demo?: boolean; path: string }>;
+};
 const demoComposites = Object.entries(compositesFile.composites)
   .filter(([, composite]) => composite.demo)
   .map(([, composite]) => `GET ${compositesFile.prefix}${composite.path}`);

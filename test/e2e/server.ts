@@ -8,14 +8,22 @@ export interface RunningServer {
   stop: () => Promise<void>;
 }
 
-/** `extraVars` are passed as more `--var NAME:VALUE` flags (they win over local.env). */
+/**
+ * `extraVars` are passed as more `--var NAME:VALUE` flags (they win over local.env); `cwd` runs it in
+ * another copy of the project (default: this one).
+ */
 export async function startServer(
   port: number,
-  { extraAllowed = [] as string[], extraVars = {} as Record<string, string>, timeoutMs = 150_000 } = {},
+  {
+    extraAllowed = [] as string[],
+    extraVars = {} as Record<string, string>,
+    timeoutMs = 150_000,
+    cwd = undefined as string | undefined,
+  } = {},
 ): Promise<RunningServer> {
   const vars = Object.entries(extraVars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
   const allowed = [`http://localhost:${port}`, `http://127.0.0.1:${port}`, ...extraAllowed].join(",");
-  return serve("npm start", port, ["npm", "start", "--", "--var", `UPSTREAM_ALLOWLIST:${allowed}`, ...vars], timeoutMs);
+  return serve("npm start", port, ["npm", "start", "--", "--var", `UPSTREAM_ALLOWLIST:${allowed}`, ...vars], timeoutMs, cwd);
 }
 
 /**
@@ -27,10 +35,11 @@ export async function startProductionServer(port: number, envFile: string, { tim
   return serve("wrangler dev", port, args, timeoutMs);
 }
 
-async function serve(name: string, port: number, [command, ...args]: string[], timeoutMs: number): Promise<RunningServer> {
+async function serve(name: string, port: number, [command, ...args]: string[], timeoutMs: number, cwd?: string): Promise<RunningServer> {
   const origin = `http://localhost:${port}`;
   let output = "";
   const child: ChildProcess = spawn(command!, args, {
+    cwd,
     env: { ...process.env, PORT: String(port), CI: "true", NO_COLOR: "1", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],

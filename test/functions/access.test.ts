@@ -1,10 +1,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import compositesFile from "../../functions/composites.json";
+import compositesText from "../../functions/composites.jsonc";
 import type { RouteRule } from "../../functions/http/access";
-import { createApp } from "../../functions/index";
-import { loadComposites } from "../../lib/composite/catalog";
+import { loadGateway } from "../../functions/index";
 import { API_KEY, UPSTREAM, upstreamHits } from "./batch-helpers";
 
 /**
@@ -24,7 +23,7 @@ beforeEach(() => {
 });
 
 // The Worker's own catalog, composed by the same root as the deployed Worker.
-const { app, table } = createApp(loadComposites(compositesFile));
+const { app, table } = loadGateway(compositesText);
 
 interface Parameter {
   name: string;
@@ -167,7 +166,7 @@ describe("the route table (functions/http/access.ts)", { timeout: 60_000 }, () =
   });
 
   it("refuses a route that has no rule (fail closed), however open its handler is", async () => {
-    const { app: extended } = createApp(loadComposites(compositesFile));
+    const { app: extended } = loadGateway(compositesText);
     extended.get("/v1/unlisted", (c) => c.text("open"));
     const res = await extended.fetch(new Request("http://fanout.test/v1/unlisted"), env, createExecutionContext());
     expect(res.status).toBe(500);

@@ -103,7 +103,11 @@ describe("deadlines and timeouts", () => {
       ],
     });
     for (const id of ["slow", "twin"]) {
-      expect(json.results[id], id).toMatchObject({ ok: false, attempts: 1, error: { code: "timeout", message: "timeoutMs of 200 ms exceeded" } });
+      expect(json.results[id], id).toMatchObject({
+        ok: false,
+        attempts: 1,
+        error: { code: "timeout", message: "timeoutMs of 200 ms exceeded" },
+      });
     }
     expect(json.results.items!.items).toEqual([
       expect.objectContaining({ ok: false, attempts: 1, error: expect.objectContaining({ code: "timeout" }) }),

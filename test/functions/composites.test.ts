@@ -388,7 +388,7 @@ describe("composite rate limits", () => {
   });
 });
 
-describe("the demo composites (functions/composites.json)", () => {
+describe("the demo composites (functions/composites.jsonc)", () => {
   // The rows and keys `npm start` seeds (test/fixtures/seed); storage is empty at the start of each test.
   beforeEach(async () => {
     await env.DB.batch([

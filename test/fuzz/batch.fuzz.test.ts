@@ -291,7 +291,25 @@ function kindsOf(refs: fc.Arbitrary<string>) {
 type Kind = keyof ReturnType<typeof kindsOf>;
 const KINDS: Kind[] = ["http", "kv", "r2", "d1", "cache", "wait"];
 
-/** Step `index` of a batch: its id, one kind, and maybe dependsOn / forEach over earlier steps. */
+/** A step's `when`: conditions on earlier steps (valid), a composite's values or forEach's item (refused here), broken ones. */
+function conditionFor(earlier: readonly string[]): fc.Arbitrary<unknown> {
+  const onEarlier =
+    earlier.length > 0
+      ? fc
+          .tuple(fc.constantFrom(...earlier), fc.constantFrom(".status == 200", ".body.x != null", ".status in [200, 404]"), fc.boolean())
+          .map(([id, test, negate]) => `${negate ? "not " : ""}${id}${test}`)
+      : fc.constantFrom("true", "false");
+  return fc.oneof(
+    { weight: 6, arbitrary: onEarlier },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('query.include == "x"', "item.id == 1", "zz.status == 1", "(", "a.status = 1", "x".repeat(1001), ""),
+    },
+    { weight: 1, arbitrary: fc.oneof(hostileString, jsonish) },
+  );
+}
+
+/** Step `index` of a batch: its id, one kind, and maybe dependsOn / forEach / when over earlier steps. */
 function stepAt(index: number): fc.Arbitrary<Record<string, unknown>> {
   const earlier = IDS.slice(0, index);
   return fc
@@ -329,8 +347,9 @@ function stepAt(index: number): fc.Arbitrary<Record<string, unknown>> {
         4,
       ),
       unknown: maybe(fc.tuple(fc.string({ maxLength: 6 }), jsonish), 40),
+      when: maybe(conditionFor(earlier), 5),
     })
-    .chain(({ id, kind, extraKind, dependsOn, forEach, unknown }) => {
+    .chain(({ id, kind, extraKind, dependsOn, forEach, unknown, when }) => {
       const refs = referenceTo(earlier, forEach !== undefined);
       const kinds = kindsOf(refs) as Record<Kind, fc.Arbitrary<unknown>>;
       return fc.tuple(field(kinds[kind]), extraKind ? kinds[extraKind] : fc.constant(undefined)).map(([spec, extra]) => {
@@ -338,6 +357,7 @@ function stepAt(index: number): fc.Arbitrary<Record<string, unknown>> {
         if (extraKind && extraKind !== kind) out[extraKind] = extra;
         if (dependsOn !== undefined) out.dependsOn = dependsOn;
         if (forEach !== undefined) out.forEach = forEach;
+        if (when !== undefined) out.when = when;
         if (unknown) out[unknown[0]] = unknown[1];
         return out;
       });

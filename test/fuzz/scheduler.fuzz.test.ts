@@ -13,7 +13,9 @@ import { fuzzParameters } from "./fuzz";
  * succeeded, no more than `concurrency` executions are in flight, and every step settles exactly
  * once (one onSettle call, the same result as the outcome's). Executions take a random number of
  * microtask turns, succeed or fail at random, and some ignore their abort signal; steps carry random
- * expectedMs hints, so the critical-path order of the queue varies too.
+ * expectedMs hints, so the critical-path order of the queue varies too. Some steps have a `when`
+ * (always, never, or "an earlier step answered 200"): a step starts only once what its condition
+ * reads has settled and the condition holds, and one whose condition is false never runs.
  */
 
 interface StepPlan {
@@ -28,6 +30,8 @@ interface StepPlan {
   ignoresAbort: boolean;
   /** A scheduling hint (it orders the queue, never changes what runs). */
   expectedMs: number | null;
+  /** `when`: always, never, or "step sN answered 200" (N earlier, maybe a dependency already). */
+  when: "true" | "false" | number | null;
 }
 
 const stepPlan = (index: number): fc.Arbitrary<StepPlan> =>
@@ -39,7 +43,15 @@ const stepPlan = (index: number): fc.Arbitrary<StepPlan> =>
     turns: fc.nat({ max: 6 }),
     ignoresAbort: fc.boolean(),
     expectedMs: fc.option(fc.nat({ max: 300 }), { freq: 2 }),
+    when: fc.option(
+      index === 0
+        ? fc.constantFrom("true" as const, "false" as const)
+        : fc.oneof(fc.constantFrom("true" as const, "false" as const), fc.nat({ max: index - 1 })),
+      { freq: 3 },
+    ),
   });
+
+const conditionText = (when: StepPlan["when"]) => (typeof when === "number" ? `s${when}.status == 200` : when);
 
 const dag = fc.integer({ min: 1, max: 14 }).chain((size) => fc.tuple(...Array.from({ length: size }, (_, index) => stepPlan(index))));
 
@@ -57,6 +69,7 @@ function stepsOf(plans: readonly StepPlan[], order: readonly number[]): StepInpu
     }
     if (plan.expectedMs !== null) input.expectedMs = plan.expectedMs;
     if (plan.items !== null) input.forEach = Array.from({ length: plan.items }, (_, item) => item);
+    if (plan.when !== null) input.when = conditionText(plan.when)!;
     return input;
   });
 }
@@ -98,6 +111,9 @@ describe("the batch scheduler (fuzz)", () => {
               if (!results || !results[0]!.ok) violations.push(`${id} started before its dependency s${dep} succeeded`);
             }
             if (settledCalls.has(id)) violations.push(`${id} executed after it settled`);
+            if (plan.when === "false") violations.push(`${id} ran although its condition is false`);
+            if (typeof plan.when === "number" && settledCalls.get(`s${plan.when}`)?.[0]?.status !== 200)
+              violations.push(`${id} ran before s${plan.when}, which its condition reads, settled with 200`);
             executions.set(id, (executions.get(id) ?? 0) + 1);
             inFlight++;
             maxInFlight = Math.max(maxInFlight, inFlight);
@@ -152,6 +168,8 @@ describe("the batch scheduler (fuzz)", () => {
               if (result.ok) for (const dep of plans[Number(step.id.slice(1))]!.deps) expect(outcome.results[`s${dep}`]!.ok).toBe(true);
               if (result.ok && plans[Number(step.id.slice(1))]!.items === null) expect(okOutputs.has(step.id)).toBe(true);
               if (result.error) expect(result.error.code).not.toBe("internal");
+              if (result.error?.reason === "condition_false") expect(result.error.code).toBe("skipped");
+              if (plans[Number(step.id.slice(1))]!.when === "false") expect(result.ok).toBe(false);
             }
             const counts = outcome.counts;
             expect(counts.ok + counts.failed + counts.skipped + counts.cancelled).toBe(steps.length);

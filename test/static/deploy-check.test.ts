@@ -317,6 +317,20 @@ describe("npm run deploy:check: one line per problem, naming what and where", ()
   });
 });
 
+describe("npm run deploy:check: the composites file as the Worker reads it (JSONC)", () => {
+  it("reads comments; a file that does not parse is a problem at its line and column (exit 1), never a stack trace", () => {
+    const commented = write(
+      "composites.jsonc",
+      '// reviewed\n{ "composites": { /* public */ "hello": { "path": "hello", "auth": "none", "steps": [{ "id": "g", "kv": { "key": "greeting" } }] } } }\n',
+    );
+    expect(deployCheck(...fixtureArgs(), "--composites", commented).status).toBe(0);
+    const broken = "test/fixtures/composites/syntax-error.jsonc";
+    const run = deployCheck(...fixtureArgs(), "--composites", broken);
+    expectProblem(run, `${broken}:9:7: syntax error: expected a comma (,) (the composites file does not load)`);
+    expect(run.output).not.toMatch(/\n\s+at /);
+  });
+});
+
 describe("npm run deploy:check: warnings, files and arguments", () => {
   it("warns (exit 0) about an edge cache on *.workers.dev and the obsolete SIM_ENABLED", () => {
     const config = toml(["workers_dev = false", "workers_dev = true"], [/^routes = .*\n/m, ""]);

@@ -21,6 +21,11 @@ export interface StepError {
   message: string;
   /** For `skipped`: the dependency that did not succeed. */
   dependency?: string;
+  /**
+   * For `skipped`: `condition_false` when the skip follows from a false `when`, the step's own or (with
+   * `dependency`) the one its dependency was skipped for; absent when a dependency failed.
+   */
+  reason?: "condition_false";
 }
 
 /** A step's error as its result shows it; a code outside STEP_ERROR_CODES is a bug, reported as `internal`. */

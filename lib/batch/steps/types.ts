@@ -22,4 +22,6 @@ export type StepInput = {
   forEach?: string | unknown[];
   /** Expected duration of one execution in ms (0..300000), for scheduling: a hint, never a limit. */
   expectedMs?: number;
+  /** Run only when this condition holds (lib/batch/condition.ts), evaluated once its dependencies have settled. */
+  when?: string;
 } & { [K in StepKind]?: SpecByKind[K] };

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import compositesFile from "../../../functions/composites.json";
+import compositesText from "../../../functions/composites.jsonc";
 import { type BrokenComposite, DEFAULT_PREFIX, loadComposites } from "../../../lib/composite/catalog";
 import type { ParamSpec } from "../../../lib/composite/definition";
 import { paramSchema } from "../../../lib/composite/params";
+import { loadCompositesFile } from "../../../lib/composite/source";
 
 /**
  * The composites file: the bundled one loads, one bad composite never takes another down, every
@@ -41,9 +42,10 @@ function expectProblem(broken: BrokenComposite, name: string, reason: RegExp): v
   expect(broken.problems, JSON.stringify(broken.problems)).toContainEqual({ name, reason: expect.stringMatching(reason) });
 }
 
-describe("loadComposites: the bundled functions/composites.json", () => {
+describe("loadComposites: the bundled functions/composites.jsonc", () => {
   it("loads every composite, none broken", () => {
-    const catalog = loadComposites(compositesFile);
+    const catalog = loadCompositesFile(compositesText, "functions/composites.jsonc");
+    expect(catalog.source.errors).toEqual([]);
     expect(catalog.broken).toEqual([]);
     expect(catalog.prefix).toBe(DEFAULT_PREFIX);
     expect(catalog.composites.map((entry) => entry.name).sort()).toEqual(["home", "welcome"]);
@@ -111,7 +113,7 @@ describe("loadComposites: one composite at a time", () => {
   it.each([
     ["no composites", {}, "composites"],
     ["composites not an object", { composites: [] }, "composites"],
-    ["an unknown top-level key", { composites: {}, extra: 1 }, ""],
+    ["an unknown top-level key", { composites: {}, extra: 1 }, "extra"],
     ["a prefix without slashes", { composites: {}, prefix: "v1/c" }, "prefix"],
   ])("a bad top level (%s) yields no composites and one broken (file) entry", (_, file, field) => {
     const catalog = loadComposites(file);
@@ -241,8 +243,45 @@ describe("loadComposites: every cross-check names the field", () => {
     expectProblem(brokenOne(composite({ headers: ["Accept-Language"], steps: wait })), "headers[0]", /lower case/);
   });
 
+  it("suggests the nearest step, param or header for a misspelt reference (and nothing when none is close)", () => {
+    const twoSteps = (extra: Record<string, unknown>) =>
+      composite({
+        steps: [
+          { id: "user", wait: { ms: 1 } },
+          { id: "next", wait: { ms: 1 }, ...extra },
+        ],
+      });
+    expectProblem(brokenOne(twoSteps({ dependsOn: ["usr"] })), "steps[1].dependsOn[0]", /unknown step "usr"; did you mean `user`\?$/);
+    expectProblem(brokenOne(twoSteps({ dependsOn: ["nothing"] })), "steps[1].dependsOn[0]", /unknown step "nothing"$/);
+    expectProblem(
+      brokenOne(composite({ steps: [{ id: "a", http: { url: "/v1/sim/status/200?id={{params.idd}}" } }] })),
+      "steps[0].http.url",
+      /no param "idd" is declared; did you mean `id`\?$/,
+    );
+    expectProblem(
+      brokenOne(composite({ steps: [{ id: "a", http: { url: "/v1/sim/status/200?l={{headers.accept-languag}}" } }] })),
+      "steps[0].http.url",
+      /no header "accept-languag" is declared; did you mean `accept-language`\?$/,
+    );
+    expectProblem(brokenOne(composite({ output: { steps: { b: {} } } })), "output.steps.b", /^no step "b"; did you mean `a`\?$/);
+    expectProblem(
+      brokenOne(composite({ output: { fields: { x: "{{aa.body}}" } } })),
+      "output.fields.x",
+      /refers to unknown step "aa"; did you mean `a`\?$/,
+    );
+  });
+
   it("names the field of schema errors too (unknown keys, bad types, group with merge)", () => {
-    expectProblem(brokenOne(composite({ extra: 1 })), "", /extra/);
+    // An unknown key is named itself, with the nearest key allowed there when one is close.
+    expectProblem(brokenOne(composite({ extra: 1 })), "extra", /^unknown key "extra"$/);
+    expectProblem(brokenOne(composite({ pth: "x" })), "pth", /^unknown key "pth"; did you mean `path`\?$/);
+    expectProblem(
+      brokenOne(composite({ steps: [{ id: "a", requird: false, wait: { ms: 1 } }] })),
+      "steps[0].requird",
+      /^unknown key "requird"; did you mean `required`\?$/,
+    );
+    expectProblem(brokenOne(composite({ steps: [{ id: "a", wait: { ms: 1, jiter: 1 } }] })), "steps[0].wait.jiter", /^unknown key "jiter"/);
+    expectProblem(brokenOne(composite({ cache: { ttlSeconds: 1, vari: [] } })), "cache.vari", /did you mean `vary`\?$/);
     expectProblem(brokenOne(composite({ auth: "maybe" })), "auth", /./);
     expectProblem(brokenOne(composite({ output: { steps: { a: { group: "g", merge: true } } } })), "output.steps.a", /group or merge/);
     expectProblem(brokenOne(composite({ params: { id: { type: "date" } } })), "params.id.type", /./);

@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { loadCompositesFile } from "../../lib/composite/source";
+import README from "../../README.md?raw";
+
+/**
+ * The README's composites files are real files: every ```json / ```jsonc block that declares
+ * `"composites"` is loaded as it is written (comments included) by the Worker's own loader, inside workerd, with no
+ * syntax error and no broken composite, so it can be pasted into functions/composites.jsonc. (Whether
+ * it fits a deployment, its upstreams on the allow-list for one, is `npm run check`'s, per deployment.)
+ */
+
+/** Each fenced json/jsonc block that declares composites, with the README line its text starts on. */
+function compositesBlocks(markdown: string): Array<{ line: number; text: string }> {
+  const blocks: Array<{ line: number; text: string }> = [];
+  for (const match of markdown.matchAll(/^```jsonc?[ \t]*\n([\s\S]*?)^```[ \t]*$/gm)) {
+    const line = markdown.slice(0, match.index).split("\n").length + 1;
+    if (/"composites"\s*:/.test(match[1]!)) blocks.push({ line, text: match[1]! });
+  }
+  return blocks;
+}
+
+const blocks = compositesBlocks(README);
+
+describe("the README's composites files", () => {
+  it("finds them (the Composites section shows one)", () => {
+    expect(blocks.length).toBeGreaterThan(0);
+  });
+
+  it.each(blocks.map((block) => [block.line, block.text] as const))("README.md:%i loads as it is written", (line, text) => {
+    const catalog = loadCompositesFile(text, `README.md block at line ${line}`);
+    expect(catalog.source.errors).toEqual([]);
+    expect(catalog.broken).toEqual([]);
+    expect(catalog.composites.length).toBeGreaterThan(0);
+  });
+
+  it("a block with a syntax error would be caught (the finder and the loader on a broken copy)", () => {
+    const [first] = blocks;
+    const broken = first!.text.replace(/\}\s*$/, "");
+    expect(compositesBlocks(`\`\`\`jsonc\n${broken}\`\`\`\n`)).toHaveLength(1);
+    expect(loadCompositesFile(broken, "x").source.errors.length).toBeGreaterThan(0);
+  });
+});
