@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { describeInvalid, FanoutError, type InvalidParam } from "../../lib/base/errors";
 import { HEADER_VALUE, matchesIfNoneMatch } from "../../lib/base/http";
 import { publicResult } from "../../lib/batch/service";
-import { cacheKeyUrl, versionOf } from "../../lib/composite/cache";
+import { cacheKeyUrl, varyOf, versionOf } from "../../lib/composite/cache";
 import type { CompositeCatalog } from "../../lib/composite/catalog";
 import type { CompositeDefinition, CompositeInputs, ParamValue } from "../../lib/composite/definition";
 import { paramSchema } from "../../lib/composite/params";
@@ -123,7 +123,27 @@ const ANSWER_HEADERS = {
     schema: { type: "string" as const },
   },
   "fanout-incomplete": { description: "Optional steps left out of the document, comma-separated", schema: { type: "string" as const } },
+  Vary: {
+    description: "Every request header the answer depends on: the headers its steps read, and Origin (CORS)",
+    schema: { type: "string" as const },
+  },
 };
+
+/** The statuses a composite's own rules may answer (`notFoundWhen`: 404; `passStatus`: those listed), each documented. */
+function statusResponses(definition: CompositeDefinition) {
+  const statuses = new Set<number>(definition.steps.flatMap((step) => [...(step.notFoundWhen ? [404] : []), ...(step.passStatus ?? [])]));
+  const described = problemResponses(...[...statuses].sort());
+  for (const [status, response] of Object.entries(described)) {
+    response.description =
+      status === "404"
+        ? "Nothing found: a required step's result was empty (notFoundWhen; invalidParams names the params it read) or its upstream answered 404 (passStatus)." +
+          (definition.cache?.negativeTtlSeconds
+            ? ` Cached for ${definition.cache.negativeTtlSeconds} s (negativeTtlSeconds).`
+            : " Never cached.")
+        : `A required step's upstream answered ${status} (passStatus); the detail is fanout's, never the upstream's body. Never cached.`;
+  }
+  return described;
+}
 
 function register(routes: ReturnType<typeof createRouter>, catalog: ServedCatalog, definition: CompositeDefinition, appFetch: AppFetch) {
   const prefix = catalog.prefix;
@@ -151,6 +171,7 @@ function register(routes: ReturnType<typeof createRouter>, catalog: ServedCatalo
       },
       304: { description: "Not modified (If-None-Match matched the ETag)" },
       ...problemResponses(400, ...(definition.auth === "apiKey" ? [401] : []), 403, 429, 502, 503, 504),
+      ...statusResponses(definition),
     },
   });
 
@@ -191,6 +212,9 @@ function register(routes: ReturnType<typeof createRouter>, catalog: ServedCatalo
         ...(policy.perApiKey ? { keyId: c.var.apiKeyId } : {}),
       }),
     };
+    // The answer, a problem included, differs by each header its steps read: caches must keep the variants apart.
+    const vary = varyOf(definition);
+    const varying: Record<string, string> = vary.length > 0 ? { vary: vary.join(", ") } : {};
     const answer = await serveComposite(definition, {
       plan,
       inputs,
@@ -199,10 +223,13 @@ function register(routes: ReturnType<typeof createRouter>, catalog: ServedCatalo
       waitUntil: waitUntilOf(c),
       logger: c.var.logger,
       requestId: c.var.requestId,
+    }).catch((error: unknown) => {
+      if (error instanceof FanoutError) Object.assign(error.headers, varying);
+      throw error;
     });
     if (answer.steps) setStepTimings(c, answer.steps);
 
-    const headers: Record<string, string> = { etag: answer.etag, "cache-control": answer.cacheControl };
+    const headers: Record<string, string> = { etag: answer.etag, "cache-control": answer.cacheControl, ...varying };
     if (answer.cacheStatus) headers["cache-status"] = answer.cacheStatus;
     if (answer.ageSeconds !== undefined) headers.age = String(answer.ageSeconds);
     if (answer.incomplete.length > 0) headers["fanout-incomplete"] = answer.incomplete.join(",");

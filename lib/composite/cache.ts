@@ -8,6 +8,8 @@ import type { CachePolicy, CompositeDefinition, CompositeInputs } from "./defini
  */
 
 const STORED_AT = "fanout-stored-at";
+/** Marks a stored 404 (its body is the problem's detail and invalidParams), kept for the policy's negativeTtlSeconds. */
+const NOT_FOUND = "fanout-not-found";
 
 /** Each composite's declaration digest, per isolate (pure data): a changed declaration never reads old cache entries. */
 const versions = new WeakMap<CompositeDefinition, string>();
@@ -27,6 +29,23 @@ export interface CachedAnswer {
   body: string;
   etag: string;
   storedAt: number;
+  /** A stored 404: `body` is `{ detail, invalidParams }`, not a document. */
+  notFound?: boolean;
+}
+
+/** How long an answer stays fresh and then stale-while-revalidate: a 404 only for negativeTtlSeconds, never stale. */
+function lifetimeOf(policy: CachePolicy, notFound: boolean): { ttl: number; swr: number } {
+  return notFound ? { ttl: policy.negativeTtlSeconds ?? 0, swr: 0 } : { ttl: policy.ttlSeconds, swr: policy.staleWhileRevalidateSeconds };
+}
+
+/**
+ * The request headers a composite's answer depends on (its `Vary`): every header its steps may read
+ * (the cache's varied headers are among them), and Authorization when the cache is keyed per API key.
+ */
+export function varyOf(definition: CompositeDefinition): string[] {
+  return [
+    ...new Set([...definition.headers, ...(definition.cache?.vary ?? []), ...(definition.cache?.perApiKey ? ["authorization"] : [])]),
+  ];
 }
 
 export type Freshness = "fresh" | "stale";
@@ -76,21 +95,25 @@ export async function lookup(cache: Cache, key: string, policy: CachePolicy, now
     await response.body?.cancel();
     return undefined;
   }
+  const notFound = response.headers.has(NOT_FOUND);
+  const { ttl, swr } = lifetimeOf(policy, notFound);
   const ageMs = Math.max(0, now - storedAt);
   const ageSeconds = Math.floor(ageMs / 1000);
   // Negative as soon as the answer is stale, however briefly (RFC 9211's ttl).
-  const ttlSeconds = Math.floor((policy.ttlSeconds * 1000 - ageMs) / 1000);
-  if (ageMs >= (policy.ttlSeconds + policy.staleWhileRevalidateSeconds) * 1000) {
+  const ttlSeconds = Math.floor((ttl * 1000 - ageMs) / 1000);
+  if (ageMs >= (ttl + swr) * 1000) {
     await response.body?.cancel();
     return undefined;
   }
-  const answer = { body: await response.text(), etag, storedAt };
-  return { answer, freshness: ageMs < policy.ttlSeconds * 1000 ? "fresh" : "stale", ageSeconds, ttlSeconds };
+  const answer = { body: await response.text(), etag, storedAt, ...(notFound ? { notFound } : {}) };
+  return { answer, freshness: ageMs < ttl * 1000 ? "fresh" : "stale", ageSeconds, ttlSeconds };
 }
 
-/** Stores an answer for its freshness plus its SWR window (the Cache API drops it after that). */
+/** Stores an answer for its freshness plus its SWR window (the Cache API drops it after that); a 404 only under negativeTtlSeconds. */
 export async function store(cache: Cache, key: string, answer: CachedAnswer, policy: CachePolicy): Promise<void> {
-  const keepSeconds = policy.ttlSeconds + policy.staleWhileRevalidateSeconds;
+  const { ttl, swr } = lifetimeOf(policy, answer.notFound === true);
+  if (ttl <= 0) return;
+  const keepSeconds = ttl + swr;
   await cache.put(
     key,
     new Response(answer.body, {
@@ -98,6 +121,7 @@ export async function store(cache: Cache, key: string, answer: CachedAnswer, pol
         "content-type": "application/json",
         etag: answer.etag,
         [STORED_AT]: String(answer.storedAt),
+        ...(answer.notFound ? { [NOT_FOUND]: "1" } : {}),
         "cache-control": `public, max-age=${keepSeconds}`,
       },
     }),

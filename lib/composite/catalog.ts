@@ -9,7 +9,7 @@ import { BATCH_MODES } from "../batch/scheduler";
 import { oneKindPerStep, StepId, stepFields } from "../batch/schema";
 import { ClientJson, PickPath } from "../batch/steps/fields";
 import { collectReferences, INPUT_ROOTS, type LocatedReference } from "../batch/template";
-import type { CompositeDefinition } from "./definition";
+import { type CompositeDefinition, PASS_STATUSES } from "./definition";
 import { Param } from "./params";
 
 /**
@@ -49,6 +49,7 @@ const CachePolicy = z
     staleWhileRevalidateSeconds: z.number().int().min(0).max(31_536_000).default(0),
     vary: z.array(HeaderName).max(10).default([]),
     perApiKey: z.boolean().default(false),
+    negativeTtlSeconds: z.number().int().min(1).max(31_536_000).optional(),
   })
   .strict();
 
@@ -56,9 +57,39 @@ const CompositeStep = z
   .object({
     ...stepFields,
     required: z.boolean().default(true),
+    notFoundWhen: z
+      .union([z.literal("empty"), z.object({ empty: PickPath }).strict()], {
+        error: 'notFoundWhen is "empty" or { "empty": "<path>" } (a path into the body, e.g. "[0]")',
+      })
+      .optional(),
+    passStatus: z
+      .array(
+        z.union(
+          PASS_STATUSES.map((status) => z.literal(status)),
+          { error: `passStatus lists ${PASS_STATUSES.join(", ")}` },
+        ),
+      )
+      .min(1)
+      .max(PASS_STATUSES.length)
+      .optional(),
   })
   .strict()
-  .superRefine(oneKindPerStep);
+  .superRefine(oneKindPerStep)
+  .superRefine(checkStatusRules);
+
+/** `notFoundWhen` and `passStatus` decide a required step's answer; `passStatus` reads an upstream's status (an http step). */
+function checkStatusRules(
+  step: { required: boolean; http?: unknown; forEach?: unknown; notFoundWhen?: unknown; passStatus?: unknown },
+  ctx: z.RefinementCtx,
+): void {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+  if (step.notFoundWhen !== undefined && !step.required)
+    issue("notFoundWhen", "notFoundWhen is for a required step (an optional one is left out)");
+  if (step.passStatus === undefined) return;
+  if (!step.required) issue("passStatus", "passStatus is for a required step (an optional one is left out)");
+  if (step.http === undefined || step.forEach !== undefined)
+    issue("passStatus", "passStatus reads an upstream's status: an http step without forEach");
+}
 
 const PATH = /^[a-z0-9][a-z0-9_-]*(\/(:[A-Za-z_][A-Za-z0-9_]{0,63}|[a-z0-9][a-z0-9_-]*))*$/;
 

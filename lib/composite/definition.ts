@@ -57,11 +57,27 @@ export interface CachePolicy {
   vary: string[];
   /** Key the cache per API key id too (only for `auth: "apiKey"` composites whose answer depends on the caller). */
   perApiKey: boolean;
+  /** How long a 404 (a `notFoundWhen` or a passed-through 404) is cached; without it a 404 is never cached. */
+  negativeTtlSeconds?: number;
 }
+
+/** The upstream 4xx statuses a required http step may pass through as the composite's answer (`passStatus`). */
+export const PASS_STATUSES = [404, 409, 410, 422] as const;
+export type PassStatus = (typeof PASS_STATUSES)[number];
+
+/**
+ * When a required step's success means "nothing there" (404): `"empty"` when its body is null or `[]`;
+ * `{ "empty": "[0]" }` when that path into the body is missing, null or `[]`.
+ */
+export type NotFoundRule = "empty" | { empty: string };
 
 export interface CompositeStep extends StepInput {
   /** A required step that fails fails the answer (502, or 504 on timeout); an optional one is left out and named in fanout-incomplete. */
   required: boolean;
+  /** A required step's empty result answers 404 naming the step and the params it read (instead of 502 or an empty field). */
+  notFoundWhen?: NotFoundRule;
+  /** A required http step's upstream status among these answers as that status (a sanitised detail) instead of 502. */
+  passStatus?: PassStatus[];
 }
 
 export interface CompositeDefinition {

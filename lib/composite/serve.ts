@@ -94,10 +94,11 @@ export interface ServeOptions {
 /** Background refreshes in flight in this isolate (pure data: keys and times). */
 const refreshes = new RefreshGate(30_000);
 
+const audienceOf = (definition: CompositeDefinition) => (definition.auth === "none" ? "public" : "private");
+
 function cacheControlOf(definition: CompositeDefinition, policy: CachePolicy | undefined, secondsLeft: number): string {
   if (!policy) return "no-store";
-  const audience = definition.auth === "none" ? "public" : "private";
-  return `${audience}, max-age=${Math.max(0, secondsLeft)}, stale-while-revalidate=${policy.staleWhileRevalidateSeconds}`;
+  return `${audienceOf(definition)}, max-age=${Math.max(0, secondsLeft)}, stale-while-revalidate=${policy.staleWhileRevalidateSeconds}`;
 }
 
 async function answerOf(document: Record<string, unknown>): Promise<CachedAnswer> {
@@ -120,6 +121,7 @@ export async function serveComposite(definition: CompositeDefinition, options: S
       logger.log("warn", "composite cache read failed", { requestId, composite: definition.name, ...describeError(error) });
     }
   }
+  if (cache && hit?.answer.notFound) throw cachedNotFound(definition, cache.policy, hit);
   if (cache && hit) {
     if (hit.freshness === "stale") refreshAfterResponse(definition, cache, options);
     return {
@@ -133,7 +135,7 @@ export async function serveComposite(definition: CompositeDefinition, options: S
   }
 
   const { outcome, shaped } = await runComposite(definition, options.plan, options.inputs, options.host);
-  if (shaped instanceof FanoutError) throw shaped;
+  if (shaped instanceof FanoutError) throw await refusal(definition, shaped, options);
   const answer = await answerOf(shaped.document);
   const complete = shaped.incomplete.length === 0;
   if (cache && complete) storeAfterResponse(cache, answer, options);
@@ -146,6 +148,40 @@ export async function serveComposite(definition: CompositeDefinition, options: S
     ...(cache ? { cacheStatus: cacheStatus({ miss: "uri-miss", stored: complete }) } : {}),
     steps: outcome.results,
   };
+}
+
+/**
+ * A composite's 4xx answer (a `notFoundWhen` or a passed-through status): `no-store`, except a 404
+ * under a policy with negativeTtlSeconds, which is stored for that long. 5xx answers are as they were.
+ */
+async function refusal(definition: CompositeDefinition, error: FanoutError, options: ServeOptions): Promise<FanoutError> {
+  if (error.status >= 500) return error;
+  const { cache } = options;
+  const negativeTtl = error.status === 404 ? cache?.policy.negativeTtlSeconds : undefined;
+  if (cache === undefined || negativeTtl === undefined) {
+    Object.assign(error.headers, { "cache-control": "no-store" });
+    return error;
+  }
+  const problem = JSON.stringify({ detail: error.detail, invalidParams: error.invalidParams });
+  storeAfterResponse(cache, { ...(await answerOf({})), body: problem, notFound: true }, options);
+  Object.assign(error.headers, {
+    "cache-control": `${audienceOf(definition)}, max-age=${negativeTtl}`,
+    "cache-status": cacheStatus({ miss: "uri-miss", stored: true }),
+  });
+  return error;
+}
+
+/** A stored 404, answered again with its age. */
+function cachedNotFound(definition: CompositeDefinition, policy: CachePolicy, hit: CacheLookup): FanoutError {
+  const { detail, invalidParams } = JSON.parse(hit.answer.body) as { detail: string; invalidParams: FanoutError["invalidParams"] };
+  return new FanoutError("not_found", detail, {
+    invalidParams,
+    headers: {
+      "cache-control": `${audienceOf(definition)}, max-age=${Math.max(0, Math.min(hit.ttlSeconds, policy.negativeTtlSeconds ?? 0))}`,
+      "cache-status": cacheStatus({ hit }),
+      age: String(hit.ageSeconds),
+    },
+  });
 }
 
 function storeAfterResponse(cache: CompositeCache, answer: CachedAnswer, { waitUntil, logger, requestId }: ServeOptions): void {

@@ -2,7 +2,8 @@ import { FanoutError } from "../base/errors";
 import { skippedByCondition } from "../batch/outcome";
 import type { BatchOutcome, StepResult } from "../batch/scheduler";
 import { collectReferences, followPath, parsePickPath, renderValue, type Scope } from "../batch/template";
-import type { CompositeDefinition, CompositeInputs, ShapeRule } from "./definition";
+import type { CompositeDefinition, CompositeInputs, CompositeStep, ShapeRule } from "./definition";
+import { notFoundOf, passedStatusOf } from "./status";
 
 /**
  * Builds a composite's document from its steps' results: required steps must have succeeded, each
@@ -22,8 +23,17 @@ const TIMEOUT_CODES = new Set(["timeout", "deadline_exceeded"]);
 /** Codes that follow from another step's failure: the step that caused them is the one to name. */
 const CONSEQUENTIAL_CODES = new Set(["skipped", "cancelled"]);
 
-/** The failure of a required step as the composite's answer: 504 on a timeout, 502 otherwise, naming the step. */
-export function requiredStepFailed(id: string, result: Pick<StepResult, "error">): FanoutError {
+/**
+ * The failure of a required step as the composite's answer: its upstream's status when `passStatus`
+ * lists it, 504 on a timeout, 502 otherwise, naming the step.
+ */
+export function requiredStepFailed(
+  step: Pick<CompositeStep, "id" | "passStatus">,
+  result: Pick<StepResult, "error" | "status">,
+): FanoutError {
+  const passed = passedStatusOf(step, result);
+  if (passed) return passed;
+  const id = step.id;
   const code = result.error?.code ?? "internal";
   return new FanoutError(code, `required step "${id}" failed (${code}): ${result.error?.message ?? "no result"}`, {
     status: TIMEOUT_CODES.has(code) ? 504 : 502,
@@ -105,17 +115,29 @@ function stepsReadBy(template: unknown, stepIds: ReadonlySet<string>): string[] 
   return [...new Set(collectReferences(template, "output").map((reference) => reference.root))].filter((root) => stepIds.has(root));
 }
 
+/** Throws the answer when there is no document: nothing found (it wins over failures for want of it), else the first required step that failed. */
+function refuseUnanswerable(
+  definition: CompositeDefinition,
+  outcome: BatchOutcome,
+  inputs: CompositeInputs,
+  failed: (id: string) => boolean,
+): void {
+  const notFound = notFoundOf(definition, outcome.results, inputs);
+  if (notFound) throw notFound;
+  const failedRequired = definition.steps.filter((step) => step.required && failed(step.id));
+  const cause = failedRequired.find((step) => !CONSEQUENTIAL_CODES.has(outcome.results[step.id]?.error?.code ?? "")) ?? failedRequired[0];
+  if (cause) throw requiredStepFailed(cause, outcome.results[cause.id] ?? {});
+}
+
 /**
  * Shapes a finished batch into the composite's document.
- * @throws FanoutError for the first required step that failed (a step that caused others' failure is
+ * @throws FanoutError 404 `not_found` when a required step's result is empty under its `notFoundWhen`; for the first required step that failed (a step that caused others' failure is
  * named before them), or `reference_missing` (502) when shaping a required step's result finds nothing.
  */
 export function shapeDocument(definition: CompositeDefinition, outcome: BatchOutcome, inputs: CompositeInputs): ShapedAnswer {
-  const required = new Set(definition.steps.filter((step) => step.required).map((step) => step.id));
   const failed = (id: string) => !outcome.results[id]?.ok && !skippedByCondition(outcome.results[id] ?? {});
-  const failedRequired = definition.steps.filter((step) => step.required && failed(step.id));
-  const cause = failedRequired.find((step) => !CONSEQUENTIAL_CODES.has(outcome.results[step.id]?.error?.code ?? "")) ?? failedRequired[0];
-  if (cause) throw requiredStepFailed(cause.id, outcome.results[cause.id] ?? {});
+  refuseUnanswerable(definition, outcome, inputs, failed);
+  const required = new Set(definition.steps.filter((step) => step.required).map((step) => step.id));
 
   const incomplete = new Set(definition.steps.filter((step) => failed(step.id)).map((step) => step.id));
   const shapeFailed = (id: string, why: string): void => {

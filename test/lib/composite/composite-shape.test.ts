@@ -391,7 +391,13 @@ describe("shapeDocument: a required step that failed", () => {
 
 describe("requiredStepFailed", () => {
   it("maps a step's error to the composite's error", () => {
-    expect(requiredStepFailed("s", { error: { code: "timeout", message: "late" } })).toMatchObject({ code: "timeout", status: 504 });
-    expect(requiredStepFailed("s", { error: { code: "network", message: "down" } })).toMatchObject({ code: "network", status: 502 });
+    expect(requiredStepFailed({ id: "s" }, { error: { code: "timeout", message: "late" } })).toMatchObject({
+      code: "timeout",
+      status: 504,
+    });
+    expect(requiredStepFailed({ id: "s" }, { error: { code: "network", message: "down" } })).toMatchObject({
+      code: "network",
+      status: 502,
+    });
   });
 });
