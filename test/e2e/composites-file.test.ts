@@ -26,7 +26,16 @@ let server: RunningServer;
 beforeAll(async () => {
   project = mkdtempSync(join(tmpdir(), "fanout-composites-file-"));
   mkdirSync(join(project, "test/fixtures"), { recursive: true });
-  for (const entry of ["functions", "lib", "package.json", "wrangler.toml", "local.env", "tsconfig.json", "test/fixtures/seed"])
+  for (const entry of [
+    "functions",
+    "lib",
+    "package.json",
+    "wrangler.toml",
+    "local.env",
+    "tsconfig.json",
+    "test/fixtures/seed",
+    "test/check/start.mjs",
+  ])
     cpSync(join(ROOT, entry), join(project, entry), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(project, "node_modules"));
   cpSync(FIXTURE, join(project, "functions/composites.jsonc"));

@@ -128,7 +128,7 @@ function fetchFrom(page: Page, url: string, init: { method?: string; headers?: R
   );
 }
 
-describe.skipIf(noBrowser)("a page on another origin, in headless Chromium", () => {
+describe.skipIf(noBrowser)("a page on another origin, in headless Chromium", { tags: ["browser"] }, () => {
   let browser: Browser;
   let page: Page;
   let otherPage: Page;

@@ -110,7 +110,7 @@ const entry = (page: Page, id: string) =>
     text: details.textContent ?? "",
   }));
 
-describe.skipIf(noBrowser)("the playground under npm start, offline", () => {
+describe.skipIf(noBrowser)("the playground under npm start, offline", { tags: ["browser"] }, () => {
   it("runs the demo batch: one bar per step, a dependent step's bar starts after its dependency's ends", async () => {
     const { page, outside, errors } = await open("/playground");
     const steps = JSON.parse(await page.inputValue("#batch")).steps as { id: string }[];
@@ -309,7 +309,7 @@ describe.skipIf(noBrowser)("the playground under npm start, offline", () => {
   });
 });
 
-describe.skipIf(noBrowser)("/docs under npm start, offline", () => {
+describe.skipIf(noBrowser)("/docs under npm start, offline", { tags: ["browser"] }, () => {
   it("lists POST /v1/batch from /openapi.json with nothing loaded from elsewhere", async () => {
     const { page, outside, errors } = await open("/docs");
     await page.waitForSelector("body[data-loaded=true]", { timeout: 20_000 });

@@ -101,7 +101,7 @@ describe("a streamed body reaches a gzip-accepting client early", () => {
     expect(timing.endMs - timing.firstMs).toBeGreaterThanOrEqual(1000);
   });
 
-  describe.skipIf(noBrowser)("with headless Chromium", () => {
+  describe.skipIf(noBrowser)("with headless Chromium", { tags: ["browser"] }, () => {
     let browser: Browser;
     beforeAll(async () => {
       browser = await launchChromium();

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /** Runs `npm start` as a user would, on its own port, and stops the whole process group afterwards. */
 export interface RunningServer {
@@ -10,7 +13,8 @@ export interface RunningServer {
 
 /**
  * `extraVars` are passed as more `--var NAME:VALUE` flags (they win over local.env); `cwd` runs it in
- * another copy of the project (default: this one).
+ * another copy of the project (default: this one). Each server seeds and serves a state directory of its
+ * own (`--persist-to`, removed when it stops), so the e2e files can run side by side.
  */
 export async function startServer(
   port: number,
@@ -23,7 +27,9 @@ export async function startServer(
 ): Promise<RunningServer> {
   const vars = Object.entries(extraVars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
   const allowed = [`http://localhost:${port}`, `http://127.0.0.1:${port}`, ...extraAllowed].join(",");
-  return serve("npm start", port, ["npm", "start", "--", "--var", `UPSTREAM_ALLOWLIST:${allowed}`, ...vars], timeoutMs, cwd);
+  const state = stateDir();
+  const args = ["npm", "start", "--", ...ownPorts(port, state), "--var", `UPSTREAM_ALLOWLIST:${allowed}`, ...vars];
+  return serve("npm start", port, args, timeoutMs, cwd, state);
 }
 
 /**
@@ -31,11 +37,28 @@ export async function startServer(
  * of `envFile` (no local.env, no seeding).
  */
 export async function startProductionServer(port: number, envFile: string, { timeoutMs = 150_000 } = {}): Promise<RunningServer> {
+  const state = stateDir();
   const args = ["npx", "wrangler", "dev", "--port", String(port), "--env-file", envFile, "--show-interactive-dev-session=false"];
-  return serve("wrangler dev", port, args, timeoutMs);
+  return serve("wrangler dev", port, [...args, ...ownPorts(port, state)], timeoutMs, undefined, state);
 }
 
-async function serve(name: string, port: number, [command, ...args]: string[], timeoutMs: number, cwd?: string): Promise<RunningServer> {
+/** A fresh directory for one server's local D1, KV and R2. */
+const stateDir = () => join(mkdtempSync(join(tmpdir(), "fanout-e2e-")), "state");
+
+/**
+ * What keeps servers started side by side apart: their state, and their inspector port (wrangler dev takes 9229 when
+ * it is free, so two starting at once would both try it), here the server's port + 10000.
+ */
+export const ownPorts = (port: number, state: string) => ["--persist-to", state, "--inspector-port", String(port + 10_000)];
+
+async function serve(
+  name: string,
+  port: number,
+  [command, ...args]: string[],
+  timeoutMs: number,
+  cwd: string | undefined,
+  state: string,
+): Promise<RunningServer> {
   const origin = `http://localhost:${port}`;
   let output = "";
   const child: ChildProcess = spawn(command!, args, {
@@ -48,17 +71,22 @@ async function serve(name: string, port: number, [command, ...args]: string[], t
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
 
   const stop = async () => {
-    if (child.exitCode !== null || child.pid === undefined) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    process.kill(-child.pid, "SIGTERM");
-    const timer = setTimeout(() => child.pid && process.kill(-child.pid, "SIGKILL"), 5_000);
-    await exited;
-    clearTimeout(timer);
+    if (child.exitCode === null && child.pid !== undefined) {
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      process.kill(-child.pid, "SIGTERM");
+      const timer = setTimeout(() => child.pid && process.kill(-child.pid, "SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(join(state, ".."), { recursive: true, force: true });
   };
 
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
+    }
     try {
       const res = await fetch(`${origin}/healthz`);
       if (res.ok) return { origin, port, output: () => output, stop };

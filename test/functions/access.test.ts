@@ -5,6 +5,7 @@ import compositesText from "../../functions/composites.jsonc";
 import type { RouteRule } from "../../functions/http/access";
 import { loadGateway } from "../../functions/index";
 import { API_KEY, UPSTREAM, upstreamHits } from "./batch-helpers";
+import { captureLogs, type LogLine } from "./helpers";
 
 /**
  * Holds the gateway to its route table (functions/http/access.ts), as an outsider would find it: every route
@@ -16,6 +17,12 @@ import { API_KEY, UPSTREAM, upstreamHits } from "./batch-helpers";
  */
 
 const ADMIN_KEY = "admin-key-0123456789";
+/**
+ * The one error these tests provoke without asking: the demo composite GET /v1/c/welcome (public) requires the KV value
+ * "greeting", which the tests' empty storage does not hold, so it answers 502 and logs why.
+ */
+const isMissingGreeting = (line: LogLine) =>
+  line.message === "request failed" && line.code === "not_found" && String(line.detail).includes('no KV value for "greeting"');
 /** The upstream path free-text parameters point at: fresh per test, so the upstream's hit count is the test's own. */
 let probePath = "/public-route-probe";
 beforeEach(() => {
@@ -143,6 +150,7 @@ describe("the route table (functions/http/access.ts)", { timeout: 60_000 }, () =
   });
 
   it("is what the app does: anonymous, keyed and admin callers get what each route's rule says", async () => {
+    const errors = captureLogs("error");
     const operations = operationsOf(await documentOf(true));
     const expectations: Array<[string, RouteRule["access"], string, number]> = [];
     for (const [key, rule] of table) {
@@ -163,14 +171,26 @@ describe("the route table (functions/http/access.ts)", { timeout: 60_000 }, () =
             : 403;
       expect(expected === "served" ? !isRefusal(status) : status === expected, `${key} (${access}) as ${caller}: ${status}`).toBe(true);
     }
+    // One per caller of the welcome composite, and nothing else.
+    expect(errors().filter(isMissingGreeting)).toHaveLength(3);
+    expect(errors().filter((line) => !isMissingGreeting(line))).toEqual([]);
   });
 
   it("refuses a route that has no rule (fail closed), however open its handler is", async () => {
+    const errors = captureLogs("error");
     const { app: extended } = loadGateway(compositesText);
     extended.get("/v1/unlisted", (c) => c.text("open"));
     const res = await extended.fetch(new Request("http://fanout.test/v1/unlisted"), env, createExecutionContext());
     expect(res.status).toBe(500);
     expect(await res.text()).not.toContain("open");
+    // The operator learns why, under the request id the client was given.
+    expect(errors()).toEqual([
+      expect.objectContaining({
+        code: "internal",
+        detail: "GET /v1/unlisted has no access rule in functions/http/access.ts",
+        requestId: res.headers.get("x-request-id"),
+      }),
+    ]);
   });
 });
 
@@ -288,6 +308,7 @@ describe("public routes (demo on)", { timeout: 60_000 }, () => {
   });
 
   it("reach no upstream and write no storage, whatever an anonymous caller sends", async () => {
+    const errors = captureLogs("error");
     const operations = operationsOf(await documentOf(true));
     const publicRoutes = [...table].filter(([, rule]) => rule.access === "public").map(([key]) => key);
     expect(publicRoutes.length).toBeGreaterThan(5);
@@ -305,6 +326,7 @@ describe("public routes (demo on)", { timeout: 60_000 }, () => {
     globalThis.fetch = realFetch;
     expect(findings).toEqual([]);
     expect(await upstreamHits(probePath)).toBe(0);
+    expect(errors().filter((line) => !isMissingGreeting(line))).toEqual([]);
   });
 
   it("the probe sees what it is looking for: a keyed route that fetches and one that writes are both caught", async () => {

@@ -1,9 +1,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createApp, loadGateway } from "../../functions/index";
 import { API_KEY } from "./batch-helpers";
-import { call, expectProblem } from "./helpers";
+import { call, captureLogs, expectProblem, type LogLine } from "./helpers";
 
 /**
  * A composites file that is wrong never takes the gateway down: one that does not parse leaves every
@@ -18,6 +18,17 @@ const keyed = { authorization: `Bearer ${API_KEY}` };
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
 
 type App = ReturnType<typeof createApp>["app"];
+
+// Every 503 here is provoked on purpose, and each one logs its reason under the request id its caller was given:
+// captured, and checked to be exactly that, in every test.
+let errors: () => LogLine[];
+beforeEach(() => {
+  errors = captureLogs("error");
+});
+afterEach(() => {
+  for (const line of errors())
+    expect(line).toMatchObject({ message: "request failed", code: "not_configured", requestId: expect.any(String) });
+});
 
 async function fetchApp(app: App, path: string, init: RequestInit = {}) {
   const ctx = createExecutionContext();

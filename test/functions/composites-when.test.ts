@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "../../functions/index";
 import { loadComposites } from "../../lib/composite/catalog";
 import { API_KEY, UPSTREAM, upstreamHits } from "./batch-helpers";
+import { captureLogs } from "./helpers";
 
 /**
  * A composite's conditional steps through its route (`?include=reviews`): a step whose `when` is
@@ -114,7 +115,9 @@ describe("composites with when", () => {
         { name: "steps[3].when", reason: expect.stringMatching(/^\{\{query\.nope\}\}: no param "nope" is declared in the query/) },
       ]),
     );
+    const errors = captureLogs("error");
     const { app } = createApp(catalog);
     expect((await get(app, "/v1/c/product")).status).toBe(503);
+    expect(errors()).toEqual([expect.objectContaining({ code: "not_configured", detail: expect.stringContaining("steps[1].when") })]);
   });
 });

@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../functions/index";
 import { loadComposites } from "../../lib/composite/catalog";
 import { API_KEY, UPSTREAM, upstreamHits } from "./batch-helpers";
-import { call, expectProblem } from "./helpers";
+import { call, captureLogs, expectProblem } from "./helpers";
 
 /**
  * Composite routes inside workerd: params and headers, shaping, required and optional steps, the
@@ -303,6 +303,7 @@ describe("composite answers", () => {
 
 describe("composite configuration", () => {
   it("a broken composite answers 503 not_configured naming it; the others keep working", async () => {
+    const errors = captureLogs("error");
     const { app, catalog } = appWith({
       good: { path: "good", auth: "apiKey", steps: [{ id: "w", wait: { ms: 1 } }] },
       bad: { path: "bad", auth: "apiKey", steps: [{ id: "w", wait: { ms: 1 }, dependsOn: ["nope"] }] },
@@ -312,12 +313,24 @@ describe("composite configuration", () => {
     expect(problem.detail).toContain('"bad"');
     expect(problem.detail).not.toContain("nope");
     expect((await get(app, "/v1/c/good")).res.status).toBe(200);
+    // Why goes to the log, under the request id the caller was given.
+    expect(errors()).toEqual([
+      expect.objectContaining({
+        code: "not_configured",
+        requestId: problem.requestId,
+        detail: expect.stringContaining('unknown step "nope"'),
+      }),
+    ]);
   });
 
   it("a composite that does not fit the configuration (an unknown D1 query) is 503 not_configured, not the caller's 400", async () => {
+    const errors = captureLogs("error");
     const { app } = appWith({ c: { path: "c", auth: "apiKey", steps: [{ id: "q", d1: { query: "noSuchQuery" } }] } });
     const problem = await expectProblem((await get(app, "/v1/c/c")).res, 503, "not_configured");
     expect(problem.detail).toContain('composite "c"');
+    expect(errors()).toEqual([
+      expect.objectContaining({ code: "not_configured", requestId: problem.requestId, detail: expect.stringContaining('"noSuchQuery"') }),
+    ]);
   });
 });
 

@@ -169,6 +169,10 @@ describe("CORS configuration", () => {
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
       await expectProblem(await fetchWith({ CORS_ORIGINS: "https://a.example.com/" }, "/v1/batch", preflight(PAGE)), 503, "not_configured");
+      // The reason goes to the log.
+      expect(logged.mock.calls.map(([line]) => String(line))).toContainEqual(
+        expect.stringMatching(/"code":"not_configured".*CORS_ORIGINS/),
+      );
     } finally {
       logged.mockRestore();
     }

@@ -17,13 +17,17 @@ interface Delivery {
   body: string;
 }
 
-/** An environment whose queues record what is sent, so tests can drive the consumers with it. */
+/**
+ * An environment whose queues record what is sent, so tests can drive the consumers with it. Audit is on (the tests'
+ * bindings switch it off: vitest.config.ts).
+ */
 function harness(vars: Record<string, string> = {}) {
   const sent: Array<{ body: unknown; options?: QueueSendOptions }> = [];
   const deadLetters: unknown[] = [];
   const audits: unknown[] = [];
   const testEnv = {
     ...env,
+    AUDIT_ENABLED: "true",
     ...vars,
     JOBS: { send: async (body: unknown, options?: QueueSendOptions) => void sent.push({ body, options }), sendBatch: async () => {} },
     JOBS_DLQ: { send: async (body: unknown) => void deadLetters.push(body), sendBatch: async () => {} },
@@ -326,7 +330,7 @@ describe("audit records", () => {
         body: JSON.stringify({ steps }),
         headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
       }),
-      env,
+      { ...env, AUDIT_ENABLED: "true" } as Env,
       ctx,
     );
     expect(res.status).toBe(200);

@@ -183,7 +183,16 @@ describe("rate limits per client IP", () => {
   });
 
   it("runs the request when the binding fails", async () => {
-    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const warned = vi.spyOn(console, "warn").mockImplementation(() => {});
     expect((await call({ RATE_LIMIT_IPS: { limit: () => Promise.reject(new Error("down")) } }, "203.0.113.9")).status).toBe(200);
+    // ...and says so, for the operator.
+    expect(warned.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        message: "rate limit not applied: the request runs unlimited",
+        binding: "RATE_LIMIT_IPS",
+        error: "down",
+      }),
+    ]);
   });
 });
