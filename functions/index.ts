@@ -58,8 +58,11 @@ export function createApp(catalog: ServedCatalog) {
   app.use(secureHeaders());
   app.use(timing({ totalDescription: "fanout total" }));
   // Before methodNotAllowed and every route: a CORS preflight is answered before authentication.
-  // Composites' declared headers are request headers a page may send too.
-  const cors = crossOrigin({ allowHeaders: catalog.composites.flatMap((composite) => composite.headers) });
+  // Composites' declared headers are request headers a page may send too, and the headers they forward ones it may read.
+  const cors = crossOrigin({
+    allowHeaders: catalog.composites.flatMap((composite) => composite.headers),
+    exposeHeaders: catalog.composites.flatMap((composite) => Object.keys(composite.forwardHeaders ?? {})),
+  });
   app.use("/v1/*", cors);
   if (!catalog.prefix.startsWith("/v1/")) app.use(`${catalog.prefix}*`, cors);
   // Who may call what (functions/http/access.ts).
@@ -90,8 +93,9 @@ export function createApp(catalog: ServedCatalog) {
   app.route("/", docs);
   app.route("/v1/sim", sim);
   app.route("/v1/examples", examples);
-  // Chained, so their types add up in `typed` (AppType, for hono/client's hc<AppType>).
-  const typed = app.route("/v1/batch", createBatchRoutes(appFetch)).route("/v1/jobs", jobs);
+  // Clients type these routes with fanout/client (functions/client/), built from the OpenAPI document.
+  app.route("/v1/batch", createBatchRoutes(appFetch));
+  app.route("/v1/jobs", jobs);
   app.route("/v1/audit", audit);
   app.route("/", createCompositeRoutes(catalog, appFetch));
 
@@ -141,7 +145,7 @@ export function createApp(catalog: ServedCatalog) {
     }
     return problem(c, fanoutError);
   });
-  return { app, appFetch, typed, table };
+  return { app, appFetch, table };
 }
 
 /** Where the Worker's composites come from, as every message names it. */
@@ -176,11 +180,13 @@ const gatewayOf = () => {
   return gateway;
 };
 
-/** POST /v1/batch and GET /v1/jobs/{id} as types: `hc<AppType>(origin)` from hono/client calls them type-checked. */
-export type AppType = ReturnType<typeof createApp>["typed"];
-
 // Durable Object classes must be exported by the Worker entry.
 export { IdempotencyKey } from "../lib/jobs/idempotency";
+/**
+ * Every route as types for hono/client's `hc<AppType>(origin)`, the composites' included: built from the
+ * OpenAPI document, since a composite's route exists only once its file is read. Callers import it from `fanout/client`.
+ */
+export type { AppType } from "./client/index";
 
 /** The queue wrangler.toml binds as AUDIT and consumes here. */
 const AUDIT_QUEUE = "fanout-audit";

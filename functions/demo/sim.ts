@@ -144,6 +144,54 @@ sim.openapi(
   },
 );
 
+/** The simulated catalogue: items 1 to SIM_ITEMS_KNOWN exist; any other id is unknown and left out of the answer. */
+const SIM_ITEMS_KNOWN = 1000;
+const MAX_SIM_ITEM_ID = 1_000_000_000;
+/** The most ids one /v1/sim/items call may name: real bulk APIs cap theirs, and a bulk `batch.size` must respect it. */
+export const MAX_SIM_ITEMS_PER_CALL = 100;
+
+const SimItem = z.object({ id: z.number().int(), name: z.string() }).openapi("SimItem");
+
+/** `?id=2&id=3`: Hono's validator gives one value as a string and a repeated one as an array; both become the array. */
+const ItemIds = z
+  .preprocess(
+    (value) => (value === undefined ? [] : Array.isArray(value) ? value : [value]),
+    z
+      .array(integer("id", 1, MAX_SIM_ITEM_ID))
+      .min(1, "name at least one id: ?id=2&id=3")
+      .max(MAX_SIM_ITEMS_PER_CALL, `at most ${MAX_SIM_ITEMS_PER_CALL} ids per call`),
+  )
+  .openapi({
+    param: { name: "id", in: "query", style: "form", explode: true },
+    description: `The item ids, the parameter repeated (1 to ${MAX_SIM_ITEMS_PER_CALL}); items 1 to ${SIM_ITEMS_KNOWN} exist`,
+    example: [2, 3, 5],
+  });
+
+sim.openapi(
+  createRoute({
+    method: "get",
+    path: "/items",
+    operationId: "simItems",
+    tags: ["sim"],
+    summary: "Many items in one call (a bulk upstream)",
+    description:
+      `The items named by the repeated \`id\` parameter, in ascending id order, each once: what a bulk forEach (\`batch: { param: "id", matchBy: "id" }\`) ` +
+      `calls. An id that does not exist (above ${SIM_ITEMS_KNOWN}) is simply absent, so its item is not_found.`,
+    request: { query: z.object({ id: ItemIds }) },
+    responses: {
+      200: { description: "The items that exist", content: { "application/json": { schema: z.array(SimItem) } } },
+      ...problemResponses(400),
+    },
+  }),
+  (c) => {
+    const ids = [...new Set(c.req.valid("query").id)].filter((id) => id <= SIM_ITEMS_KNOWN).sort((a, b) => a - b);
+    return c.json(
+      ids.map((id) => ({ id, name: `Item ${id}` })),
+      200,
+    );
+  },
+);
+
 /** FNV-1a of `seed:attempt` scaled to [0, 1): the same seed and attempt always give the same answer. */
 export function flakyRoll(seed: string, attempt: number): number {
   let hash = 0x811c9dc5;

@@ -27,6 +27,7 @@ export const CORS_EXPOSE_HEADERS = [
   "server-timing",
   "cache-status",
   "fanout-incomplete",
+  "fanout-fallback",
   "etag",
   "age",
   "retry-after",
@@ -41,6 +42,8 @@ export const CORS_MAX_AGE_SECONDS = 600;
 export interface CrossOriginOptions {
   /** More request headers a page may send (e.g. those a composite reads), added to CORS_ALLOW_HEADERS. */
   allowHeaders?: readonly string[];
+  /** More response headers a page may read (e.g. those a composite forwards), added to CORS_EXPOSE_HEADERS. */
+  exposeHeaders?: readonly string[];
 }
 
 function isPreflight(request: Request): boolean {
@@ -50,6 +53,7 @@ function isPreflight(request: Request): boolean {
 /** The CORS middleware for `/v1/*`, from CORS_ORIGINS and CORS_CREDENTIALS (c.var.config: the config middleware runs first). */
 export function crossOrigin(options: CrossOriginOptions = {}) {
   const allowHeaders = [...new Set([...CORS_ALLOW_HEADERS, ...(options.allowHeaders ?? []).map((name) => name.toLowerCase())])];
+  const exposeHeaders = [...new Set([...CORS_EXPOSE_HEADERS, ...(options.exposeHeaders ?? []).map((name) => name.toLowerCase())])];
   return createMiddleware<AppEnv>(async (c, next) => {
     const { config } = c.var;
     const allowed = config.CORS_ORIGINS;
@@ -67,7 +71,7 @@ export function crossOrigin(options: CrossOriginOptions = {}) {
       origin: anyOrigin ? "*" : origin,
       allowMethods: [...CORS_ALLOW_METHODS],
       allowHeaders,
-      exposeHeaders: [...CORS_EXPOSE_HEADERS],
+      exposeHeaders,
       maxAge: CORS_MAX_AGE_SECONDS,
       credentials: config.CORS_CREDENTIALS,
     })(c, next);

@@ -1,27 +1,70 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
 import type { ZodError } from "zod";
 import type { WaitUntil } from "../../lib/async/after";
 import { describeInvalid, FanoutError, type InvalidParam } from "../../lib/base/errors";
-import { issuePath } from "../../lib/base/schema";
+import { issuePath, keysAt, unknownKeyReason } from "../../lib/base/schema";
 import type { AppEnv } from "./env";
 
-function validationError(error: ZodError, target: string): FanoutError {
-  const invalidParams: InvalidParam[] = error.issues.map((issue) => ({
-    name: issuePath(issue.path) || target,
-    reason: issue.message,
-  }));
-  return new FanoutError("validation_failed", `invalid ${target}: ${describeInvalid(invalidParams)}`, { invalidParams });
+/** What a validation target is called in messages: a JSON body that parsed but does not fit is the "body", never "json". */
+const TARGET_NAMES: Record<string, string> = { json: "body" };
+
+/**
+ * A zod failure as our 400: each issue at its field, an unknown key named with the nearest key `schema`
+ * accepts there. `noun` words the detail (`invalid batch: steps[0].http: unknown key "timeout"; ...`).
+ */
+function validationError(error: ZodError, target: string, schema?: z.ZodType, noun?: string): FanoutError {
+  const named = TARGET_NAMES[target] ?? target;
+  const invalidParams: InvalidParam[] = error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({
+          name: issuePath(issue.path) || named,
+          reason: unknownKeyReason(key, schema ? keysAt(schema, issue.path) : []),
+        }))
+      : [{ name: issuePath(issue.path) || named, reason: issue.message }],
+  );
+  return new FanoutError("validation_failed", `invalid ${noun ?? named}: ${describeInvalid(invalidParams)}`, { invalidParams });
+}
+
+/**
+ * The hook of a route whose request `schema` is given: its 400 suggests the nearest key for an unknown
+ * one, and its detail names the `noun` ("batch"). Routes without one get the default hook.
+ */
+export function validationHook(schema?: z.ZodType, noun?: string) {
+  return (result: { success: true } | { success: false; error: ZodError; target: string }): undefined => {
+    if (!result.success) throw validationError(result.error, result.target, schema, noun);
+    return undefined;
+  };
 }
 
 /** Every route group is built with this, so a failed validation always becomes our 400 problem. */
 export function createRouter() {
-  return new OpenAPIHono<AppEnv>({
-    defaultHook: (result) => {
-      if (!result.success) throw validationError(result.error, result.target);
-    },
-  });
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook() });
 }
+
+/** Hono's validator's test for a JSON media type: the same bodies are parsed here. */
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/**
+ * Parses a JSON body before the route's validator does, so a body that is not JSON is told apart from
+ * one that does not fit: `invalid json:` with the parser's message (it is the client's own text), where
+ * the validator would only say "Malformed JSON". Reading the body still goes through any body limit.
+ */
+export const parseJsonBody = createMiddleware(async (c, next) => {
+  const mediaType = (c.req.header("content-type") ?? "").split(";")[0]!.trim();
+  if (JSON_MEDIA_TYPE.test(mediaType)) {
+    try {
+      await c.req.json();
+    } catch (error) {
+      // The parser quotes at most a few characters of the body, the client's own. A body over the limit fails
+      // here too, and the body limit (around this) answers 413 all the same.
+      const { message: reason } = error as Error;
+      throw new FanoutError("validation_failed", `invalid json: ${reason}`, { invalidParams: [{ name: "body", reason }] });
+    }
+  }
+  await next();
+});
 
 /**
  * An integer path or query parameter whose every error message names the parameter and its bound. Only a

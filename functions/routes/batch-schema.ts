@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { STEP_ERROR_CODES } from "../../lib/base/errors";
 import type { Same } from "../../lib/base/schema";
+import { BULK_KIND } from "../../lib/batch/bulk";
 import { parseCommonBatch } from "../../lib/batch/common-batch";
 import { stepCountsSchema } from "../../lib/batch/outcome";
 import { BATCH_MODES, type StepResult } from "../../lib/batch/scheduler";
@@ -50,8 +51,10 @@ export function documentedStepSchemas<M extends AnyStepKind>(kinds: StepRegistry
     const { kind } = module;
     const name = `Step${capitalized(kind)}`;
     const others = Object.fromEntries(kinds.kinds.filter((other) => other !== kind).map((other) => [other, Absent]));
+    // Only an http step sends its forEach in bulk calls (the plan refuses `batch` on the others).
+    const bulk = kind === BULK_KIND ? {} : { batch: Absent };
     const schema = z
-      .object({ ...commonStepFields, [kind]: specComponent(module), ...others })
+      .object({ ...commonStepFields, [kind]: specComponent(module), ...others, ...bulk })
       .strict()
       .openapi(name, { description: `A ${kind} step` });
     return { kind, name, schema };

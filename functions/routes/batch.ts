@@ -15,7 +15,7 @@ import type { AppEnv, AppFetch } from "../http/env";
 import { batchHostOf, serveInProcessOf, setStepTimings } from "../http/host";
 import { problemResponses } from "../http/problem";
 import { rateLimit } from "../http/rate-limit";
-import { createRouter, untypedResponse, waitUntilOf } from "../http/router";
+import { createRouter, parseJsonBody, untypedResponse, validationHook, waitUntilOf } from "../http/router";
 import { markAsLiveStream } from "../http/streaming";
 import { BatchEvent, BatchLine, BatchRequest, BatchResponse, documentedStepSchemas, JobAccepted, STEP_VARIANTS } from "./batch-schema";
 
@@ -112,6 +112,8 @@ export function createBatchRoutes(appFetch: AppFetch, kinds: StepRegistry = STEP
       },
     })(c, next);
   });
+  // Inside the body limit: a body that is not JSON is `invalid json:`; one that parses but does not fit is `invalid batch:`.
+  batch.use("*", parseJsonBody);
 
   for (const { name, schema } of schemas.variants) batch.openAPIRegistry.register(name, schema);
   for (const [name, parameter] of Object.entries(REQUEST_HEADERS)) batch.openAPIRegistry.registerComponent("parameters", name, parameter);
@@ -170,6 +172,7 @@ export function createBatchRoutes(appFetch: AppFetch, kinds: StepRegistry = STEP
       setStepTimings(c, outcome.results);
       return c.json(publicResult(outcome), outcome.conditionMet ? 200 : 502);
     },
+    validationHook(schemas.BatchRequest, "batch"),
   );
 }
 

@@ -6,6 +6,7 @@ import { publicResult } from "../../lib/batch/service";
 import { cacheKeyUrl, varyOf, versionOf } from "../../lib/composite/cache";
 import type { CompositeCatalog } from "../../lib/composite/catalog";
 import type { CompositeDefinition, CompositeInputs, ParamValue } from "../../lib/composite/definition";
+import { documentSchemaOf } from "../../lib/composite/document-schema";
 import { paramSchema } from "../../lib/composite/params";
 import { planComposite, runComposite, serveComposite } from "../../lib/composite/serve";
 import type { CatalogSource } from "../../lib/composite/source";
@@ -15,6 +16,7 @@ import { batchHostOf, setStepTimings } from "../http/host";
 import { PROBLEM_CONTENT_TYPE, problemResponses, toProblem } from "../http/problem";
 import { rateLimit } from "../http/rate-limit";
 import { createRouter, untypedResponse, waitUntilOf } from "../http/router";
+import { answerHeadersOf } from "./composite-headers";
 
 /**
  * GET <prefix><path>: the composites of functions/composites.jsonc, each its own route and OpenAPI
@@ -115,20 +117,6 @@ function middlewareOf(definition: CompositeDefinition): MiddlewareHandler<AppEnv
   return [debugNeedsAdmin, rateLimit(definition.auth === "apiKey" ? "apiKey" : "clientIp")];
 }
 
-const ANSWER_HEADERS = {
-  ETag: { description: "A strong validator of the document; send it back as If-None-Match for a 304", schema: { type: "string" as const } },
-  "Cache-Control": { description: "The composite's cache policy (no-store for a partial answer)", schema: { type: "string" as const } },
-  "Cache-Status": {
-    description: "RFC 9211: hit (with ttl; stale within the SWR window) or fwd=uri-miss",
-    schema: { type: "string" as const },
-  },
-  "fanout-incomplete": { description: "Optional steps left out of the document, comma-separated", schema: { type: "string" as const } },
-  Vary: {
-    description: "Every request header the answer depends on: the headers its steps read, and Origin (CORS)",
-    schema: { type: "string" as const },
-  },
-};
-
 /** The statuses a composite's own rules may answer (`notFoundWhen`: 404; `passStatus`: those listed), each documented. */
 function statusResponses(definition: CompositeDefinition) {
   const statuses = new Set<number>(definition.steps.flatMap((step) => [...(step.notFoundWhen ? [404] : []), ...(step.passStatus ?? [])]));
@@ -166,8 +154,8 @@ function register(routes: ReturnType<typeof createRouter>, catalog: ServedCatalo
     responses: {
       200: {
         description: "The composite's document",
-        headers: ANSWER_HEADERS,
-        content: { "application/json": { schema: z.record(z.string(), z.unknown()) } },
+        headers: answerHeadersOf(definition),
+        content: { "application/json": { schema: z.unknown().openapi(documentSchemaOf(definition)) } },
       },
       304: { description: "Not modified (If-None-Match matched the ETag)" },
       ...problemResponses(400, ...(definition.auth === "apiKey" ? [401] : []), 403, 429, 502, 503, 504),
@@ -233,6 +221,8 @@ function register(routes: ReturnType<typeof createRouter>, catalog: ServedCatalo
     if (answer.cacheStatus) headers["cache-status"] = answer.cacheStatus;
     if (answer.ageSeconds !== undefined) headers.age = String(answer.ageSeconds);
     if (answer.incomplete.length > 0) headers["fanout-incomplete"] = answer.incomplete.join(",");
+    if (answer.fallback.length > 0) headers["fanout-fallback"] = answer.fallback.join(",");
+    Object.assign(headers, answer.forwarded);
     if (matchesIfNoneMatch(c.req.header("if-none-match"), answer.etag)) return untypedResponse(c.body(null, 304, headers));
     return untypedResponse(c.body(answer.body, 200, { ...headers, "content-type": "application/json" }));
   });

@@ -3,6 +3,7 @@ import { etagOf, matchesIfNoneMatch } from "../../lib/base/http";
 import pkg from "../../package.json";
 import { type RouteRule, routeKey } from "../http/access";
 import type { AppEnv } from "../http/env";
+import { requestDefaultsInWords } from "./openapi-defaults";
 
 /**
  * GET /openapi.json: the document generated from the routes' zod schemas, built once per isolate (it is
@@ -103,7 +104,7 @@ export function buildDocument(app: OpenAPIHono<AppEnv>, table: ReadonlyMap<strin
       tags: TAGS.map((tag) => ({ ...tag })),
     }),
   );
-  return withAccessRules(document, table, demo);
+  return requestDefaultsInWords(withAccessRules(document, table, demo));
 }
 
 /** Registers the shared components and GET /openapi.json on the composed app (after every route group). */

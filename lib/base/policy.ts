@@ -153,7 +153,7 @@ export function checkTarget(target: string | URL, allowList: AllowList, base?: s
   }
   if (url.username || url.password) throw new FanoutError("forbidden_target", "URLs with credentials (userinfo) are not allowed");
   if (!allowList.some((rule) => ruleMatches(rule, url))) {
-    throw new FanoutError("forbidden_target", `${shown} is not on the upstream allow-list`);
+    throw new FanoutError("forbidden_target", `${shown} is not on the upstream allow-list (UPSTREAM_ALLOWLIST)`);
   }
   passed.set(url, { allowList, href: url.href });
   return url;

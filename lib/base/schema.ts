@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { didYouMean } from "./suggest";
 
 /** What the zod schemas of lib/ and functions/ share: how an issue names its field, and the type check tying a schema to its type. */
 
@@ -51,4 +52,9 @@ export function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[
   for (const key of path) current = current.flatMap((candidate) => childrenOf(candidate, key));
   const objects = current.flatMap((candidate) => childrenOf(candidate, undefined));
   return [...new Set(objects.flatMap((object) => Object.keys(object._zod.def.shape ?? {})))];
+}
+
+/** The reason for an unknown key, with the nearest of the keys accepted there: `unknown key "timeout"; did you mean \`timeoutMs\`?`. */
+export function unknownKeyReason(key: string, accepted: Iterable<string>): string {
+  return `unknown key "${key}"${didYouMean(key, accepted)}`;
 }

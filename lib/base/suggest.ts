@@ -50,3 +50,15 @@ export function didYouMean(name: string, candidates: Iterable<string>): string {
   const found = nearest(name, candidates);
   return found === undefined ? "" : `; did you mean \`${found}\`?`;
 }
+
+/**
+ * `a, b, c` for up to `max` names, then `and N more` (of `total`, when more exist than are given);
+ * `empty` for none. Lists what a misspelt name could have been (the D1 queries configured, the
+ * fields at a reference's failing point).
+ */
+export function listNames(names: readonly string[], max = 10, total = names.length): string {
+  if (total === 0) return "empty";
+  const shown = names.slice(0, max);
+  const more = total - shown.length;
+  return more > 0 ? `${shown.join(", ")} and ${more} more` : shown.join(", ");
+}

@@ -8,6 +8,9 @@ import { type Settlers, StepRunner } from "./step-runner";
 import { type StepError, stepErrorOf } from "./steps/types";
 import type { Scope } from "./template";
 
+/** What a settled step of a flat plan makes ready. */
+const NOTHING_READY: readonly PlannedStep[] = [];
+
 function countOf(result: StepResult): keyof StepCounts {
   if (result.ok) return "ok";
   if (result.error?.code === "skipped") return "skipped";
@@ -79,7 +82,8 @@ export class BatchRun {
     this.#mode = options.mode;
     this.#onSettle = options.onSettle;
     this.#batchSignal = options.batch.deadline.signal;
-    this.#waitingFor = new Map(plan.steps.map((step) => [step.id, step.dependsOn.length]));
+    // A flat plan has nothing to wait for (Plan.flat).
+    this.#waitingFor = plan.flat ? new Map() : new Map(plan.steps.map((step) => [step.id, step.dependsOn.length]));
   }
 
   /** Starts the steps without dependencies and resolves with the outcome once every step has a result. Call once. */
@@ -91,7 +95,8 @@ export class BatchRun {
         return;
       }
       this.#batchSignal.addEventListener("abort", this.#onBatchAbort, { once: true });
-      this.#startReady(this.#plan.steps.filter((step) => step.dependsOn.length === 0));
+      if (this.#plan.flat) for (const step of this.#plan.steps) this.#start(step);
+      else this.#startReady(this.#plan.steps.filter((step) => step.dependsOn.length === 0));
       this.#finishIfDone();
     });
   }
@@ -100,7 +105,7 @@ export class BatchRun {
    * Starts steps that became ready together, the highest priority first when they will not all get a
    * slot; those whose `when` is false (or that need a step skipped by its) are settled as skipped.
    */
-  #startReady(ready: PlannedStep[]): void {
+  #startReady(ready: readonly PlannedStep[]): void {
     const skips: Array<[PlannedStep, StepError]> = [];
     const runnable: PlannedStep[] = [];
     for (const step of ready) {
@@ -158,7 +163,7 @@ export class BatchRun {
     if (!decided) this.#firstSettled ??= result;
     this.#onSettle?.(id, result);
     const stopping = !this.#stopped && !decided && countOf(result) !== "cancelled" && modeStops(this.#mode, result);
-    const ready = this.#release(id, result);
+    const ready = this.#plan.flat ? NOTHING_READY : this.#release(id, result);
     if (ready.length > 0 && !this.#stopped && !stopping) this.#startReady(ready);
     if (stopping) {
       const how = result.ok ? "succeeded" : "failed";

@@ -57,6 +57,8 @@ function stepRead(reference: LocatedReference, input: StepInput, context: Depend
   if (SCOPE_NAMES.has(reference.root)) {
     if (input.forEach === undefined) return problem(`${shown} is only defined inside a forEach step`);
     if (reference.at.endsWith(".forEach")) return problem("forEach cannot refer to its own item");
+    // A bulk call carries many items: there is no one item for the spec to name.
+    if (input.batch) return problem(`${shown} names one item, but batch sends up to batch.size items per call (in its param or bodyPath)`);
     return undefined;
   }
   if (inputRoots.has(reference.root)) return undefined;

@@ -1,4 +1,5 @@
 import { describeInvalid, FanoutError, type InvalidParam } from "../base/errors";
+import { bulkProblems, callsFor } from "./bulk";
 import type { Condition } from "./condition";
 import { dependenciesOf } from "./plan-dependencies";
 import { STEPS, type StepRegistry } from "./steps/index";
@@ -8,8 +9,8 @@ import { SCOPE_NAMES } from "./template";
 /**
  * The batch plan: a DAG of steps, checked before anything runs. Dependencies come from references
  * (`{{id...}}`), from `dependsOn` and from the steps a `when` reads; unknown ids, bad references, `when`s
- * that do not parse and cycles are reported with the JSON path where they stand, and the worst-case
- * subrequest count is checked against the budget.
+ * that do not parse, bulk options that do not fit their step and cycles are reported with the JSON path
+ * where they stand, and the worst-case subrequest count is checked against the budget.
  */
 
 export interface PlannedStep {
@@ -28,7 +29,7 @@ export interface PlannedStep {
   conditionOnly: ReadonlySet<string>;
   /** No `{{reference}}` in its spec or forEach: it runs as written, with nothing to render. */
   literal: boolean;
-  /** Worst-case subrequests of one execution (x items for forEach, counted when expanded). */
+  /** Worst-case subrequests of one execution (a forEach runs one per call: per item, or per bulk call). */
   cost: number;
   /** What one execution takes as the step states it (its expectedMs hint, a literal wait); undefined when estimated. */
   statedMs: number | undefined;
@@ -40,10 +41,19 @@ export interface Plan {
   steps: PlannedStep[];
   byId: Map<string, PlannedStep>;
   dependents: Map<string, string[]>;
-  /** Worst-case subrequests of the steps as written (forEach counted once). */
+  /**
+   * Worst-case subrequests of the steps as written: a literal forEach once per call (ceil(items / size)
+   * with a bulk option), one over a reference once (its size is known when it runs, and counted then).
+   */
   subrequests: number;
   /** The step kinds it was planned with (their executors run it). */
   kinds: StepRegistry;
+  /**
+   * Every step can start at once, as written, and none outranks another: no dependencies, `when`s,
+   * references or forEach, one kind and no stated latency. Such a batch takes the flat path: no
+   * dependency bookkeeping, priorities or rendering (batch-run.ts, step-runner.ts).
+   */
+  flat: boolean;
 }
 
 export interface PlanLimits {
@@ -73,6 +83,7 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
     const kind = module.kind as StepKind;
     const spec: unknown = input[kind];
     const { dependsOn, literal, condition, conditionOnly } = dependenciesOf(input, index, spec, { kind, indexById, inputRoots, problems });
+    problems.push(...bulkProblems(input, index, kind, limits.maxSteps));
     return {
       id: input.id,
       index,
@@ -94,7 +105,8 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
   const dependents = new Map<string, string[]>(steps.map((step) => [step.id, []]));
   for (const step of steps) for (const dependency of step.dependsOn) dependents.get(dependency)!.push(step.id);
 
-  const cycle = findCycle(steps, byId);
+  const flat = isFlat(steps);
+  const cycle = flat ? undefined : findCycle(steps, byId);
   if (cycle) {
     throw invalidPlan(
       [{ name: "steps", reason: `dependency cycle: ${[...cycle, cycle[0]].join(" -> ")}` }],
@@ -102,28 +114,47 @@ export function buildPlan(inputs: readonly StepInput[], limits: PlanLimits): Pla
     );
   }
 
-  const subrequests = steps.reduce((sum, step) => sum + step.cost, 0);
+  const subrequests = steps.reduce((sum, step) => sum + step.cost * plannedCalls(step.input), 0);
   if (subrequests > limits.subrequestBudget) {
     throw new FanoutError(
       "limit_exceeded",
-      `the batch may need ${subrequests} subrequests (steps x attempts x hedges x redirect hops), over the budget of ${limits.subrequestBudget} (SUBREQUEST_BUDGET)`,
+      `the batch may need ${subrequests} subrequests (calls x attempts x hedges x redirect hops; a forEach's calls are its items, or ceil(items / batch.size) in bulk), over the budget of ${limits.subrequestBudget} (SUBREQUEST_BUDGET)`,
       { invalidParams: [{ name: "steps", reason: `at most ${limits.subrequestBudget} subrequests` }] },
     );
   }
-  return { steps, byId, dependents, subrequests, kinds };
+  return { steps, byId, dependents, subrequests, kinds, flat };
 }
 
-/** @throws FanoutError `limit_exceeded` when the steps, literal forEach arrays expanded, are more than `maxSteps`. */
+/** See Plan.flat. */
+function isFlat(steps: readonly PlannedStep[]): boolean {
+  const kind = steps[0]?.kind;
+  return steps.every(
+    (step) =>
+      step.dependsOn.length === 0 &&
+      step.condition === undefined &&
+      step.literal &&
+      step.input.forEach === undefined &&
+      step.kind === kind &&
+      step.statedMs === undefined,
+  );
+}
+
+/** Executions a step is known to take before it runs: a literal forEach's calls (bulk calls when it has a batch option), else one. */
+function plannedCalls(input: StepInput): number {
+  return Array.isArray(input.forEach) ? callsFor(input.forEach.length, input.batch) : 1;
+}
+
+/** @throws FanoutError `limit_exceeded` when the steps, literal forEach arrays expanded (to their calls), are more than `maxSteps`. */
 function checkStepCount(inputs: readonly StepInput[], maxSteps: number): void {
   if (inputs.length > maxSteps) {
     throw new FanoutError("limit_exceeded", `${inputs.length} steps exceed the limit of ${maxSteps} (MAX_STEPS)`, {
       invalidParams: [{ name: "steps", reason: `at most ${maxSteps} steps` }],
     });
   }
-  // Literal forEach arrays expand to one call per item: their size is known now, so the limit is too.
+  // Literal forEach arrays expand to one call per item (per bulk call): their size is known now, so the limit is too.
   let expanded = 0;
   for (const [index, input] of inputs.entries()) {
-    expanded += Array.isArray(input.forEach) ? input.forEach.length : 1;
+    expanded += plannedCalls(input);
     if (expanded <= maxSteps) continue;
     const name = Array.isArray(input.forEach) ? `steps[${index}].forEach` : "steps";
     throw new FanoutError("limit_exceeded", `${name}: forEach expands the batch past the limit of ${maxSteps} steps (MAX_STEPS)`, {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { SECRET_PATTERN } from "../base/config";
 import type { Same } from "../base/schema";
+import { BulkCalls } from "./bulk";
 import { MAX_CONDITION_CHARS } from "./condition";
 import { BATCH_MODES } from "./scheduler";
 import type { BatchRequestInput } from "./service";
@@ -34,6 +35,7 @@ export const commonStepFields = {
     .meta({
       description: "A reference to an array ({{posts.body[*].id}}) or a literal array; {{item}} and {{index}} name each element",
     }),
+  batch: BulkCalls.optional(),
   expectedMs: z.number().int().min(0).max(300_000).optional().meta({
     description: "Expected duration of one execution in ms, for scheduling (critical path first); a hint, never a limit",
   }),

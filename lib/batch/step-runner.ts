@@ -1,12 +1,13 @@
 import { RETRY_SHARE } from "../async/budget";
-import { Pool } from "../async/pool";
+import { Pool, type Slot } from "../async/pool";
 import { abortReason, FanoutError, toFanoutError } from "../base/errors";
+import { type BulkOption, bulkCallSpec, callsFor, groupItems, itemOutputs } from "./bulk";
 import { LatencyEstimates } from "./latency-estimates";
 import type { Executor, RunBatchOptions } from "./outcome";
 import type { Plan, PlannedStep } from "./plan";
 import type { BatchContext } from "./steps/context";
 import { executeStep } from "./steps/index";
-import { type SpecByKind, type StepKind, type StepOutput, stepErrorOf } from "./steps/types";
+import { type HttpSpec, type SpecByKind, type StepKind, type StepOutput, stepErrorOf } from "./steps/types";
 import { renderString, renderValue, type Scope } from "./template";
 
 /** How a step's execution reports its output to the scheduler the moment it has one. */
@@ -62,7 +63,10 @@ export class StepRunner {
   readonly #execute: Executor;
   readonly #maxSteps: number;
   readonly #scope: Scope;
-  readonly #estimates: LatencyEstimates;
+  /** Undefined for a flat plan: its steps all have the same priority, so there is nothing to estimate. */
+  readonly #estimates: LatencyEstimates | undefined;
+  /** A flat plan with a slot for every step: no execution can wait, so none goes through the pool. */
+  readonly #unqueued: boolean;
   /** Executions the batch has committed to so far: every step once, a forEach step once per item. */
   #expandedSteps: number;
 
@@ -74,7 +78,8 @@ export class StepRunner {
     this.#execute = execute;
     this.#maxSteps = options.maxSteps;
     this.#scope = scope;
-    this.#estimates = new LatencyEstimates(plan);
+    this.#estimates = plan.flat ? undefined : new LatencyEstimates(plan);
+    this.#unqueued = plan.flat && options.concurrency >= plan.steps.length;
     this.#expandedSteps = plan.steps.length;
   }
 
@@ -85,7 +90,7 @@ export class StepRunner {
 
   /** See LatencyEstimates.priorityOf. */
   priorityOf(step: PlannedStep): number {
-    return this.#estimates.priorityOf(step);
+    return this.#estimates?.priorityOf(step) ?? 0;
   }
 
   /**
@@ -98,30 +103,51 @@ export class StepRunner {
     if (step.input.forEach === undefined)
       return this.#runOne(step, this.#scope, signal, { settlers, abort: (reason) => controller.abort(reason) });
     const items = this.#expand(step, step.input.forEach);
-    const outputs = await Promise.all(
-      items.map((item, index) =>
-        this.#runOne(step, { ...this.#scope, item, index }, signal).catch(
-          (error: unknown): StepOutput => ({ ok: false, error: stepErrorOf(toFanoutError(error, signal)) }),
-        ),
-      ),
-    );
+    const failed = (error: unknown): StepOutput => ({ ok: false, error: stepErrorOf(toFanoutError(error, signal)) });
+    const outputs = step.input.batch
+      ? await this.#runBulk(step, step.input.batch, items, signal, failed)
+      : await Promise.all(items.map((item, index) => this.#runOne(step, { ...this.#scope, item, index }, signal).catch(failed)));
     if (signal.aborted) throw abortReason(signal);
     return combineItems(outputs);
   }
 
-  /** A forEach step's items, counted against MAX_STEPS; an http step's items raise the retry budget by their share. */
+  /**
+   * A bulk forEach (bulk.ts): its items grouped into calls of batch.size keys, each call one execution
+   * in a slot, then each item's output taken from its call's answer by batch.matchBy.
+   */
+  async #runBulk(
+    step: PlannedStep,
+    bulk: BulkOption,
+    items: unknown[],
+    signal: AbortSignal,
+    failed: (error: unknown) => StepOutput,
+  ): Promise<StepOutput[]> {
+    const grouping = groupItems(items, bulk.size);
+    const calls = await Promise.all(
+      grouping.calls.map((keys) =>
+        this.#runOne(step, this.#scope, signal, { shape: (spec) => bulkCallSpec(spec as HttpSpec, keys, bulk) }).catch(failed),
+      ),
+    );
+    return itemOutputs(grouping, calls, bulk, step.input.http?.pick);
+  }
+
+  /**
+   * A forEach step's items; its calls (one per item, or per bulk call) are counted against MAX_STEPS,
+   * and an http step's calls raise the retry budget by their share.
+   */
   #expand(step: PlannedStep, forEach: string | unknown[]): unknown[] {
     const items = typeof forEach === "string" ? renderString(forEach, this.#scope) : forEach;
     if (!Array.isArray(items))
       throw new FanoutError("reference_missing", `forEach must resolve to an array, got ${items === null ? "null" : typeof items}`);
-    this.#expandedSteps += items.length - 1;
+    const calls = callsFor(items.length, step.input.batch);
+    this.#expandedSteps += calls - 1;
     if (this.#expandedSteps > this.#maxSteps) {
       throw new FanoutError(
         "limit_exceeded",
-        `forEach expands to ${items.length} calls: the batch would run ${this.#expandedSteps} steps, over the limit of ${this.#maxSteps} (MAX_STEPS)`,
+        `forEach expands to ${calls} calls: the batch would run ${this.#expandedSteps} steps, over the limit of ${this.#maxSteps} (MAX_STEPS)`,
       );
     }
-    if (step.kind === "http") this.#batch.budgets.retries.raise(Math.floor(items.length * RETRY_SHARE));
+    if (step.kind === "http") this.#batch.budgets.retries.raise(Math.floor(calls * RETRY_SHARE));
     return items;
   }
 
@@ -133,28 +159,36 @@ export class StepRunner {
     step: PlannedStep,
     scope: Scope,
     signal: AbortSignal,
-    { settlers, abort }: { settlers?: Settlers; abort?: (reason: FanoutError) => void } = {},
+    {
+      settlers,
+      abort,
+      shape,
+    }: { settlers?: Settlers; abort?: (reason: FanoutError) => void; shape?: (spec: SpecByKind[StepKind]) => HttpSpec } = {},
   ): Promise<StepOutput> {
-    const spec = render(step, scope);
+    // A bulk call's spec is the step's, with its keys placed in the query or the body.
+    const spec = shape ? shape(render(step, scope)) : render(step, scope);
     const { subrequests } = this.#batch.budgets;
     if (!subrequests.tryTake(step.cost)) {
       throw new FanoutError("budget_exhausted", `the batch has used its ${subrequests.limit} subrequests (SUBREQUEST_BUDGET)`);
     }
-    return this.#pool.run(
-      async (_, slot) => {
-        const began = Date.now();
-        let output: StepOutput;
-        try {
-          output = await this.#execute(step.kind, spec, { deps: this.#batch, signal, slot, abort });
-        } catch (error) {
-          settlers?.failed(error);
-          throw error;
-        }
-        if (!signal.aborted) this.#estimates.observe(step.kind, Date.now() - began);
-        settlers?.done(output);
-        return output;
-      },
-      { signal, priority: () => this.#estimates.priorityOf(step) },
-    );
+    const execution = async (slot: Slot | undefined) => {
+      const began = Date.now();
+      let output: StepOutput;
+      try {
+        output = await this.#execute(step.kind, spec, { deps: this.#batch, signal, slot, abort });
+      } catch (error) {
+        settlers?.failed(error);
+        throw error;
+      }
+      if (!signal.aborted) this.#estimates?.observe(step.kind, Date.now() - began);
+      settlers?.done(output);
+      return output;
+    };
+    if (this.#unqueued) {
+      if (signal.aborted) throw abortReason(signal);
+      return execution(undefined);
+    }
+    const estimates = this.#estimates;
+    return this.#pool.run((_, slot) => execution(slot), { signal, priority: estimates ? () => estimates.priorityOf(step) : 0 });
   }
 }

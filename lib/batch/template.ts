@@ -1,4 +1,5 @@
 import { FanoutError } from "../base/errors";
+import { listNames } from "../base/suggest";
 
 /**
  * References between steps: `{{id.body.items[0].name}}`, `{{id.body[*].id}}`, `{{item}}`, `{{index}}`.
@@ -161,10 +162,19 @@ export function followPath(value: unknown, path: readonly PathSegment[], onMissi
   return current;
 }
 
+/** A key a reference could name (SEGMENT's characters): only such keys are listed, so one that looks like data (an email, a URL) is never echoed. */
+const NAMEABLE_KEY = /^[A-Za-z0-9_$-]{1,64}$/;
+
+/** What stands at a reference's failing point: an array's length, an object's fields (up to ten), or the type. */
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return `an array of ${value.length}`;
-  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+  if (typeof value !== "object") return `a ${typeof value}`;
+  const keys = Object.keys(value as object);
+  if (keys.length === 0) return "an empty object";
+  const nameable = keys.filter((key) => NAMEABLE_KEY.test(key));
+  if (nameable.length === 0) return `an object of ${keys.length} field${keys.length === 1 ? "" : "s"}`;
+  return `an object (fields: ${listNames(nameable, 10, keys.length)})`;
 }
 
 function resolveReference(reference: Reference, scope: Scope): unknown {

@@ -10,6 +10,10 @@ import type { CachePolicy, CompositeDefinition, CompositeInputs } from "./defini
 const STORED_AT = "fanout-stored-at";
 /** Marks a stored 404 (its body is the problem's detail and invalidParams), kept for the policy's negativeTtlSeconds. */
 const NOT_FOUND = "fanout-not-found";
+/** The steps that fell back in a stored answer (comma-separated), kept for the policy's fallbackTtlSeconds and named again on a hit. */
+const FELL_BACK = "fanout-fell-back";
+/** Each forwarded upstream header is stored under this prefix and replayed on a hit. */
+const FORWARDED = "fanout-forwarded-";
 
 /** Each composite's declaration digest, per isolate (pure data): a changed declaration never reads old cache entries. */
 const versions = new WeakMap<CompositeDefinition, string>();
@@ -31,11 +35,34 @@ export interface CachedAnswer {
   storedAt: number;
   /** A stored 404: `body` is `{ detail, invalidParams }`, not a document. */
   notFound?: boolean;
+  /** The steps whose fallback data the document holds (`fanout-fallback`). */
+  fallback?: string[];
+  /** The forwarded upstream headers the answer carries. */
+  headers?: Record<string, string>;
 }
 
-/** How long an answer stays fresh and then stale-while-revalidate: a 404 only for negativeTtlSeconds, never stale. */
-function lifetimeOf(policy: CachePolicy, notFound: boolean): { ttl: number; swr: number } {
-  return notFound ? { ttl: policy.negativeTtlSeconds ?? 0, swr: 0 } : { ttl: policy.ttlSeconds, swr: policy.staleWhileRevalidateSeconds };
+/**
+ * How long an answer stays fresh and then stale-while-revalidate: a 404 only for negativeTtlSeconds,
+ * an answer with fallbacks only for fallbackTtlSeconds, neither ever stale (a degraded answer is not kept past its time).
+ */
+function lifetimeOf(policy: CachePolicy, answer: Pick<CachedAnswer, "notFound" | "fallback">): { ttl: number; swr: number } {
+  if (answer.notFound) return { ttl: policy.negativeTtlSeconds ?? 0, swr: 0 };
+  if (answer.fallback?.length) return { ttl: policy.fallbackTtlSeconds ?? 0, swr: 0 };
+  return { ttl: policy.ttlSeconds, swr: policy.staleWhileRevalidateSeconds };
+}
+
+/** What a stored answer's headers say besides its body: whether it is a 404, which steps fell back, what it forwards. */
+function storedParts(headers: Headers): Pick<CachedAnswer, "notFound" | "fallback" | "headers"> {
+  const forwarded: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    if (name.startsWith(FORWARDED)) forwarded[name.slice(FORWARDED.length)] = value;
+  });
+  const fallback = headers.get(FELL_BACK);
+  return {
+    ...(headers.has(NOT_FOUND) ? { notFound: true } : {}),
+    ...(fallback ? { fallback: fallback.split(",") } : {}),
+    ...(Object.keys(forwarded).length > 0 ? { headers: forwarded } : {}),
+  };
 }
 
 /**
@@ -95,8 +122,8 @@ export async function lookup(cache: Cache, key: string, policy: CachePolicy, now
     await response.body?.cancel();
     return undefined;
   }
-  const notFound = response.headers.has(NOT_FOUND);
-  const { ttl, swr } = lifetimeOf(policy, notFound);
+  const parts = storedParts(response.headers);
+  const { ttl, swr } = lifetimeOf(policy, parts);
   const ageMs = Math.max(0, now - storedAt);
   const ageSeconds = Math.floor(ageMs / 1000);
   // Negative as soon as the answer is stale, however briefly (RFC 9211's ttl).
@@ -105,13 +132,16 @@ export async function lookup(cache: Cache, key: string, policy: CachePolicy, now
     await response.body?.cancel();
     return undefined;
   }
-  const answer = { body: await response.text(), etag, storedAt, ...(notFound ? { notFound } : {}) };
+  const answer = { body: await response.text(), etag, storedAt, ...parts };
   return { answer, freshness: ageMs < ttl * 1000 ? "fresh" : "stale", ageSeconds, ttlSeconds };
 }
 
-/** Stores an answer for its freshness plus its SWR window (the Cache API drops it after that); a 404 only under negativeTtlSeconds. */
+/**
+ * Stores an answer for its freshness plus its SWR window (the Cache API drops it after that); a 404
+ * only under negativeTtlSeconds, an answer with fallbacks only under fallbackTtlSeconds.
+ */
 export async function store(cache: Cache, key: string, answer: CachedAnswer, policy: CachePolicy): Promise<void> {
-  const { ttl, swr } = lifetimeOf(policy, answer.notFound === true);
+  const { ttl, swr } = lifetimeOf(policy, answer);
   if (ttl <= 0) return;
   const keepSeconds = ttl + swr;
   await cache.put(
@@ -122,6 +152,8 @@ export async function store(cache: Cache, key: string, answer: CachedAnswer, pol
         etag: answer.etag,
         [STORED_AT]: String(answer.storedAt),
         ...(answer.notFound ? { [NOT_FOUND]: "1" } : {}),
+        ...(answer.fallback?.length ? { [FELL_BACK]: answer.fallback.join(",") } : {}),
+        ...Object.fromEntries(Object.entries(answer.headers ?? {}).map(([name, value]) => [FORWARDED + name, value])),
         "cache-control": `public, max-age=${keepSeconds}`,
       },
     }),

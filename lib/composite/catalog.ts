@@ -10,6 +10,9 @@ import { oneKindPerStep, StepId, stepFields } from "../batch/schema";
 import { ClientJson, PickPath } from "../batch/steps/fields";
 import { collectReferences, INPUT_ROOTS, type LocatedReference } from "../batch/template";
 import { type CompositeDefinition, PASS_STATUSES } from "./definition";
+import { checkFallbackRule, checkFallbacks, Fallback } from "./fallback";
+import { checkOutputFields } from "./fields";
+import { checkForwardHeaders, ForwardHeaders } from "./forward";
 import { Param } from "./params";
 
 /**
@@ -50,6 +53,7 @@ const CachePolicy = z
     vary: z.array(HeaderName).max(10).default([]),
     perApiKey: z.boolean().default(false),
     negativeTtlSeconds: z.number().int().min(1).max(31_536_000).optional(),
+    fallbackTtlSeconds: z.number().int().min(1).max(31_536_000).optional(),
   })
   .strict();
 
@@ -72,10 +76,12 @@ const CompositeStep = z
       .min(1)
       .max(PASS_STATUSES.length)
       .optional(),
+    fallback: Fallback.optional(),
   })
   .strict()
   .superRefine(oneKindPerStep)
-  .superRefine(checkStatusRules);
+  .superRefine(checkStatusRules)
+  .superRefine(checkFallbackRule);
 
 /** `notFoundWhen` and `passStatus` decide a required step's answer; `passStatus` reads an upstream's status (an http step). */
 function checkStatusRules(
@@ -107,6 +113,7 @@ const Declaration = z
     concurrency: z.number().int().min(1).optional(),
     deadlineMs: z.number().int().min(1).optional(),
     output: Output.optional(),
+    forwardHeaders: ForwardHeaders.optional(),
     cache: CachePolicy.optional(),
   })
   .strict()
@@ -121,6 +128,9 @@ function crossCheck(composite: Declared, ctx: z.RefinementCtx): void {
   checkDeclarations(composite, issue);
   checkPlan(composite, issue);
   checkReferences(composite, issue);
+  checkOutputFields(composite, issue);
+  checkFallbacks(composite, issue);
+  checkForwardHeaders(composite, issue);
 }
 
 /** Path parameters, the reserved debug param, varied headers, and what a step may call (public and demo composites). */

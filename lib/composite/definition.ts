@@ -44,7 +44,10 @@ export interface ShapeRule {
   merge?: boolean;
 }
 
-/** The answer's shape: per-step rules, then fields built from templates (`"orderIds": "{{orders.body[*].id}}"`). */
+/**
+ * The answer's shape: per-step rules, then fields built from templates (`"orderIds": "{{orders.body[*].id}}"`);
+ * a field written `{ "concat": [source, ...] }` appends the arrays its sources render to (concat.ts).
+ */
 export interface OutputSpec {
   steps?: Record<string, ShapeRule>;
   fields?: Record<string, unknown>;
@@ -59,6 +62,8 @@ export interface CachePolicy {
   perApiKey: boolean;
   /** How long a 404 (a `notFoundWhen` or a passed-through 404) is cached; without it a 404 is never cached. */
   negativeTtlSeconds?: number;
+  /** How long an answer in which a step fell back (`fallback`) is cached, never stale; without it such an answer is `no-store`. */
+  fallbackTtlSeconds?: number;
 }
 
 /** The upstream 4xx statuses a required http step may pass through as the composite's answer (`passStatus`). */
@@ -71,6 +76,15 @@ export type PassStatus = (typeof PASS_STATUSES)[number];
  */
 export type NotFoundRule = "empty" | { empty: string };
 
+/**
+ * An optional step's stand-in body: used, as if the step had answered it, when the step fails (the
+ * answer names it in `fanout-fallback`), and when a false `when` skips it if `whenSkipped` is true.
+ */
+export interface StepFallback {
+  data?: unknown;
+  whenSkipped: boolean;
+}
+
 export interface CompositeStep extends StepInput {
   /** A required step that fails fails the answer (502, or 504 on timeout); an optional one is left out and named in fanout-incomplete. */
   required: boolean;
@@ -78,6 +92,8 @@ export interface CompositeStep extends StepInput {
   notFoundWhen?: NotFoundRule;
   /** A required http step's upstream status among these answers as that status (a sanitised detail) instead of 502. */
   passStatus?: PassStatus[];
+  /** An optional step's data when it fails (or, if declared, when its condition skips it). */
+  fallback?: StepFallback;
 }
 
 export interface CompositeDefinition {
@@ -101,6 +117,8 @@ export interface CompositeDefinition {
   concurrency?: number;
   deadlineMs?: number;
   output?: OutputSpec;
+  /** Upstream response headers passed on to the client: header name (lower case) -> the http step it is read from. */
+  forwardHeaders?: Record<string, string>;
   cache?: CachePolicy;
 }
 

@@ -1,7 +1,6 @@
 import type { Config } from "../base/config";
 import { FanoutError, type InvalidParam } from "../base/errors";
 import { checkPrefix, checkTarget } from "../base/policy";
-import { didYouMean } from "../base/suggest";
 import type { CompositeDefinition } from "./definition";
 import { planComposite } from "./serve";
 
@@ -39,7 +38,8 @@ function urlProblem(url: string, config: Config): string | undefined {
     checkTarget(url.replace(/\{\{[^}]*\}\}/g, "x"), config.UPSTREAM_ALLOWLIST);
     return undefined;
   } catch (error) {
-    return `${error instanceof FanoutError ? error.detail : (error as Error).message} (UPSTREAM_ALLOWLIST)`;
+    // checkTarget's message names UPSTREAM_ALLOWLIST itself.
+    return error instanceof FanoutError ? error.detail : (error as Error).message;
   }
 }
 
@@ -52,11 +52,8 @@ function planProblems(composite: CompositeDefinition, config: Config): InvalidPa
     const cause = error instanceof FanoutError && error.cause instanceof Error ? error.cause : (error as Error);
     const params = error instanceof FanoutError ? error.invalidParams : [];
     if (params.length === 0) return [{ name: "", reason: cause.message }];
-    const queries = Object.keys(config.D1_QUERIES);
-    return params.map(({ name, reason }) => ({
-      name,
-      reason: reason.replace(/^no named query "([^"]*)" \(D1_QUERIES\)$/, (text, query: string) => text + didYouMean(query, queries)),
-    }));
+    // The D1 step's own message lists the configured names and suggests the nearest.
+    return params;
   }
 }
 

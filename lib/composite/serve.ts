@@ -14,7 +14,8 @@ import { type ShapedAnswer, shapeDocument } from "./shape";
 /**
  * Serving a composite: its batch planned against configuration, run with the request's values bound,
  * shaped into a document, and cached (fresh hits answer without a call; stale hits answer at once
- * and refresh after the response; misses store after the response; partial answers are never stored).
+ * and refresh after the response; misses store after the response; partial answers are never stored,
+ * answers with fallback data only under the policy's fallbackTtlSeconds).
  */
 
 /** The batch a composite runs. */
@@ -65,6 +66,10 @@ export interface CompositeAnswer {
   body: string;
   etag: string;
   incomplete: string[];
+  /** Optional steps whose fallback data stands in (`fanout-fallback`). */
+  fallback: string[];
+  /** Upstream response headers the composite forwards, by lower-case name. */
+  forwarded: Record<string, string>;
   cacheControl: string;
   /** RFC 9211 Cache-Status (absent when the composite is not cached). */
   cacheStatus?: string;
@@ -96,14 +101,30 @@ const refreshes = new RefreshGate(30_000);
 
 const audienceOf = (definition: CompositeDefinition) => (definition.auth === "none" ? "public" : "private");
 
-function cacheControlOf(definition: CompositeDefinition, policy: CachePolicy | undefined, secondsLeft: number): string {
+/** An answer with fallbacks is cached only under fallbackTtlSeconds (never longer, never stale); otherwise by the policy. */
+function cacheControlOf(
+  definition: CompositeDefinition,
+  policy: CachePolicy | undefined,
+  answer: Pick<CachedAnswer, "fallback">,
+  secondsLeft: number,
+): string {
   if (!policy) return "no-store";
+  if (answer.fallback?.length) {
+    if (policy.fallbackTtlSeconds === undefined) return "no-store";
+    return `${audienceOf(definition)}, max-age=${Math.max(0, Math.min(secondsLeft, policy.fallbackTtlSeconds))}`;
+  }
   return `${audienceOf(definition)}, max-age=${Math.max(0, secondsLeft)}, stale-while-revalidate=${policy.staleWhileRevalidateSeconds}`;
 }
 
-async function answerOf(document: Record<string, unknown>): Promise<CachedAnswer> {
-  const body = JSON.stringify(document);
-  return { body, etag: await etagOf(body), storedAt: Date.now() };
+async function answerOf(shaped: Pick<ShapedAnswer, "document"> & Partial<ShapedAnswer>): Promise<CachedAnswer> {
+  const body = JSON.stringify(shaped.document);
+  return {
+    body,
+    etag: await etagOf(body),
+    storedAt: Date.now(),
+    ...(shaped.fallback?.length ? { fallback: shaped.fallback } : {}),
+    ...(shaped.headers && Object.keys(shaped.headers).length > 0 ? { headers: shaped.headers } : {}),
+  };
 }
 
 /**
@@ -128,7 +149,9 @@ export async function serveComposite(definition: CompositeDefinition, options: S
       body: hit.answer.body,
       etag: hit.answer.etag,
       incomplete: [],
-      cacheControl: cacheControlOf(definition, cache.policy, hit.ttlSeconds),
+      fallback: hit.answer.fallback ?? [],
+      forwarded: hit.answer.headers ?? {},
+      cacheControl: cacheControlOf(definition, cache.policy, hit.answer, hit.ttlSeconds),
       cacheStatus: cacheStatus({ hit }),
       ageSeconds: hit.ageSeconds,
     };
@@ -136,16 +159,20 @@ export async function serveComposite(definition: CompositeDefinition, options: S
 
   const { outcome, shaped } = await runComposite(definition, options.plan, options.inputs, options.host);
   if (shaped instanceof FanoutError) throw await refusal(definition, shaped, options);
-  const answer = await answerOf(shaped.document);
-  const complete = shaped.incomplete.length === 0;
-  if (cache && complete) storeAfterResponse(cache, answer, options);
+  const answer = await answerOf(shaped);
+  // A partial answer is never cached, by us or by anyone downstream; one with fallbacks only if the policy says for how long.
+  const cacheControl =
+    shaped.incomplete.length === 0 ? cacheControlOf(definition, cache?.policy, answer, cache?.policy.ttlSeconds ?? 0) : "no-store";
+  const storable = cacheControl !== "no-store";
+  if (cache && storable) storeAfterResponse(cache, answer, options);
   return {
     body: answer.body,
     etag: answer.etag,
     incomplete: shaped.incomplete,
-    // A partial answer is never cached, by us or by anyone downstream.
-    cacheControl: complete ? cacheControlOf(definition, cache?.policy, cache?.policy.ttlSeconds ?? 0) : "no-store",
-    ...(cache ? { cacheStatus: cacheStatus({ miss: "uri-miss", stored: complete }) } : {}),
+    fallback: shaped.fallback,
+    forwarded: shaped.headers,
+    cacheControl,
+    ...(cache ? { cacheStatus: cacheStatus({ miss: "uri-miss", stored: storable }) } : {}),
     steps: outcome.results,
   };
 }
@@ -163,7 +190,7 @@ async function refusal(definition: CompositeDefinition, error: FanoutError, opti
     return error;
   }
   const problem = JSON.stringify({ detail: error.detail, invalidParams: error.invalidParams });
-  storeAfterResponse(cache, { ...(await answerOf({})), body: problem, notFound: true }, options);
+  storeAfterResponse(cache, { ...(await answerOf({ document: {} })), body: problem, notFound: true }, options);
   Object.assign(error.headers, {
     "cache-control": `${audienceOf(definition)}, max-age=${negativeTtl}`,
     "cache-status": cacheStatus({ miss: "uri-miss", stored: true }),
@@ -193,6 +220,14 @@ function storeAfterResponse(cache: CompositeCache, answer: CachedAnswer, { waitU
   });
 }
 
+/** What a refresh's run gives to store, or why it keeps the stale answer: it failed, is partial, or fell back without a fallbackTtlSeconds. */
+function refreshed(shaped: ShapedAnswer | FanoutError, policy: CachePolicy): ShapedAnswer | string {
+  if (shaped instanceof FanoutError) return shaped.code;
+  if (shaped.incomplete.length > 0) return `incomplete: ${shaped.incomplete.join(",")}`;
+  if (shaped.fallback.length > 0 && policy.fallbackTtlSeconds === undefined) return `fallback: ${shaped.fallback.join(",")}`;
+  return shaped;
+}
+
 /** One refresh per key at a time in this isolate; it runs the composite again (not tied to the client) and stores a complete answer. */
 function refreshAfterResponse(definition: CompositeDefinition, cache: CompositeCache, options: ServeOptions): void {
   if (!refreshes.tryBegin(cache.key)) return;
@@ -201,15 +236,12 @@ function refreshAfterResponse(definition: CompositeDefinition, cache: CompositeC
     async (signal) => {
       try {
         const { shaped } = await runComposite(definition, options.plan, options.inputs, { ...options.host, signal });
-        if (shaped instanceof FanoutError || shaped.incomplete.length > 0) {
-          logger.log("warn", "composite refresh kept the stale answer", {
-            requestId,
-            composite: definition.name,
-            reason: shaped instanceof FanoutError ? shaped.code : `incomplete: ${shaped.incomplete.join(",")}`,
-          });
+        const answer = refreshed(shaped, cache.policy);
+        if (typeof answer === "string") {
+          logger.log("warn", "composite refresh kept the stale answer", { requestId, composite: definition.name, reason: answer });
           return;
         }
-        await store(cache.cache, cache.key, await answerOf(shaped.document), cache.policy);
+        await store(cache.cache, cache.key, await answerOf(answer), cache.policy);
       } finally {
         refreshes.finish(cache.key);
       }

@@ -1,22 +1,30 @@
 import { FanoutError } from "../base/errors";
 import { skippedByCondition } from "../batch/outcome";
 import type { BatchOutcome, StepResult } from "../batch/scheduler";
-import { collectReferences, followPath, parsePickPath, renderValue, type Scope } from "../batch/template";
+import { followPath, parsePickPath } from "../batch/template";
 import type { CompositeDefinition, CompositeInputs, CompositeStep, ShapeRule } from "./definition";
+import { withFallbacks } from "./fallback";
+import { renderFields } from "./fields";
+import { forwardedHeaders } from "./forward";
 import { notFoundOf, passedStatusOf } from "./status";
 
 /**
  * Builds a composite's document from its steps' results: required steps must have succeeded, each
  * step's body is shaped by its rule (target, allow, deny, rename, then group or merge), then the
- * template fields are rendered. What an optional step could not give is left out and named. A step
- * skipped by a false `when` (or for one its dependency was skipped for) did not fail: it is left out,
- * required or not, and the answer is still complete.
+ * template fields are rendered (fields.ts). What an optional step could not give is left out and
+ * named, unless it declares fallback data, which stands in for its body (fallback.ts). A step skipped
+ * by a false `when` (or for one its dependency was skipped for) did not fail: it is left out, required
+ * or not, and the answer is still complete.
  */
 
 export interface ShapedAnswer {
   document: Record<string, unknown>;
   /** Optional steps that failed or whose shaping found nothing, in declaration order (`fanout-incomplete`); never a step a condition skipped. */
   incomplete: string[];
+  /** Optional steps that failed and whose fallback data stands in (`fanout-fallback`), in declaration order. */
+  fallback: string[];
+  /** The upstream response headers the composite forwards (`forwardHeaders`), by lower-case name. */
+  headers: Record<string, string>;
 }
 
 const TIMEOUT_CODES = new Set(["timeout", "deadline_exceeded"]);
@@ -110,11 +118,6 @@ export function shapeBody(body: unknown, rule: ShapeRule): unknown {
   return Array.isArray(targeted) ? targeted.map((element) => shapeObject(element, rule)) : shapeObject(targeted, rule);
 }
 
-/** The steps a template field reads (its references' roots that are step ids). */
-function stepsReadBy(template: unknown, stepIds: ReadonlySet<string>): string[] {
-  return [...new Set(collectReferences(template, "output").map((reference) => reference.root))].filter((root) => stepIds.has(root));
-}
-
 /** Throws the answer when there is no document: nothing found (it wins over failures for want of it), else the first required step that failed. */
 function refuseUnanswerable(
   definition: CompositeDefinition,
@@ -135,7 +138,8 @@ function refuseUnanswerable(
  * named before them), or `reference_missing` (502) when shaping a required step's result finds nothing.
  */
 export function shapeDocument(definition: CompositeDefinition, outcome: BatchOutcome, inputs: CompositeInputs): ShapedAnswer {
-  const failed = (id: string) => !outcome.results[id]?.ok && !skippedByCondition(outcome.results[id] ?? {});
+  const { results, fellBack } = withFallbacks(definition.steps, outcome.results);
+  const failed = (id: string) => !results[id]?.ok && !skippedByCondition(results[id] ?? {});
   refuseUnanswerable(definition, outcome, inputs, failed);
   const required = new Set(definition.steps.filter((step) => step.required).map((step) => step.id));
 
@@ -151,7 +155,7 @@ export function shapeDocument(definition: CompositeDefinition, outcome: BatchOut
     ? (definition.output.steps ?? {})
     : Object.fromEntries(definition.steps.map((step) => [step.id, {} satisfies ShapeRule]));
   for (const [id, rule] of Object.entries(rules)) {
-    const result = outcome.results[id];
+    const result = results[id];
     if (!result?.ok) continue;
     let shaped: unknown;
     try {
@@ -167,27 +171,13 @@ export function shapeDocument(definition: CompositeDefinition, outcome: BatchOut
   }
 
   const stepIds = new Set(definition.steps.map((step) => step.id));
-  const scope: Scope = {
-    step: (id) => {
-      const result = outcome.results[id];
-      if (!result?.ok) throw new FanoutError("reference_missing", `step "${id}" did not succeed`);
-      return { status: result.status, headers: result.headers ?? {}, body: result.body };
-    },
-    inputs: { ...inputs },
+  const context = { results, inputs, required, stepIds, incomplete };
+  for (const [name, value] of renderFields(definition.output?.fields ?? {}, context)) setOwn(document, name, value);
+  return {
+    document,
+    incomplete: definition.steps.map((step) => step.id).filter((id) => incomplete.has(id)),
+    fallback: fellBack,
+    // A step that fell back has no upstream answer: only the steps that succeeded have headers to forward.
+    headers: forwardedHeaders(definition.forwardHeaders, outcome.results),
   };
-  for (const [name, template] of Object.entries(definition.output?.fields ?? {})) {
-    try {
-      setOwn(document, name, renderValue(template, scope));
-    } catch (error) {
-      if (!(error instanceof FanoutError) || error.code !== "reference_missing") throw error;
-      // A field that reads a failed (optional) or condition-skipped step is left out; a path that is
-      // missing from results that all succeeded is the data's fault: fatal if a required step was read.
-      const reads = stepsReadBy(template, stepIds);
-      const allSucceeded = reads.every((id) => outcome.results[id]?.ok);
-      if (allSucceeded && reads.some((id) => required.has(id)))
-        throw new FanoutError("reference_missing", `output field "${name}": ${error.detail}`, { status: 502 });
-      for (const id of reads) if (!required.has(id) && !skippedByCondition(outcome.results[id] ?? {})) incomplete.add(id);
-    }
-  }
-  return { document, incomplete: definition.steps.map((step) => step.id).filter((id) => incomplete.has(id)) };
 }

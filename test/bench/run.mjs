@@ -8,6 +8,7 @@
 //   npm run bench -- --only cpu [--merge]   one workload (--merge writes its figures into results.json)
 //   npm run bench -- --only cap [--merge]   the scaling workloads under the edge's six-connection cap, and the shipped defaults
 //   npm run bench -- --only slots [--merge] slow bodies under six slots: a slot freed at headers or held until the body is read
+//   npm run bench -- --only bulk [--merge]  a 100-item forEach under six slots: one call per item, or bulk calls of 25
 import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -35,7 +36,7 @@ import { FRAMINGS, startUpstream } from "./upstream.mjs";
 const execFileAsync = promisify(execFile);
 const QUICK = process.argv.includes("--quick");
 /**
- * `--only throughput` (or scaling, critical, schedule, streaming, overhead, cpu, cap, slots) runs one workload: for profiling, writes
+ * `--only throughput` (or scaling, critical, schedule, streaming, overhead, cpu, cap, slots, bulk) runs one workload: for profiling, writes
  * nothing, unless `--merge` is given too: then its figures replace that workload's key in test/bench/results.json.
  */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
@@ -544,6 +545,95 @@ async function slots(c) {
   };
 }
 
+/** The bulk workload: a forEach of `n` items against an upstream answering in `latencyMs`, in bulk calls of `size`. */
+const BULK = { n: 100, latencyMs: 100, size: 25 };
+
+/**
+ * Bulk calls under the six-slot model (issue 20, part 4): a forEach of 100 items against an upstream that
+ * answers in 100 ms, through `concurrency: 6`, one call per item (ceil(100 / 6) = 17 waves) or with
+ * `batch: { size: 25 }` (ceil(100 / 25) = 4 calls, one wave). Client-observed wall time, the two taking
+ * turns; peak is the most calls open at the upstream at once.
+ */
+async function bulk(c) {
+  const { n, latencyMs, size } = BULK;
+  const forEach = Array.from({ length: n }, (_, i) => i + 1);
+  const url = `${c.upstream}/bulk?ms=${latencyMs}`;
+  const run = (step) => async () => {
+    const body = { steps: [{ id: "items", forEach, ...step }], concurrency: EDGE_CAP, deadlineMs: DEADLINE_MS };
+    const result = await postJson(`${c.origin}/v1/batch`, body, { authorization: `Bearer ${API_KEY}` });
+    if (result.counts.ok !== 1) throw new Error(`bulk: ${JSON.stringify(result.results.items?.error ?? result.counts)}`);
+  };
+  const contenders = [
+    { contender: "one by one", calls: n, fn: run({ http: { url: `${url}&id={{item}}`, maxRedirects: 0 } }) },
+    {
+      contender: `batch size ${size}`,
+      calls: Math.ceil(n / size),
+      fn: run({ http: { url, maxRedirects: 0 }, batch: { size, param: "id", matchBy: "id" } }),
+    },
+  ];
+  for (const { fn } of contenders) await fn(); // warm-up, not counted
+  const timings = contenders.map(() => []);
+  const peaks = contenders.map(() => 0);
+  for (let rep = 0; rep < PLAN.reps; rep++) {
+    for (let turn = 0; turn < contenders.length; turn++) {
+      const index = (rep + turn) % contenders.length;
+      for (let waited = 0; c.upstreamInFlight() > 0 && waited < 10_000; waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      c.resetPeak();
+      const started = performance.now();
+      await contenders[index].fn();
+      timings[index].push(performance.now() - started);
+      peaks[index] = Math.max(peaks[index], c.peakSinceReset());
+    }
+  }
+  const rows = contenders.map(({ contender, calls }, i) => ({
+    contender,
+    calls,
+    waves: Math.ceil(calls / EDGE_CAP),
+    floorMs: Math.ceil(calls / EDGE_CAP) * latencyMs,
+    ...summary(timings[i]),
+    peak: peaks[i],
+  }));
+  const oneByOneOverBulk = ratio(rows[0].medianMs, rows[1].medianMs);
+  console.error(`  bulk: ${rows.map((row) => `${row.contender} ${row.medianMs} ms`).join("; ")}; ${oneByOneOverBulk} x`);
+  return {
+    date: new Date().toISOString(),
+    n,
+    latencyMs,
+    size,
+    cap: EDGE_CAP,
+    settings: fanoutSettings({ concurrency: EDGE_CAP }),
+    rows,
+    oneByOneOverBulk,
+  };
+}
+
+function bulkReport(figures) {
+  const lines = [
+    `Bulk calls under ${figures.cap} slots (a forEach of ${figures.n} items, ${figures.latencyMs} ms each call; median / p90 ms of ${figures.rows[0]?.runs} runs; floor = waves x ${figures.latencyMs} ms; peak = most calls open at the upstream)`,
+    `  fanout: ${settingsText(figures.settings)}`,
+    "forEach        | calls | waves | floor   | wall            | peak",
+  ];
+  for (const row of figures.rows)
+    lines.push(
+      `${row.contender.padEnd(14)} | ${String(row.calls).padEnd(5)} | ${String(row.waves).padEnd(5)} | ${`${row.floorMs} ms`.padEnd(7)} | ${`${row.medianMs} / ${row.p90Ms}`.padEnd(15)} | ${row.peak}`,
+    );
+  lines.push(`one by one / bulk: ${figures.oneByOneOverBulk} x`);
+  return lines;
+}
+
+/** What a bulk run left out: a figure, or a contender over the six-slot cap. */
+function bulkMissing(figures) {
+  return figures.rows.flatMap((row) =>
+    !(row.medianMs > 0)
+      ? [`bulk ${row.contender}`]
+      : row.peak > figures.cap
+        ? [`bulk ${row.contender}: ${row.peak} calls open, over ${figures.cap}`]
+        : [],
+  );
+}
+
 /**
  * fanout with the shipped defaults (no overrides but API_KEYS and UPSTREAM_ALLOWLIST): the
  * N = 100 x L batch without `concurrency` or `deadlineMs`, so DEFAULT_CONCURRENCY (6) and
@@ -851,6 +941,7 @@ function report(results) {
   if (results.edgeCap) lines.push("", ...edgeCapReport(results.edgeCap));
   if (results.shippedDefaults) lines.push("", ...shippedReport(results.shippedDefaults));
   if (results.slots) lines.push("", ...slotsReport(results.slots));
+  if (results.bulk) lines.push("", ...bulkReport(results.bulk));
   lines.push("");
   lines.push(
     `Streaming: first NDJSON result after ${results.streaming.firstResult.medianMs} ms (p90 ${results.streaming.firstResult.p90Ms}), complete after ${results.streaming.complete.medianMs} ms (${settingsText(results.streaming.settings)})`,
@@ -1001,6 +1092,7 @@ function missingFigures(results) {
     else if (row.release === "body" && !(row.peak > 0 && row.peak <= results.slots.cap))
       missing.push(`slots ${row.contender} (${row.release}): ${row.peak} calls open, over the cap of ${results.slots.cap}`);
   }
+  if (results.bulk) missing.push(...bulkMissing(results.bulk));
   if (!results.scaling) return missing; // a partial run (--only)
   if (!results.slots) missing.push("slots");
   for (const row of results.criticalPath) if (!(row.medianMs > 0)) missing.push(row.shape);
@@ -1093,10 +1185,21 @@ async function main() {
       if (!MERGE || missing.length > 0) console.log(JSON.stringify(figures, null, 2));
       return;
     }
+    if (ONLY === "bulk") {
+      const figures = await bulk(c);
+      console.log(bulkReport(figures).join("\n"));
+      const missing = bulkMissing(figures);
+      if (missing.length > 0) {
+        console.error(`missing figures (nothing merged): ${missing.join(", ")}`);
+        process.exitCode = 1;
+      } else if (MERGE) merge("bulk", figures);
+      if (!MERGE || missing.length > 0) console.log(JSON.stringify(figures, null, 2));
+      return;
+    }
     if (ONLY) {
       const workloads = { scaling, critical: criticalPath, schedule, streaming, throughput, overhead };
       if (!workloads[ONLY])
-        throw new Error(`--only ${ONLY}: no such workload (${[...Object.keys(workloads), "cpu", "cap", "slots"].join(", ")})`);
+        throw new Error(`--only ${ONLY}: no such workload (${[...Object.keys(workloads), "cpu", "cap", "slots", "bulk"].join(", ")})`);
       const figures = await workloads[ONLY](c);
       if (ONLY === "schedule") console.log(scheduleReport(figures).join("\n"));
       console.log(JSON.stringify(figures, null, 2));
@@ -1126,6 +1229,8 @@ async function main() {
     const throughputResult = await throughput(c);
     console.error("  slots...");
     const slotsResult = await slots(c);
+    console.error("  bulk...");
+    const bulkResult = await bulk(c);
     console.error("  cpu...");
     // After the others, in Miniflare instances of its own; the shared one is idle meanwhile.
     const cpuResult = await cpu(script, upstream.origin);
@@ -1149,6 +1254,7 @@ async function main() {
       overhead: overheadResult,
       throughput: throughputResult,
       slots: slotsResult,
+      bulk: bulkResult,
       cpu: cpuResult,
     };
     console.log(report(results));

@@ -1,7 +1,8 @@
 import { createServer } from "node:http";
 
 /**
- * The benchmarks' loopback upstream: keep-alive, `GET /delay?ms=N` answers JSON after N ms. Tracks the
+ * The benchmarks' loopback upstream: keep-alive, `GET /delay?ms=N` answers JSON after N ms, and
+ * `GET /bulk?ms=N&id=1&id=2` answers `[{ "id": "1" }, { "id": "2" }]` after N ms (one element per id). Tracks the
  * peak number of requests in flight (from arrival to the body's last byte): over the whole run
  * (`peak`) and since the last `resetPeak` (`peakSinceReset`), so a workload can check how many calls
  * one contender had open at once.
@@ -22,7 +23,7 @@ export async function startUpstream() {
   let peakSinceReset = 0;
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://upstream");
-    if (url.pathname !== "/delay") {
+    if (url.pathname !== "/delay" && url.pathname !== "/bulk") {
       res.writeHead(404).end();
       return;
     }
@@ -32,7 +33,10 @@ export async function startUpstream() {
     const ms = Number(url.searchParams.get("ms") ?? 0);
     const bodyMs = Number(url.searchParams.get("bodyMs") ?? 0);
     const length = url.searchParams.get("framing") === "length";
-    const body = JSON.stringify({ delayedMs: ms, ...(bodyMs > 0 ? { bodyMs } : {}) });
+    const body =
+      url.pathname === "/bulk"
+        ? JSON.stringify(url.searchParams.getAll("id").map((id) => ({ id })))
+        : JSON.stringify({ delayedMs: ms, ...(bodyMs > 0 ? { bodyMs } : {}) });
     const headers = { "content-type": "application/json", connection: "keep-alive" };
     if (length) headers["content-length"] = Buffer.byteLength(body);
     const finish = () => {

@@ -116,6 +116,7 @@ function fetchFrom(page: Page, url: string, init: { method?: string; headers?: R
             "x-request-id": read("x-request-id"),
             "server-timing": read("server-timing"),
             "fanout-incomplete": read("fanout-incomplete"),
+            "fanout-fallback": read("fanout-fallback"),
             "content-type": read("content-type"),
           },
           body,
@@ -175,6 +176,13 @@ describe.skipIf(noBrowser)("a page on another origin, in headless Chromium", { t
     expect(result.status).toBe(200);
     expect(result.headers!["fanout-incomplete"]).toBe("promo");
     expect(result.headers!["x-request-id"]).toMatch(/\S/);
+  });
+
+  it("GETs the demo product composite and reads fanout-fallback", async () => {
+    const result = await fetchFrom(page, `${server.origin}/v1/c/products/7`);
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe(200);
+    expect(result.headers!["fanout-fallback"]).toBe("promo");
   });
 
   it("is refused by the browser on a disallowed origin: TypeError, for a preflighted POST and a simple GET", async () => {

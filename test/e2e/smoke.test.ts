@@ -49,14 +49,14 @@ function smoke(...args: string[]): Promise<Run> {
 const checkLine = (run: Run, name: string) => run.lines.find((line) => new RegExp(`^(ok|FAIL|skip) +${name} `).test(line));
 
 describe("npm run smoke", () => {
-  it("passes against npm start with the demo key: healthz, the batch and both demo composites answer 200", async () => {
+  it("passes against npm start with the demo key: healthz, the batch and every demo composite answer 200", async () => {
     const run = await smoke(server.origin, "--key", "fanout-local-demo-key");
     expect(run.status, run.output).toBe(0);
-    for (const name of ["healthz", "batch", "composite home", "composite welcome"]) {
+    for (const name of ["healthz", "batch", "composite home", "composite welcome", "composite product"]) {
       expect(checkLine(run, name), `${name} in\n${run.output}`).toMatch(new RegExp(`^ok +${name} +200 +\\d+ ms`));
     }
     expect(checkLine(run, "composite home")).toContain("GET /v1/c/home?user=1");
-    expect(run.lines.at(-1)).toBe(`smoke: 4 passed, 0 failed (${server.origin})`);
+    expect(run.lines.at(-1)).toBe(`smoke: 5 passed, 0 failed (${server.origin})`);
   });
 
   it("without --key: the batch is skipped, the apiKey composite answers 401 (a failure, exit 1), the public one 200", async () => {
@@ -65,7 +65,7 @@ describe("npm run smoke", () => {
     expect(checkLine(run, "batch")).toMatch(/^skip +batch .*no --key/);
     expect(checkLine(run, "composite home")).toMatch(/^FAIL +composite home +401 +\d+ ms +unauthorized: .*no --key given/);
     expect(checkLine(run, "composite welcome")).toMatch(/^ok +composite welcome +200 /);
-    expect(run.lines.at(-1)).toBe(`smoke: 2 passed, 1 failed, 1 skipped (${server.origin})`);
+    expect(run.lines.at(-1)).toBe(`smoke: 3 passed, 1 failed, 1 skipped (${server.origin})`);
   });
 
   it("a wrong key fails the batch and the apiKey composite with the problem's code", async () => {

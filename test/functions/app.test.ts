@@ -41,6 +41,7 @@ describe("shared HTTP behaviour", () => {
       "/v1/sim/drip",
       "/v1/sim/bytes/{n}",
       "/v1/sim/flaky",
+      "/v1/sim/items",
       "/v1/examples/coroutine",
       "/v1/examples/gather",
       "/v1/examples/callback",

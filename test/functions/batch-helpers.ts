@@ -1,4 +1,4 @@
-import { createExecutionContext } from "cloudflare:test";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import worker from "../../functions/index";
 import { BASE } from "./helpers";
@@ -69,4 +69,17 @@ export async function upstreamCalls(key: string): Promise<{ at: number[]; aborte
 
 export async function resetUpstream(): Promise<void> {
   await fetch(`${UPSTREAM}/__reset`);
+}
+
+/** What a test builds with createApp: anything that serves a Request as the Worker does. */
+interface Served {
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response>;
+}
+
+/** GET `path` from a gateway a test built (createApp), with the test API key; resolves once its post-response work is done. */
+export async function getFrom(app: Served, path: string, headers: Record<string, string> = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(new Request(`${BASE}${path}`, { headers: { authorization: `Bearer ${API_KEY}`, ...headers } }), env, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }

@@ -293,7 +293,10 @@ describe("references and forEach", () => {
         { id: "c", wait: { ms: 1 }, dependsOn: ["b"] },
       ],
     });
-    expect(json.results.b!.error).toEqual({ code: "reference_missing", message: '{{a.body.nothing}}: no field "nothing" in an object' });
+    expect(json.results.b!.error).toEqual({
+      code: "reference_missing",
+      message: '{{a.body.nothing}}: no field "nothing" in an object (fields: delayedMs, args)',
+    });
     expect(json.results.c!.error).toMatchObject({ code: "skipped", dependency: "b" });
     expect(json.counts).toEqual({ ok: 1, failed: 1, skipped: 1, cancelled: 0 });
   });

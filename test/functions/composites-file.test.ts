@@ -142,7 +142,10 @@ describe("a composites file that parses, with a broken composite and one that do
     const debug = await expectProblem(await fetchApp(app, "/v1/c/misfit?debug=1", { headers: admin }), 503, "not_configured");
     expect(debug.detail).toContain("does not fit this configuration");
     expect(debug.invalidParams).toEqual([
-      { name: "composites.misfit.steps[0].d1.query", reason: `no named query "userByld" (D1_QUERIES) (${FILE}:5:84)` },
+      {
+        name: "composites.misfit.steps[0].d1.query",
+        reason: `no named query "userByld" (D1_QUERIES: userById, ordersByUser); did you mean \`userById\`? (${FILE}:5:84)`,
+      },
     ]);
   });
 });
@@ -150,7 +153,7 @@ describe("a composites file that parses, with a broken composite and one that do
 describe("the Worker and its fallback", () => {
   it("the Worker serves functions/composites.jsonc: /healthz says it loaded", async () => {
     const res = await call("/healthz");
-    expect(((await res.json()) as { composites: unknown }).composites).toEqual({ ok: true, file: FILE, served: 2, broken: [] });
+    expect(((await res.json()) as { composites: unknown }).composites).toEqual({ ok: true, file: FILE, served: 3, broken: [] });
   });
 
   it("a catalog whose routes cannot be built still leaves a gateway: without composites, its prefix 503", async () => {

@@ -1,9 +1,8 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../functions/index";
 import { loadComposites } from "../../lib/composite/catalog";
-import { API_KEY, UPSTREAM, upstreamCalls, upstreamHits } from "./batch-helpers";
+import { API_KEY, getFrom, UPSTREAM, upstreamCalls, upstreamHits } from "./batch-helpers";
 import { call, expectProblem } from "./helpers";
 
 /**
@@ -19,16 +18,7 @@ function appWith(composites: Record<string, unknown>) {
   return createApp(loadComposites({ composites })).app;
 }
 
-async function get(app: ReturnType<typeof appWith>, path: string, headers: Record<string, string> = {}) {
-  const ctx = createExecutionContext();
-  const res = await app.fetch(
-    new Request(`http://fanout.test${path}`, { headers: { authorization: `Bearer ${API_KEY}`, ...headers } }),
-    env,
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
-  return res;
-}
+const get = getFrom;
 
 /** A keyed composite over the counter `key` whose required step is empty when its body has no `items`. */
 function emptyCounter(key: string, cache?: Record<string, unknown>) {

@@ -1,9 +1,7 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../functions/index";
 import { loadComposites } from "../../lib/composite/catalog";
-import { API_KEY, UPSTREAM, upstreamHits } from "./batch-helpers";
+import { getFrom, UPSTREAM, upstreamHits } from "./batch-helpers";
 import { captureLogs } from "./helpers";
 
 /**
@@ -42,16 +40,7 @@ function productComposite(key: string) {
   };
 }
 
-async function get(app: ReturnType<typeof createApp>["app"], path: string, headers: Record<string, string> = {}) {
-  const ctx = createExecutionContext();
-  const res = await app.fetch(
-    new Request(`http://fanout.test${path}`, { headers: { authorization: `Bearer ${API_KEY}`, ...headers } }),
-    env,
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
-  return res;
-}
+const get = getFrom;
 
 describe("composites with when", () => {
   it("?include=reviews gates the reviews step and what needs it; without it they are left out and never called", async () => {

@@ -1,8 +1,9 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import worker from "../../functions/index";
+import worker, { createApp } from "../../functions/index";
 import { parseConfig } from "../../lib/base/config";
+import { loadComposites } from "../../lib/composite/catalog";
 import { API_KEY } from "./batch-helpers";
 import { BASE, expectProblem } from "./helpers";
 
@@ -93,6 +94,7 @@ describe("CORS on actual requests", () => {
       "server-timing",
       "cache-status",
       "fanout-incomplete",
+      "fanout-fallback",
       "etag",
       "age",
       "retry-after",
@@ -101,6 +103,39 @@ describe("CORS on actual requests", () => {
     expect(list(res.headers.get("vary"))).toContain("origin");
     expect(res.headers.get("x-request-id")).toBeTruthy();
     expect((await res.json()) as { completed: boolean }).toMatchObject({ completed: true });
+  });
+
+  it("lets a page read fanout-fallback on a composite that fell back (the demo product's promo)", async () => {
+    const res = await fetchWith(CORS, `/v1/c/products/${Date.now() % 100_000}`, { headers: { origin: PAGE } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("fanout-fallback")).toBe("promo");
+    expect(list(res.headers.get("access-control-expose-headers"))).toContain("fanout-fallback");
+  });
+
+  it("exposes every composite's forwarded headers, on every /v1/ answer", async () => {
+    const catalog = loadComposites({
+      composites: {
+        account: {
+          path: "account",
+          auth: "apiKey",
+          steps: [{ id: "profile", http: { url: "https://accounts.example.com/me" } }],
+          forwardHeaders: { "x-ratelimit-remaining": "profile", "x-quota-reset": "profile" },
+        },
+      },
+    });
+    expect(catalog.broken).toEqual([]);
+    const { app } = createApp(catalog);
+    const res = await app.fetch(
+      new Request(`${BASE}/v1/sim/delay/1`, { headers: { origin: PAGE } }),
+      { ...env, ...CORS },
+      createExecutionContext(),
+    );
+    expect(res.status).toBe(200);
+    const exposed = list(res.headers.get("access-control-expose-headers"));
+    expect(exposed).toEqual(expect.arrayContaining(["x-ratelimit-remaining", "x-quota-reset", "fanout-fallback", "x-request-id"]));
+    // The default gateway forwards none of them.
+    const plain = await fetchWith(CORS, "/v1/sim/delay/1", { headers: { origin: PAGE } });
+    expect(list(plain.headers.get("access-control-expose-headers"))).not.toContain("x-ratelimit-remaining");
   });
 
   it("adds the CORS headers to a problem too, so a page can read why it failed", async () => {

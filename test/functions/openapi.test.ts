@@ -110,6 +110,16 @@ describe("the documented step (oneOf) and the validator agree", () => {
     expect(variantsAccepting(step)).toEqual([kind]);
   });
 
+  it("a bulk option: documented on the http variant only (the plan refuses it on the other kinds, a 400 naming batch)", async () => {
+    const batch = { size: 25, param: "id", matchBy: "id" };
+    expect(variantsAccepting({ id: "s", forEach: [1], http: valid.http, batch })).toEqual(["http"]);
+    expect(variantsAccepting({ id: "s", forEach: [1], kv: valid.kv, batch })).toEqual([]);
+    const { doc } = await documentOf();
+    const properties = (name: string) => (doc.components.schemas[name] as { properties: Record<string, unknown> }).properties;
+    expect(properties("StepHttp").batch).toMatchObject({ type: "object", required: ["size", "matchBy"] });
+    expect(properties("StepKv").batch).toEqual({ not: {} });
+  });
+
   it("an id-only step, a step of two kinds and an unknown field are refused by both", () => {
     for (const step of [
       { id: "x" },

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { flakyRoll } from "../../functions/demo/sim";
+import { flakyRoll, MAX_SIM_ITEMS_PER_CALL } from "../../functions/demo/sim";
+import { runBatchJson } from "./batch-helpers";
 import { call, expectProblem } from "./helpers";
 
 afterEach(() => {
@@ -110,5 +111,46 @@ describe("GET /v1/sim/flaky", () => {
     const failures = rolls.filter((roll) => roll < 0.3).length;
     expect(failures).toBeGreaterThan(200);
     expect(failures).toBeLessThan(400);
+  });
+});
+
+describe("GET /v1/sim/items", () => {
+  it("answers the items that exist, in ascending id order, each once; an unknown id is simply absent", async () => {
+    const res = await call("/v1/sim/items?id=13&id=2&id=2000&id=3&id=2");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual([
+      { id: 2, name: "Item 2" },
+      { id: 3, name: "Item 3" },
+      { id: 13, name: "Item 13" },
+    ]);
+    expect(await (await call("/v1/sim/items?id=7")).json()).toEqual([{ id: 7, name: "Item 7" }]);
+    expect(await (await call("/v1/sim/items?id=1001")).json()).toEqual([]);
+  });
+
+  it(`takes ${MAX_SIM_ITEMS_PER_CALL} ids and refuses one more with a 400 naming id and the limit`, async () => {
+    const ids = (count: number) => Array.from({ length: count }, (_, i) => `id=${i + 1}`).join("&");
+    const most = await call(`/v1/sim/items?${ids(MAX_SIM_ITEMS_PER_CALL)}`);
+    expect(((await most.json()) as unknown[]).length).toBe(MAX_SIM_ITEMS_PER_CALL);
+    const body = await expectProblem(await call(`/v1/sim/items?${ids(MAX_SIM_ITEMS_PER_CALL + 1)}`), 400, "validation_failed");
+    expect(body.invalidParams).toEqual([{ name: "id", reason: `at most ${MAX_SIM_ITEMS_PER_CALL} ids per call` }]);
+  });
+
+  it.each([
+    ["", "id", "name at least one id: ?id=2&id=3"],
+    ["?id=abc", "id[0]", "id must be a number"],
+    ["?id=2&id=0", "id[1]", "id must be >= 1"],
+    ["?id=1.5", "id[0]", "id must be an integer"],
+  ])("refuses %j with a 400 naming %s", async (query, name, reason) => {
+    const body = await expectProblem(await call(`/v1/sim/items${query}`), 400, "validation_failed");
+    expect(body.invalidParams).toEqual([{ name, reason }]);
+  });
+
+  it("is a bulk upstream: 4 items (3 distinct ids) in one call of size 3, an id it does not know is that item's not_found", async () => {
+    const { json } = await runBatchJson({
+      steps: [{ id: "items", forEach: [5, 4000, 1, 5], batch: { size: 3, param: "id", matchBy: "id" }, http: { url: "/v1/sim/items" } }],
+    });
+    const items = json.results.items!;
+    expect(items.body).toEqual([{ id: 5, name: "Item 5" }, null, { id: 1, name: "Item 1" }, { id: 5, name: "Item 5" }]);
+    expect(items.items?.map((item) => item.error?.code ?? "ok")).toEqual(["ok", "not_found", "ok", "ok"]);
   });
 });

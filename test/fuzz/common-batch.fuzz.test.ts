@@ -39,8 +39,13 @@ const extra = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record({
-      key: fc.constantFrom("headers", "retry", "kv", "wait", "forEach", "unknown", "__proto__", "when"),
-      value: anyValue,
+      key: fc.constantFrom("headers", "retry", "kv", "wait", "forEach", "unknown", "__proto__", "when", "batch"),
+      // A bulk option (valid or not) now and then: a step with one is always zod's to check.
+      value: fc.oneof(
+        anyValue,
+        fc.constant({ size: 25, param: "id", matchBy: "id" }),
+        fc.constant({ size: 0, bodyPath: "ids", matchBy: "a..b" }),
+      ),
     }),
   },
 );

@@ -52,7 +52,12 @@ describe("npm run check", () => {
     const { status, lines, output } = check(file);
     expect(status, output).toBe(1);
     expect(
-      lineAt(lines, file, 12, 'composites.profile.steps[0].d1.query: no named query "userByld" (D1_QUERIES)', "did you mean `userById`?"),
+      lineAt(
+        lines,
+        file,
+        12,
+        'composites.profile.steps[0].d1.query: no named query "userByld" (D1_QUERIES: userById, ordersByUser); did you mean `userById`?',
+      ),
       output,
     ).toBeDefined();
     expect(
@@ -64,6 +69,8 @@ describe("npm run check", () => {
       ),
       output,
     ).toBeDefined();
+    // Each reason as the runtime words it, once (not a suffix the check adds again).
+    expect(output).toMatch(/is not on the upstream allow-list \(UPSTREAM_ALLOWLIST\)\n/);
     expect(lines).toContainEqual(expect.stringMatching(/^ok +fine: GET \/v1\/c\/fine /));
     expect(lines).not.toContainEqual(expect.stringMatching(/^ok +profile/));
     expect(output).not.toMatch(/\n\s+at /);

@@ -118,7 +118,7 @@ describe("npm run deploy:check on the repository and the fixture", () => {
     expect(run.status, run.output).toBe(0);
     expect(run.problems).toEqual([]);
     expect(run.lines).toContainEqual(
-      expect.stringMatching(/^info: 2 demo composites \(home, welcome\) are not served: DEMO_ENABLED is off$/),
+      expect.stringMatching(/^info: 3 demo composites \(home, welcome, product\) are not served: DEMO_ENABLED is off$/),
     );
     expect(run.lines.at(-1)).toBe("deploy:check: ready to deploy (0 warnings)");
   });
@@ -291,7 +291,7 @@ describe("npm run deploy:check: one line per problem, naming what and where", ()
     );
     const run = deployCheck(...fixtureArgs(), "--composites", composites);
     const at = (field: string) => `${composites} composites.profile.${field}: `;
-    expectProblem(run, at("steps[0].d1.query"), 'no named query "userByEmail" (D1_QUERIES)');
+    expectProblem(run, at("steps[0].d1.query"), 'no named query "userByEmail" (D1_QUERIES: userById, ordersByUser)');
     expectProblem(run, at("steps[1].kv.key"), 'KV key "secrets:all" is not under an allowed prefix (KV_PREFIXES)');
     expectProblem(run, at("steps[2].kv.key"), 'KV key "prefs:{{params.user}}" can never be under an allowed prefix');
     expectProblem(run, at("steps[4].r2.key"), 'R2 key "private/1.png" is not under an allowed prefix (R2_PREFIXES)');

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Config } from "../../base/config";
+import { didYouMean, listNames } from "../../base/suggest";
 import type { BatchContext, StepRun } from "./context";
 import { NO_PROBLEMS } from "./fields";
 import { defineStepKind, ONE_SUBREQUEST, type SpecProblem } from "./kind";
@@ -45,9 +46,15 @@ export function d1ParamCount(sql: string): number {
 /** What the d1 step uses of its batch. */
 export type D1Deps = Pick<BatchContext, "bindings" | "d1Queries">;
 
+/** An unknown query's reason: the configured names (never their SQL) and the nearest one, so the fix is in the message. */
+function unknownQuery(query: string, names: readonly string[]): string {
+  return `no named query "${query}" (D1_QUERIES: ${listNames(names)})${didYouMean(query, names)}`;
+}
+
 /** The query must be one of D1_QUERIES and get exactly as many parameters as it takes (checked once, before the batch runs). */
 function checkD1(spec: D1Spec, config: Config): readonly SpecProblem[] {
-  if (!Object.hasOwn(config.D1_QUERIES, spec.query)) return [{ field: "query", reason: `no named query "${spec.query}" (D1_QUERIES)` }];
+  if (!Object.hasOwn(config.D1_QUERIES, spec.query))
+    return [{ field: "query", reason: unknownQuery(spec.query, Object.keys(config.D1_QUERIES)) }];
   const expected = d1ParamCount(config.D1_QUERIES[spec.query]!);
   const given = spec.params?.length ?? 0;
   if (given !== expected) return [{ field: "params", reason: `the query "${spec.query}" takes ${expected} parameter(s), got ${given}` }];

@@ -117,8 +117,8 @@ async function execute(spec: HttpSpec, url: string, run: HttpRun): Promise<StepO
     decide: (outcome) => (guard && guard.breakers.pausedFor(guard.origin) > 0 ? { retry: false } : policy(outcome)),
     beforeRetry: () => deps.budgets.retries.tryTake(),
   });
-  // A stop from outside (the mode, the deadline, the caller) ends the step; its own timeout is its result.
-  if (signal.aborted && !attempted.ok && !step.timedOut) throw attempted.error;
+  // A stop from outside (the mode, the deadline, the caller) is the error (retry gives its reason), and the
+  // result still says how many attempts were made before it: a step the deadline ended mid-retry shows them.
   if (!attempted.ok) return { ok: false, error: stepErrorOf(attempted.error), attempts: attempted.attempts };
   const fetched = attempted.value;
   const ok = fetched.status >= 200 && fetched.status < 300;
@@ -173,21 +173,16 @@ function timedCall(step: StepCall, attempt: number, signal: AbortSignal): Promis
         : withTimeout(call, { ms: timeoutMs, signal, label: `timeoutMs` });
   if (!admission?.ok) return called;
   const { ticket } = admission;
-  return called.then(
-    (fetched) => {
-      if (fetched.status >= 500) ticket.failure();
-      else ticket.success();
-      return fetched;
-    },
-    (error: unknown) => {
-      // Only the origin's own failures count. A cancelled call (hedge loser, batch stopped), a refused
-      // target, a spent budget or the batch deadline say nothing about the origin: the slot is given back.
-      const code = isFanoutError(error) ? error.code : undefined;
-      if (code === "network" || code === "timeout") ticket.failure();
-      else ticket.release();
-      throw error;
-    },
-  );
+  // An answer was reported at its headers (onHeaders); what is left is a call that failed before them
+  // (a failure after them is ignored: the ticket counts its first report).
+  return called.catch((error: unknown) => {
+    // Only the origin's own failures count. A cancelled call (hedge loser, batch stopped), a refused
+    // target, a spent budget or the batch deadline say nothing about the origin: the slot is given back.
+    const code = isFanoutError(error) ? error.code : undefined;
+    if (code === "network" || code === "timeout") ticket.failure();
+    else ticket.release();
+    throw error;
+  });
 }
 
 /** Whether this call is the step's only one (one attempt, not a hedge, not a forEach item): then it may end the step's own signal. */
@@ -201,10 +196,9 @@ function ownsSignal(step: StepCall, signal: AbortSignal): boolean {
  */
 function selfTimedCall(step: StepCall, timeoutMs: number, call: (signal: AbortSignal) => Promise<Fetched>): Promise<Fetched> {
   const { signal, abort, deps } = step.run;
-  const cancel = deps.deadline.timeouts.schedule(timeoutMs, () => {
-    step.timedOut = true;
-    abort!(new FanoutError("timeout", `timeoutMs of ${timeoutMs} ms exceeded`));
-  });
+  const cancel = deps.deadline.timeouts.schedule(timeoutMs, () =>
+    abort!(new FanoutError("timeout", `timeoutMs of ${timeoutMs} ms exceeded`)),
+  );
   return abortable(call(signal), signal).finally(cancel);
 }
 
@@ -230,8 +224,6 @@ interface StepCall {
   headers: Array<[string, string]>;
   body: string | undefined;
   guard: Guard | undefined;
-  /** Set when the step's only call timed out through the step's own signal (selfTimedCall). */
-  timedOut?: boolean;
 }
 
 /** Per attempt: a fresh span id in `traceparent`, and the attempt number on a retry; a client's own values for these are replaced. */

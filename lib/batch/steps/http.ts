@@ -85,5 +85,7 @@ export const http = defineStepKind<"http", HttpSpec, HttpDeps>({
     "response_too_large",
     "circuit_open",
     "validation_failed",
+    // A bulk forEach's item that no element of the answer matched (lib/batch/bulk.ts).
+    "not_found",
   ],
 });

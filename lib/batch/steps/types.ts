@@ -1,3 +1,4 @@
+import type { BulkOption } from "../bulk";
 import type { SpecByKind, StepKind } from "./index";
 
 /**
@@ -20,6 +21,8 @@ export type StepInput = {
   dependsOn?: string[];
   /** A reference to an array (`{{posts.body[*].id}}`) or a literal array. */
   forEach?: string | unknown[];
+  /** An http forEach's items sent `size` at a time in bulk calls (lib/batch/bulk.ts). */
+  batch?: BulkOption;
   /** Expected duration of one execution in ms (0..300000), for scheduling: a hint, never a limit. */
   expectedMs?: number;
   /** Run only when this condition holds (lib/batch/condition.ts), evaluated once its dependencies have settled. */

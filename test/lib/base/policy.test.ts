@@ -88,7 +88,7 @@ describe("checkTarget", () => {
 
   it("says which origin was refused without echoing the path or query", () => {
     expect(() => checkTarget("https://evil.example.org/secret?token=abc", allowList)).toThrow(
-      /^https:\/\/evil\.example\.org is not on the upstream allow-list$/,
+      /^https:\/\/evil\.example\.org is not on the upstream allow-list \(UPSTREAM_ALLOWLIST\)$/,
     );
   });
 });

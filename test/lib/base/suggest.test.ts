@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { keysAt } from "../../../lib/base/schema";
-import { didYouMean, editDistance, nearest } from "../../../lib/base/suggest";
+import { didYouMean, editDistance, listNames, nearest } from "../../../lib/base/suggest";
 
 /** "Did you mean": the edit distance, the nearest likely candidate, and the keys a schema accepts at a path. */
 
@@ -69,5 +69,14 @@ describe("keysAt: the keys an object schema accepts at a path", () => {
   it("is empty where no object schema is", () => {
     expect(keysAt(schema, ["steps", 0, "id"])).toEqual([]);
     expect(keysAt(schema, ["nope"])).toEqual([]);
+  });
+});
+
+describe("listNames: what a misspelt name could have been", () => {
+  it("lists up to max names, then how many more of the total; empty for none", () => {
+    expect(listNames(["userById", "ordersByUser"])).toBe("userById, ordersByUser");
+    expect(listNames(["a", "b", "c"], 2)).toBe("a, b and 1 more");
+    expect(listNames(["a"], 10, 4)).toBe("a and 3 more");
+    expect(listNames([])).toBe("empty");
   });
 });

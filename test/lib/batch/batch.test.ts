@@ -241,6 +241,9 @@ describe("runBatch references and forEach", () => {
 
   it("fails a step whose reference is missing at run time, precisely", async () => {
     const { outcome } = await run([wait("a", 1), { id: "b", wait: { ms: 1 }, forEach: "{{a.body.nothing}}" }]);
-    expect(outcome.results.b!.error).toEqual({ code: "reference_missing", message: '{{a.body.nothing}}: no field "nothing" in an object' });
+    expect(outcome.results.b!.error).toEqual({
+      code: "reference_missing",
+      message: '{{a.body.nothing}}: no field "nothing" in an object (fields: waitedMs)',
+    });
   });
 });

@@ -42,11 +42,36 @@ describe("renderString", () => {
 
   it("reports a missing path precisely", () => {
     expect(() => renderString("{{user.body.email}}", scope)).toThrow(
-      expect.objectContaining({ code: "reference_missing", detail: '{{user.body.email}}: no field "email" in an object' }),
+      expect.objectContaining({
+        code: "reference_missing",
+        detail: '{{user.body.email}}: no field "email" in an object (fields: id, name, tags)',
+      }),
     );
     expect(() => renderString("{{posts.body[5].id}}", scope)).toThrow(/no element \[5\] in an array of 3/);
     expect(() => renderString("{{user.body[*]}}", scope)).toThrow(/\[\*\] needs an array/);
     expect(() => renderString("{{item}}", scope)).toThrow(/only defined inside a forEach/);
+  });
+
+  it("lists the fields at the failing point: up to ten, only those a reference could name, never the values", () => {
+    const missing = (item: unknown, reference: string) => {
+      try {
+        renderString(reference, { ...scope, item });
+      } catch (error) {
+        return (error as FanoutError).detail;
+      }
+      return "resolved";
+    };
+    const wide = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`k${i}`, `secret-${i}`]));
+    expect(missing(wide, "{{item.k11}}")).toBe(
+      '{{item.k11}}: no field "k11" in an object (fields: k0, k1, k2, k3, k4, k5, k6, k7, k8, k9 and 1 more)',
+    );
+    // Keys that look like data (an email, a URL) are counted, not shown.
+    const byEmail = { "ada@example.com": 1, "https://x.example/": 2, id: 3 };
+    expect(missing(byEmail, "{{item.name}}")).toBe('{{item.name}}: no field "name" in an object (fields: id and 2 more)');
+    expect(missing({ "a b": 1 }, "{{item.ab}}")).toBe('{{item.ab}}: no field "ab" in an object of 1 field');
+    expect(missing({}, "{{item.id}}")).toBe('{{item.id}}: no field "id" in an empty object');
+    expect(missing({ id: 1 }, "{{item[*]}}")).toBe("{{item[*]}}: [*] needs an array, found an object (fields: id)");
+    expect(missing("text", "{{item.id}}")).toBe('{{item.id}}: no field "id" in a string');
   });
 });
 

@@ -48,7 +48,7 @@ describe("loadComposites: the bundled functions/composites.jsonc", () => {
     expect(catalog.source.errors).toEqual([]);
     expect(catalog.broken).toEqual([]);
     expect(catalog.prefix).toBe(DEFAULT_PREFIX);
-    expect(catalog.composites.map((entry) => entry.name).sort()).toEqual(["home", "welcome"]);
+    expect(catalog.composites.map((entry) => entry.name).sort()).toEqual(["home", "product", "welcome"]);
   });
 
   it("fills the defaults (query params, required steps, allSettled, no vary)", () => {

@@ -83,7 +83,7 @@ describe("shapeDocument: the default output", () => {
         flags: ok({ dark: true }),
       },
     );
-    expect(answer).toEqual({ document: { user, orders, flags: { dark: true } }, incomplete: [] });
+    expect(answer).toEqual({ document: { user, orders, flags: { dark: true } }, incomplete: [], fallback: [], headers: {} });
   });
 
   it("leaves a failed optional step out and names it", () => {
@@ -94,7 +94,7 @@ describe("shapeDocument: the default output", () => {
       ],
       { user: ok(user), flags: failed("http_status") },
     );
-    expect(answer).toEqual({ document: { user }, incomplete: ["flags"] });
+    expect(answer).toEqual({ document: { user }, incomplete: ["flags"], fallback: [], headers: {} });
   });
 });
 
@@ -191,6 +191,8 @@ describe("shapeDocument: rules per step", () => {
     expect(answer).toEqual({
       document: { profile: { id: 7, name: "Ada" }, flags: { newCheckout: true, darkMode: false } },
       incomplete: [],
+      fallback: [],
+      headers: {},
     });
   });
 
@@ -215,7 +217,7 @@ describe("shapeDocument: rules per step", () => {
 
   it("merging a body that is not an object: an optional step is left out, a required one fails with 502", () => {
     const optional = shape(steps, { ...results, flags: ok([1, 2]) }, { steps: { user: { target: "[0]" }, flags: { merge: true } } });
-    expect(optional).toEqual({ document: { user }, incomplete: ["flags"] });
+    expect(optional).toEqual({ document: { user }, incomplete: ["flags"], fallback: [], headers: {} });
     const required = thrown(() => shape(steps, results, { steps: { orders: { merge: true } } }));
     expect(required).toMatchObject({ code: "reference_missing", status: 502 });
     expect(required.detail).toMatch(/required step "orders": output merge needs an object body/);
@@ -232,7 +234,7 @@ describe("shapeDocument: rules per step", () => {
       { a: ok({ x: 1 }), b: ok({}), c: failed("timeout"), d: failed("network") },
       { steps: { d: {}, c: {}, b: {}, a: { target: "missing" } } },
     );
-    expect(answer).toEqual({ document: { b: {} }, incomplete: ["a", "c", "d"] });
+    expect(answer).toEqual({ document: { b: {} }, incomplete: ["a", "c", "d"], fallback: [], headers: {} });
   });
 });
 
@@ -272,6 +274,8 @@ describe("shapeDocument: template fields", () => {
         nested: { city: "London", status: 200, list: ["p1"] },
       },
       incomplete: [],
+      fallback: [],
+      headers: {},
     });
   });
 
@@ -293,7 +297,7 @@ describe("shapeDocument: template fields", () => {
 
   it("a field whose path is missing from an optional step that succeeded is left out and names the step", () => {
     const answer = shape(steps, results, { steps: {}, fields: { firstRec: "{{recs.body.items[5]}}", id: "{{user.body.id}}" } });
-    expect(answer).toEqual({ document: { id: 7 }, incomplete: ["recs"] });
+    expect(answer).toEqual({ document: { id: 7 }, incomplete: ["recs"], fallback: [], headers: {} });
   });
 
   it("a field whose path is missing from a required step is reference_missing, 502, naming the field", () => {

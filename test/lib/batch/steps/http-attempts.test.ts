@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { FanoutError } from "../../../../lib/base/errors";
 import type { Fetcher } from "../../../../lib/base/http";
 import { parseAllowList } from "../../../../lib/base/policy";
 import { runHttp } from "../../../../lib/batch/steps/http";
@@ -79,5 +80,28 @@ describe("http step attempts", () => {
     const text = recordingFetcher(1);
     await runStep({ url: "https://api.example/a", method: "PUT", body: "plain", maxRedirects: 0 }, text.fetcher);
     expect(text.sent[0]).toMatchObject({ body: "plain", headers: { "content-type": "text/plain; charset=utf-8" } });
+  });
+
+  it("a stop mid-retry is the result's error, with the attempts made before it (not a bare throw)", async () => {
+    const stop = new AbortController();
+    let calls = 0;
+    // The first call answers 503; the second hangs until the stop, which comes once it has started.
+    const fetcher: Fetcher = (_, init) => {
+      if (++calls === 1) return Promise.resolve(new Response("busy", { status: 503 }));
+      queueMicrotask(() => stop.abort(new FanoutError("cancelled", 'cancelled: step "x" failed first (mode all)')));
+      return new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
+    };
+    const deps = batchContext({ allowList: parseAllowList("https://api.example"), fetcher });
+    try {
+      const spec: HttpSpec = { url: "https://api.example/a", method: "GET", retry: { attempts: 3, baseDelayMs: 1 }, maxRedirects: 0 };
+      expect(await runHttp(spec, { deps, signal: stop.signal })).toEqual({
+        ok: false,
+        attempts: 2,
+        coalesced: false,
+        error: { code: "cancelled", message: 'cancelled: step "x" failed first (mode all)' },
+      });
+    } finally {
+      deps.deadline.dispose();
+    }
   });
 });
