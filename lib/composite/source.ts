@@ -99,6 +99,30 @@ function nodeAt(root: Node, segments: ReadonlyArray<string | number>): Node {
   return node;
 }
 
+/**
+ * Keys written twice in one object, each at its second writing: JSON keeps only the last, so the
+ * first would be silently ignored (two composites of one name, a step's field set twice).
+ */
+function duplicateKeys(root: Node): Array<{ offset: number; key: string; firstOffset: number }> {
+  const found: Array<{ offset: number; key: string; firstOffset: number }> = [];
+  const visit = (node: Node) => {
+    if (node.type === "object") {
+      const seen = new Map<string, number>();
+      for (const property of node.children ?? []) {
+        const keyNode = property.children?.[0];
+        if (keyNode === undefined) continue;
+        const key = String(keyNode.value);
+        const first = seen.get(key);
+        if (first === undefined) seen.set(key, property.offset);
+        else found.push({ offset: property.offset, key, firstOffset: first });
+      }
+    }
+    for (const child of node.children ?? []) visit(child);
+  };
+  visit(root);
+  return found;
+}
+
 /** Where a node is written: a property's value is placed at its key. */
 const startOf = (node: Node) => (node.parent?.type === "property" ? node.parent.offset : node.offset);
 
@@ -139,6 +163,18 @@ export function loadCompositesFile(text: string, file: string): SourcedCatalog {
       .map((error) => ({ at: at(error.offset), field: "", reason: syntaxReason(error) }))
       .filter((error) => !seen.has(`${error.at} ${error.reason}`) && seen.add(`${error.at} ${error.reason}`));
     if (errors.length === 0) errors.push({ at: at(0), field: "", reason: "syntax error: expected a value" });
+    return { prefix: prefixOf(value), composites: [], broken: [], source: { file, errors, locate, declaration } };
+  }
+  const duplicates = duplicateKeys(tree);
+  if (duplicates.length > 0) {
+    const errors = duplicates.map(({ offset, key, firstOffset }) => {
+      const first = position(firstOffset);
+      return {
+        at: at(offset),
+        field: "",
+        reason: `duplicate key "${key}" (first at line ${first.line}, column ${first.column}): JSON keeps only one of them`,
+      };
+    });
     return { prefix: prefixOf(value), composites: [], broken: [], source: { file, errors, locate, declaration } };
   }
   const catalog = loadComposites(value);

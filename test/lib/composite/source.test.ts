@@ -44,6 +44,18 @@ describe("loadCompositesFile: a file that does not load yields no composites and
     ["an unclosed comment", lines('{ "composites": {} }', "/* never closed"), "2:1", /never closed/],
     ["an empty file", "", "1:1", /expected a value/],
     ["only a comment", "// nothing else", "1:16", /expected a value/],
+    [
+      "a composite declared twice",
+      lines("{", '  "composites": {', '    "a": { "path": "a" },', '    "a": { "path": "b" }', "  }", "}"),
+      "4:5",
+      /^duplicate key "a" \(first at line 3, column 5\): JSON keeps only one of them$/,
+    ],
+    [
+      "a field written twice in a step",
+      lines('{ "composites": { "a": { "path": "a", "steps": [', '  { "id": "s", "wait": { "ms": 1 }, "id": "t" }', "] } } }"),
+      "2:37",
+      /^duplicate key "id" \(first at line 2, column 5\)/,
+    ],
   ])("%s", (_, text, position, reason) => {
     const catalog = loadCompositesFile(text, FILE);
     expect(catalog.composites).toEqual([]);
