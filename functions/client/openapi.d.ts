@@ -550,7 +550,7 @@ export interface components {
             };
             /** @description The composites: the gateway serves every other route whatever their state */
             composites: {
-                /** @description The composites file loaded and every composite in it is valid */
+                /** @description The composites file loaded, every composite in it is valid and every served one fits this deployment's configuration */
                 ok: boolean;
                 /**
                  * @description The composites file
@@ -561,6 +561,8 @@ export interface components {
                 served: number;
                 /** @description Composites that answer 503 not_configured (their names) */
                 broken: string[];
+                /** @description Served composites this deployment's configuration cannot run (a D1 query, key prefix or upstream it does not have): they answer 503 not_configured; `npm run check` says why */
+                misconfigured: string[];
                 /**
                  * @description Where the file stops loading (file:line:col) when no composite is served at all; the reason is in the log and `npm run check`
                  * @example functions/composites.jsonc:12:5

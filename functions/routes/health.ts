@@ -1,4 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Config } from "../../lib/base/config";
+import { configProblems } from "../../lib/composite/fit";
 import pkg from "../../package.json";
 import { createRouter } from "../http/router";
 import type { ServedCatalog } from "./composites";
@@ -20,10 +22,17 @@ const Health = z
     }),
     composites: z
       .object({
-        ok: z.boolean().openapi({ description: "The composites file loaded and every composite in it is valid" }),
+        ok: z.boolean().openapi({
+          description:
+            "The composites file loaded, every composite in it is valid and every served one fits this deployment's configuration",
+        }),
         file: z.string().optional().openapi({ description: "The composites file", example: "functions/composites.jsonc" }),
         served: z.number().int().openapi({ description: "How many composites are served (the demo ones only while DEMO_ENABLED is on)" }),
         broken: z.array(z.string()).openapi({ description: "Composites that answer 503 not_configured (their names)" }),
+        misconfigured: z.array(z.string()).openapi({
+          description:
+            "Served composites this deployment's configuration cannot run (a D1 query, key prefix or upstream it does not have): they answer 503 not_configured; `npm run check` says why",
+        }),
         error: z.string().optional().openapi({
           description:
             "Where the file stops loading (file:line:col) when no composite is served at all; the reason is in the log and `npm run check`",
@@ -34,21 +43,37 @@ const Health = z
   })
   .openapi("Health");
 
+/** The served composites of `catalog` that `config` cannot run, by name; kept per configuration (pure data, one per isolate). */
+function misfitsOf(catalog: ServedCatalog): (config: Config) => string[] {
+  const byConfig = new WeakMap<Config, string[]>();
+  return (config) => {
+    let names = byConfig.get(config);
+    if (names === undefined) {
+      const served = catalog.composites.filter((composite) => config.DEMO_ENABLED || !composite.demo);
+      names = served.filter((composite) => configProblems(composite, config).length > 0).map((composite) => composite.name);
+      byConfig.set(config, names);
+    }
+    return names;
+  };
+}
+
 /** What /healthz says of the catalog: names and positions only, never a reason (the file's values stay out of a public answer). */
-function compositesHealth(catalog: ServedCatalog, demo: boolean) {
+function compositesHealth(catalog: ServedCatalog, config: Config, misconfigured: string[]) {
   const error = catalog.source?.errors[0]?.at;
   const broken = catalog.broken.map((entry) => entry.name);
   return {
-    ok: error === undefined && broken.length === 0,
+    ok: error === undefined && broken.length === 0 && misconfigured.length === 0,
     ...(catalog.source ? { file: catalog.source.file } : {}),
-    served: catalog.composites.filter((composite) => demo || !composite.demo).length,
+    served: catalog.composites.filter((composite) => config.DEMO_ENABLED || !composite.demo).length,
     broken,
+    misconfigured,
     ...(error === undefined ? {} : { error }),
   };
 }
 
 export function createHealthRoutes(catalog: ServedCatalog) {
   const health = createRouter();
+  const misfits = misfitsOf(catalog);
 
   health.openapi(
     createRoute({
@@ -72,7 +97,7 @@ export function createHealthRoutes(catalog: ServedCatalog) {
             audit: config.AUDIT_ENABLED,
             upstreamRules: config.UPSTREAM_ALLOWLIST.length,
           },
-          composites: compositesHealth(catalog, config.DEMO_ENABLED),
+          composites: compositesHealth(catalog, config, misfits(config)),
         },
         200,
       );

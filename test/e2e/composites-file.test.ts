@@ -59,7 +59,7 @@ describe("npm start with a composites file that does not parse", () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { status: string; composites: Record<string, unknown> };
     expect(body.status).toBe("ok");
-    expect(body.composites).toEqual({ ok: false, file: "functions/composites.jsonc", served: 0, broken: [], error: AT });
+    expect(body.composites).toEqual({ ok: false, file: "functions/composites.jsonc", served: 0, broken: [], misconfigured: [], error: AT });
   });
 
   it("POST /v1/batch, /docs and /openapi.json keep answering", async () => {

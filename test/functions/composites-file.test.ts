@@ -57,7 +57,7 @@ describe("a composites file that does not parse", () => {
   const { app } = loadGateway(SYNTAX_ERROR);
 
   it("/healthz answers 200 and says where the file stops loading, not why", async () => {
-    expect(await healthOf(app)).toEqual({ ok: false, file: FILE, served: 0, broken: [], error: AT });
+    expect(await healthOf(app)).toEqual({ ok: false, file: FILE, served: 0, broken: [], misconfigured: [], error: AT });
   });
 
   it("/v1/batch, /docs and /openapi.json keep answering", async () => {
@@ -119,9 +119,9 @@ describe("a composites file that parses, with a broken composite and one that do
   ].join("\n");
   const { app } = loadGateway(text);
 
-  it("the good one is served; /healthz names the broken one, without a reason", async () => {
+  it("the good one is served; /healthz names the broken one and the one that does not fit, without a reason", async () => {
     expect((await fetchApp(app, "/v1/c/good", { headers: keyed })).status).toBe(200);
-    expect(await healthOf(app)).toEqual({ ok: false, file: FILE, served: 2, broken: ["typo"] });
+    expect(await healthOf(app)).toEqual({ ok: false, file: FILE, served: 2, broken: ["typo"], misconfigured: ["misfit"] });
   });
 
   it("the broken one answers 503 naming its position; an admin's ?debug=1 shows each problem and where", async () => {
@@ -153,7 +153,7 @@ describe("a composites file that parses, with a broken composite and one that do
 describe("the Worker and its fallback", () => {
   it("the Worker serves functions/composites.jsonc: /healthz says it loaded", async () => {
     const res = await call("/healthz");
-    expect(((await res.json()) as { composites: unknown }).composites).toEqual({ ok: true, file: FILE, served: 3, broken: [] });
+    expect(((await res.json()) as { composites: unknown }).composites).toEqual({ ok: true, file: FILE, served: 3, broken: [], misconfigured: [] });
   });
 
   it("a catalog whose routes cannot be built still leaves a gateway: without composites, its prefix 503", async () => {
