@@ -9,12 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /**
- * The budget, in KiB as wrangler counts them: about 12% above the bundle with zod's locales trimmed and the
- * /docs and /playground pages in it (409 KiB raw, 131 KiB gzip), which leaves room for pages and features to
- * grow, not for a dependency the size of zod's locales (258 KiB). Raise it on purpose, in the change that
- * needs it, and say why.
+ * The budget, in KiB as wrangler counts them: about 9% above the bundle with bulk calls, composite fallbacks,
+ * concat, forwarded headers and the composites' derived document schemas in it (458.5 KiB raw, 147.7 KiB gzip;
+ * they added 22.5 and 7.9 KiB to 436.0 / 139.8, which passed the earlier budget of 460 / 145), which leaves room
+ * for features to grow, not for a dependency the size of zod's locales (258 KiB). Raise it on purpose, in the
+ * change that needs it, and say why.
  */
-export const BUDGET_KIB = { raw: 460, gzip: 145 };
+export const BUDGET_KIB = { raw: 500, gzip: 160 };
 
 const root = join(import.meta.dirname, "../..");
 

@@ -153,7 +153,13 @@ describe("a composites file that parses, with a broken composite and one that do
 describe("the Worker and its fallback", () => {
   it("the Worker serves functions/composites.jsonc: /healthz says it loaded", async () => {
     const res = await call("/healthz");
-    expect(((await res.json()) as { composites: unknown }).composites).toEqual({ ok: true, file: FILE, served: 3, broken: [], misconfigured: [] });
+    expect(((await res.json()) as { composites: unknown }).composites).toEqual({
+      ok: true,
+      file: FILE,
+      served: 3,
+      broken: [],
+      misconfigured: [],
+    });
   });
 
   it("a catalog whose routes cannot be built still leaves a gateway: without composites, its prefix 503", async () => {
