@@ -3,8 +3,8 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { ZodError } from "zod";
 import type { WaitUntil } from "../../lib/async/after";
-import { describeInvalid, FanoutError, type InvalidParam } from "../../lib/base/errors";
-import { issuePath, keysAt, unknownKeyReason } from "../../lib/base/schema";
+import { describeInvalid, FanoutError } from "../../lib/base/errors";
+import { issuePath, issueProblems } from "../../lib/base/schema";
 import type { AppEnv } from "./env";
 
 /** What a validation target is called in messages: a JSON body that parsed but does not fit is the "body", never "json". */
@@ -16,14 +16,8 @@ const TARGET_NAMES: Record<string, string> = { json: "body" };
  */
 function validationError(error: ZodError, target: string, schema?: z.ZodType, noun?: string): FanoutError {
   const named = TARGET_NAMES[target] ?? target;
-  const invalidParams: InvalidParam[] = error.issues.flatMap((issue) =>
-    issue.code === "unrecognized_keys"
-      ? issue.keys.map((key) => ({
-          name: issuePath(issue.path) || named,
-          reason: unknownKeyReason(key, schema ? keysAt(schema, issue.path) : []),
-        }))
-      : [{ name: issuePath(issue.path) || named, reason: issue.message }],
-  );
+  // An unknown key is named by the object that holds it (`steps[0].http`), the body's own by the target.
+  const invalidParams = issueProblems(error, schema, (path) => issuePath(path) || named);
   return new FanoutError("validation_failed", `invalid ${noun ?? named}: ${describeInvalid(invalidParams)}`, { invalidParams });
 }
 

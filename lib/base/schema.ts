@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { InvalidParam } from "./errors";
 import { didYouMean } from "./suggest";
 
 /** What the zod schemas of lib/ and functions/ share: how an issue names its field, and the type check tying a schema to its type. */
@@ -54,7 +55,22 @@ export function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[
   return [...new Set(objects.flatMap((object) => Object.keys(object._zod.def.shape ?? {})))];
 }
 
-/** The reason for an unknown key, with the nearest of the keys accepted there: `unknown key "timeout"; did you mean \`timeoutMs\`?`. */
-export function unknownKeyReason(key: string, accepted: Iterable<string>): string {
-  return `unknown key "${key}"${didYouMean(key, accepted)}`;
+/**
+ * A zod failure as problems, one per issue at its field; an unknown key is one problem per key, with the
+ * nearest key `schema` accepts there (`unknown key "timeout"; did you mean \`timeoutMs\`?`). `nameOf`
+ * names each problem from the issue's path (and, for an unknown key, the key), as its caller words fields.
+ */
+export function issueProblems(
+  error: z.ZodError,
+  schema: z.ZodType | undefined,
+  nameOf: (path: readonly PropertyKey[], unknownKey?: string) => string,
+): InvalidParam[] {
+  return error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({
+          name: nameOf(issue.path, key),
+          reason: `unknown key "${key}"${didYouMean(key, schema ? keysAt(schema, issue.path) : [])}`,
+        }))
+      : [{ name: nameOf(issue.path), reason: issue.message }],
+  );
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { InvalidParam } from "../base/errors";
-import { issuePath, keysAt, type Same } from "../base/schema";
+import { issuePath, issueProblems, type Same } from "../base/schema";
 import { didYouMean } from "../base/suggest";
 import { conditionPathsOf } from "../batch/condition";
 import { isInProcessUrl } from "../batch/in-process";
@@ -237,16 +237,9 @@ export interface CompositeCatalog {
   broken: BrokenComposite[];
 }
 
-/** Each issue as a problem at its field; an unknown key is named itself, with the nearest key `schema` accepts there. */
+/** Each issue as a problem at its field; an unknown key is named itself (`composites.x.steps[0].requird`). */
 function problemsOf(error: z.ZodError, schema: z.ZodType): InvalidParam[] {
-  return error.issues.flatMap((issue) =>
-    issue.code === "unrecognized_keys"
-      ? issue.keys.map((key) => ({
-          name: issuePath([...issue.path, key]),
-          reason: `unknown key "${key}"${didYouMean(key, keysAt(schema, issue.path))}`,
-        }))
-      : [{ name: issuePath(issue.path), reason: issue.message }],
-  );
+  return issueProblems(error, schema, (path, unknownKey) => issuePath(unknownKey === undefined ? path : [...path, unknownKey]));
 }
 
 /**
