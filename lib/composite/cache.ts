@@ -45,7 +45,7 @@ export interface CachedAnswer {
  * How long an answer stays fresh and then stale-while-revalidate: a 404 only for negativeTtlSeconds,
  * an answer with fallbacks only for fallbackTtlSeconds, neither ever stale (a degraded answer is not kept past its time).
  */
-function lifetimeOf(policy: CachePolicy, answer: Pick<CachedAnswer, "notFound" | "fallback">): { ttl: number; swr: number } {
+export function lifetimeOf(policy: CachePolicy, answer: Pick<CachedAnswer, "notFound" | "fallback">): { ttl: number; swr: number } {
   if (answer.notFound) return { ttl: policy.negativeTtlSeconds ?? 0, swr: 0 };
   if (answer.fallback?.length) return { ttl: policy.fallbackTtlSeconds ?? 0, swr: 0 };
   return { ttl: policy.ttlSeconds, swr: policy.staleWhileRevalidateSeconds };

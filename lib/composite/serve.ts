@@ -7,7 +7,7 @@ import type { Plan } from "../batch/plan";
 import type { BatchOutcome } from "../batch/scheduler";
 import { type BatchHost, type BatchRequestInput, executeBatch, planBatch } from "../batch/service";
 import { INPUT_ROOTS } from "../batch/template";
-import { type CachedAnswer, type CacheLookup, cacheStatus, lookup, RefreshGate, store } from "./cache";
+import { type CachedAnswer, type CacheLookup, cacheStatus, lifetimeOf, lookup, RefreshGate, store } from "./cache";
 import type { CachePolicy, CompositeDefinition, CompositeInputs } from "./definition";
 import { type ShapedAnswer, shapeDocument } from "./shape";
 
@@ -101,7 +101,10 @@ const refreshes = new RefreshGate(30_000);
 
 const audienceOf = (definition: CompositeDefinition) => (definition.auth === "none" ? "public" : "private");
 
-/** An answer with fallbacks is cached only under fallbackTtlSeconds (never longer, never stale); otherwise by the policy. */
+/**
+ * The answer's Cache-Control, from the lifetime the cache keeps it for (lifetimeOf: an answer with
+ * fallbacks only under fallbackTtlSeconds, never stale): `secondsLeft` of freshness at most.
+ */
 function cacheControlOf(
   definition: CompositeDefinition,
   policy: CachePolicy | undefined,
@@ -109,11 +112,10 @@ function cacheControlOf(
   secondsLeft: number,
 ): string {
   if (!policy) return "no-store";
-  if (answer.fallback?.length) {
-    if (policy.fallbackTtlSeconds === undefined) return "no-store";
-    return `${audienceOf(definition)}, max-age=${Math.max(0, Math.min(secondsLeft, policy.fallbackTtlSeconds))}`;
-  }
-  return `${audienceOf(definition)}, max-age=${Math.max(0, secondsLeft)}, stale-while-revalidate=${policy.staleWhileRevalidateSeconds}`;
+  const { ttl, swr } = lifetimeOf(policy, answer);
+  if (ttl <= 0) return "no-store";
+  const maxAge = `${audienceOf(definition)}, max-age=${Math.max(0, Math.min(secondsLeft, ttl))}`;
+  return answer.fallback?.length ? maxAge : `${maxAge}, stale-while-revalidate=${swr}`;
 }
 
 async function answerOf(shaped: Pick<ShapedAnswer, "document"> & Partial<ShapedAnswer>): Promise<CachedAnswer> {
@@ -224,7 +226,7 @@ function storeAfterResponse(cache: CompositeCache, answer: CachedAnswer, { waitU
 function refreshed(shaped: ShapedAnswer | FanoutError, policy: CachePolicy): ShapedAnswer | string {
   if (shaped instanceof FanoutError) return shaped.code;
   if (shaped.incomplete.length > 0) return `incomplete: ${shaped.incomplete.join(",")}`;
-  if (shaped.fallback.length > 0 && policy.fallbackTtlSeconds === undefined) return `fallback: ${shaped.fallback.join(",")}`;
+  if (lifetimeOf(policy, shaped).ttl <= 0) return `fallback: ${shaped.fallback.join(",")}`;
   return shaped;
 }
 
