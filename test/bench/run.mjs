@@ -507,26 +507,16 @@ async function slots(c) {
     ["fair", "body", () => c.fairCapped(urls)],
     ["fair", "headers", () => c.fairCappedToHeaders(urls)],
   ];
-  // The contenders take turns, in an order that rotates from one repetition to the next, so a slow
-  // spell of this shared machine falls on all of them alike.
-  for (const [, , fn] of contenders) await fn(); // warm-up, not counted
-  const timings = contenders.map(() => []);
-  const peaks = contenders.map(() => 0);
-  for (let rep = 0; rep < PLAN.reps; rep++) {
-    for (let turn = 0; turn < contenders.length; turn++) {
-      const index = (rep + turn) % contenders.length;
-      // The previous call's bodies must have finished, so the peak is this contender's own.
-      for (let waited = 0; c.upstreamInFlight() > 0 && waited < 10_000; waited += 50)
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-      c.resetPeak();
-      const started = performance.now();
-      await contenders[index][2]();
-      timings[index].push(performance.now() - started);
-      peaks[index] = Math.max(peaks[index], c.peakSinceReset());
-    }
-  }
-  const rows = contenders.map(([contender, release], i) => ({ contender, release, ...summary(timings[i]), peak: peaks[i] }));
+  const measured = await inTurns(
+    c,
+    contenders.map(([, , fn]) => fn),
+  );
+  const rows = contenders.map(([contender, release], i) => ({
+    contender,
+    release,
+    ...summary(measured[i].timings),
+    peak: measured[i].peak,
+  }));
   for (const row of rows) row.fanoutOverThis = ratio(rows[0].medianMs, row.medianMs);
   console.error(`  slots: ${rows.map((row) => `${row.contender} (${row.release}) ${row.medianMs} ms, peak ${row.peak}`).join("; ")}`);
   return {
@@ -543,6 +533,31 @@ async function slots(c) {
     },
     rows,
   };
+}
+
+/**
+ * Runs each of `runs` PLAN.reps times after one warm-up, the contenders taking turns in an order that
+ * rotates from one repetition to the next, so a slow spell of this shared machine falls on all of them
+ * alike. Before each turn the upstream must have no call open, so the peak is that contender's own.
+ * @returns per run, its client-observed wall times and the most calls open at the upstream during its turns
+ */
+async function inTurns(c, runs) {
+  for (const run of runs) await run(); // warm-up, not counted
+  const measured = runs.map(() => ({ timings: [], peak: 0 }));
+  for (let rep = 0; rep < PLAN.reps; rep++) {
+    for (let turn = 0; turn < runs.length; turn++) {
+      const index = (rep + turn) % runs.length;
+      for (let waited = 0; c.upstreamInFlight() > 0 && waited < 10_000; waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      c.resetPeak();
+      const started = performance.now();
+      await runs[index]();
+      measured[index].timings.push(performance.now() - started);
+      measured[index].peak = Math.max(measured[index].peak, c.peakSinceReset());
+    }
+  }
+  return measured;
 }
 
 /** The bulk workload: a forEach of `n` items against an upstream answering in `latencyMs`, in bulk calls of `size`. */
@@ -571,29 +586,17 @@ async function bulk(c) {
       fn: run({ http: { url, maxRedirects: 0 }, batch: { size, param: "id", matchBy: "id" } }),
     },
   ];
-  for (const { fn } of contenders) await fn(); // warm-up, not counted
-  const timings = contenders.map(() => []);
-  const peaks = contenders.map(() => 0);
-  for (let rep = 0; rep < PLAN.reps; rep++) {
-    for (let turn = 0; turn < contenders.length; turn++) {
-      const index = (rep + turn) % contenders.length;
-      for (let waited = 0; c.upstreamInFlight() > 0 && waited < 10_000; waited += 50)
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-      c.resetPeak();
-      const started = performance.now();
-      await contenders[index].fn();
-      timings[index].push(performance.now() - started);
-      peaks[index] = Math.max(peaks[index], c.peakSinceReset());
-    }
-  }
+  const measured = await inTurns(
+    c,
+    contenders.map(({ fn }) => fn),
+  );
   const rows = contenders.map(({ contender, calls }, i) => ({
     contender,
     calls,
     waves: Math.ceil(calls / EDGE_CAP),
     floorMs: Math.ceil(calls / EDGE_CAP) * latencyMs,
-    ...summary(timings[i]),
-    peak: peaks[i],
+    ...summary(measured[i].timings),
+    peak: measured[i].peak,
   }));
   const oneByOneOverBulk = ratio(rows[0].medianMs, rows[1].medianMs);
   console.error(`  bulk: ${rows.map((row) => `${row.contender} ${row.medianMs} ms`).join("; ")}; ${oneByOneOverBulk} x`);

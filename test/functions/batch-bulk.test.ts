@@ -1,6 +1,15 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { postBatch, postBatchWithEnv, resetUpstream, runBatchJson, UPSTREAM, upstreamCalls, upstreamHits } from "./batch-helpers";
+import {
+  eventually,
+  postBatch,
+  postBatchWithEnv,
+  resetUpstream,
+  runBatchJson,
+  UPSTREAM,
+  upstreamCalls,
+  upstreamHits,
+} from "./batch-helpers";
 import { expectProblem } from "./helpers";
 
 /**
@@ -15,16 +24,6 @@ beforeEach(async () => {
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 const byQuery = { size: 25, param: "id", matchBy: "id" };
-
-/** Polls until `check` holds (the upstream sees a closed connection a moment after the abort). */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return false;
-}
 
 describe("a bulk forEach", () => {
   it.each([1, 25, 26, 100])(

@@ -83,3 +83,13 @@ export async function getFrom(app: Served, path: string, headers: Record<string,
   await waitOnExecutionContext(ctx);
   return res;
 }
+
+/** Polls until `check` holds (the upstream sees a closed connection a moment after the abort); false once `timeoutMs` has passed. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return false;
+}

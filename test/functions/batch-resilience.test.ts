@@ -2,22 +2,12 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index";
-import { API_KEY, postBatch, resetUpstream, runBatchJson, UPSTREAM, upstreamCalls, upstreamHits } from "./batch-helpers";
+import { API_KEY, eventually, postBatch, resetUpstream, runBatchJson, UPSTREAM, upstreamCalls, upstreamHits } from "./batch-helpers";
 import { BASE } from "./helpers";
 
 beforeEach(async () => {
   await resetUpstream();
 });
-
-/** Polls until `check` holds (the upstream sees a closed connection a moment after the abort). */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return false;
-}
 
 describe("hedging", () => {
   it("starts a second attempt after afterMs; the faster wins and the slow one is aborted at the upstream", async () => {

@@ -1,10 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sleep } from "../../../lib/async/timers";
-import { FanoutError } from "../../../lib/base/errors";
 import { buildPlan } from "../../../lib/batch/plan";
 import { type BatchMode, type Executor, runBatch, type StepResult } from "../../../lib/batch/scheduler";
 import type { StepInput } from "../../../lib/batch/steps/types";
-import { batchContext } from "../batch-context";
+import { batchContext, sleepingExecutor } from "../batch-context";
 
 const plan = (steps: StepInput[], maxSteps = 100) => buildPlan(steps, { maxSteps, subrequestBudget: 1000, isInProcess: () => true });
 const wait = (id: string, ms: number, dependsOn?: string[]): StepInput => ({ id, wait: { ms }, ...(dependsOn ? { dependsOn } : {}) });
@@ -34,39 +33,11 @@ async function run(
 }
 
 /** An executor whose steps fail when their spec says `ms: 13` (a marker), recording what ran. */
-function recordingExecutor() {
-  const started: string[] = [];
-  const aborted: string[] = [];
-  let inFlight = 0;
-  let maxInFlight = 0;
-  const execute: Executor = async (_kind, spec, { signal }) => {
-    const ms = (spec as { ms: number }).ms;
-    started.push(String(ms));
-    inFlight++;
-    maxInFlight = Math.max(maxInFlight, inFlight);
-    // A block body: an event listener that returns a value (push returns a number) makes workerd warn.
-    const onAbort = () => {
-      aborted.push(String(ms));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      await sleep(ms, { signal });
-      if (ms % 100 === 13) throw new FanoutError("network", `step of ${ms} failed`);
-      return { ok: true, status: 200, body: { ms } };
-    } finally {
-      inFlight--;
-      signal.removeEventListener("abort", onAbort);
-    }
-  };
-  return {
-    execute,
-    started,
-    aborted,
-    get maxInFlight() {
-      return maxInFlight;
-    },
-  };
-}
+const recordingExecutor = () =>
+  sleepingExecutor((spec) => {
+    const { ms } = spec as { ms: number };
+    return { name: String(ms), ms, body: { ms }, ...(ms % 100 === 13 ? { failure: `step of ${ms} failed` } : {}) };
+  });
 
 describe("runBatch scheduling", () => {
   it("hands a literal step's spec to its executor as written, and renders a step with references", async () => {

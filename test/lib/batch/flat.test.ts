@@ -1,11 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Budget } from "../../../lib/async/budget";
-import { sleep } from "../../../lib/async/timers";
 import { FanoutError } from "../../../lib/base/errors";
 import { buildPlan } from "../../../lib/batch/plan";
-import { type BatchMode, type Executor, runBatch } from "../../../lib/batch/scheduler";
+import { type BatchMode, runBatch } from "../../../lib/batch/scheduler";
 import type { StepInput } from "../../../lib/batch/steps/types";
-import { batchContext } from "../batch-context";
+import { batchContext, sleepingExecutor } from "../batch-context";
 
 /**
  * The flat path (Plan.flat): a batch whose steps can all start at once, as written, with one
@@ -29,43 +28,16 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-/** An executor that sleeps for the URL's last segment in ms (failing when the path has `fail`), recording starts and aborts. */
-function sleepingExecutor() {
-  const started: string[] = [];
-  const aborted: string[] = [];
-  let inFlight = 0;
-  let maxInFlight = 0;
-  const execute: Executor = async (_kind, spec, { signal }) => {
-    const url = (spec as { url: string }).url;
-    started.push(url);
-    inFlight++;
-    maxInFlight = Math.max(maxInFlight, inFlight);
-    const onAbort = () => {
-      aborted.push(url);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      await sleep(Number(url.split("/").at(-1)), { signal });
-      if (url.includes("fail")) throw new FanoutError("network", "refused");
-      return { ok: true, status: 200, body: url };
-    } finally {
-      inFlight--;
-      signal.removeEventListener("abort", onAbort);
-    }
-  };
-  return {
-    execute,
-    started,
-    aborted,
-    get maxInFlight() {
-      return maxInFlight;
-    },
-  };
-}
+/** Steps that sleep for the URL's last segment in ms (failing when the path has `fail`), recorded by URL. */
+const urlExecutor = () =>
+  sleepingExecutor((spec) => {
+    const { url } = spec as { url: string };
+    return { name: url, ms: Number(url.split("/").at(-1)), body: url, ...(url.includes("fail") ? { failure: "refused" } : {}) };
+  });
 
 async function run(
   steps: StepInput[],
-  executor: ReturnType<typeof sleepingExecutor>,
+  executor: ReturnType<typeof urlExecutor>,
   options: { mode?: BatchMode; concurrency?: number; deadlineMs?: number; signal?: AbortSignal; subrequests?: number } = {},
 ) {
   const context = batchContext({ deadlineMs: options.deadlineMs ?? 10_000, signal: options.signal });
@@ -108,7 +80,7 @@ describe("Plan.flat", () => {
 
 describe("the flat path", () => {
   it("starts every step at once when each has a slot, and keeps the steps' order in the results", async () => {
-    const executor = sleepingExecutor();
+    const executor = urlExecutor();
     const outcome = await run([call("slow", "300"), call("fast", "10"), call("mid", "100")], executor);
     expect(executor.maxInFlight).toBe(3);
     expect(Object.keys(outcome.results)).toEqual(["slow", "fast", "mid"]);
@@ -118,7 +90,7 @@ describe("the flat path", () => {
   });
 
   it("holds to the concurrency when steps outnumber the slots, starting them in order", async () => {
-    const executor = sleepingExecutor();
+    const executor = urlExecutor();
     const outcome = await run(calls(7, 50), executor, { concurrency: 2 });
     expect(executor.maxInFlight).toBe(2);
     expect(executor.started).toHaveLength(7);
@@ -128,7 +100,7 @@ describe("the flat path", () => {
   });
 
   it("the deadline aborts the running steps, and the waiting ones never start", async () => {
-    const executor = sleepingExecutor();
+    const executor = urlExecutor();
     const outcome = await run(calls(4, 5000), executor, { concurrency: 2, deadlineMs: 300 });
     expect(executor.aborted).toHaveLength(2);
     expect(executor.started).toHaveLength(2);
@@ -139,7 +111,7 @@ describe("the flat path", () => {
   });
 
   it("the caller's abort (a client that went away) aborts every running step", async () => {
-    const executor = sleepingExecutor();
+    const executor = urlExecutor();
     const caller = new AbortController();
     setTimeout(() => caller.abort(new FanoutError("cancelled", "the client went away")), 100);
     const outcome = await run(calls(3, 5000), executor, { signal: caller.signal });
@@ -149,7 +121,7 @@ describe("the flat path", () => {
   });
 
   it("mode all stops at the first failure and aborts the rest", async () => {
-    const executor = sleepingExecutor();
+    const executor = urlExecutor();
     const outcome = await run([call("a", "5000"), call("b", "fail/20"), call("c", "5000")], executor, { mode: "all" });
     expect(outcome.conditionMet).toBe(false);
     expect(outcome.results.b).toMatchObject({ ok: false, error: { code: "network" } });
@@ -158,7 +130,7 @@ describe("the flat path", () => {
   });
 
   it("mode race answers with the first step to settle", async () => {
-    const executor = sleepingExecutor();
+    const executor = urlExecutor();
     const outcome = await run([call("a", "400"), call("b", "30"), call("c", "400")], executor, { mode: "race" });
     expect(outcome.conditionMet).toBe(true);
     expect(outcome.results.b).toMatchObject({ ok: true });
@@ -166,7 +138,7 @@ describe("the flat path", () => {
   });
 
   it("takes each step's subrequests from the batch's budget and fails the steps past it", async () => {
-    const executor = sleepingExecutor();
+    const executor = urlExecutor();
     const outcome = await run(calls(3, 10), executor, { subrequests: 2 });
     expect(executor.started).toHaveLength(2);
     expect(outcome.results.s2).toMatchObject({ ok: false, error: { code: "budget_exhausted" } });

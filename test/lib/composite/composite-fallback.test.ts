@@ -1,13 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { StepErrorCode } from "../../../lib/base/errors";
 import { etagOf } from "../../../lib/base/http";
-import type { BatchOutcome, StepResult } from "../../../lib/batch/scheduler";
+import type { StepResult } from "../../../lib/batch/scheduler";
 import { lookup, store } from "../../../lib/composite/cache";
 import { loadComposites } from "../../../lib/composite/catalog";
 import type { CachePolicy, CompositeDefinition, CompositeStep } from "../../../lib/composite/definition";
 import { MAX_FALLBACK_CHARS, withFallbacks } from "../../../lib/composite/fallback";
 import { forwardedHeaders } from "../../../lib/composite/forward";
 import { shapeDocument } from "../../../lib/composite/shape";
+import { outcomeOf } from "./outcome";
 
 /**
  * Fallback data and forwarded headers in the composite layer: which results a fallback stands in for,
@@ -65,17 +66,6 @@ describe("withFallbacks", () => {
     expect(substituted.plain).toBe(results.plain);
   });
 });
-
-function outcomeOf(results: Record<string, StepResult>): BatchOutcome {
-  return {
-    mode: "allSettled",
-    completed: false,
-    conditionMet: true,
-    durationMs: 1,
-    counts: { ok: 0, failed: 0, skipped: 0, cancelled: 0 },
-    results,
-  };
-}
 
 function definitionOf(steps: CompositeStep[], extra: Partial<CompositeDefinition> = {}): CompositeDefinition {
   return { name: "t", path: "t", auth: "apiKey", demo: false, params: {}, headers: [], steps, mode: "allSettled", ...extra };

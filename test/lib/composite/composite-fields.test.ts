@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { FanoutError, type StepErrorCode } from "../../../lib/base/errors";
-import type { BatchOutcome, StepResult } from "../../../lib/batch/scheduler";
+import type { StepResult } from "../../../lib/batch/scheduler";
 import { loadComposites } from "../../../lib/composite/catalog";
 import type { CompositeDefinition, CompositeStep } from "../../../lib/composite/definition";
 import { concatSourcesOf, MAX_CONCAT_SOURCES } from "../../../lib/composite/fields";
 import { shapeDocument } from "../../../lib/composite/shape";
+import { outcomeOf } from "./outcome";
 
 /**
  * Array merges in a composite's output (`{ "concat": [...] }`): sources appended in order, what a
@@ -38,15 +39,7 @@ function shape(steps: CompositeStep[], results: Record<string, StepResult>, fiel
     mode: "allSettled",
     output: { fields },
   };
-  const outcome: BatchOutcome = {
-    mode: "allSettled",
-    completed: false,
-    conditionMet: true,
-    durationMs: 1,
-    counts: { ok: 0, failed: 0, skipped: 0, cancelled: 0 },
-    results,
-  };
-  return shapeDocument(definition, outcome, { params: { n: 1 }, query: {}, headers: {} });
+  return shapeDocument(definition, outcomeOf(results), { params: { n: 1 }, query: {}, headers: {} });
 }
 
 describe("concatSourcesOf", () => {

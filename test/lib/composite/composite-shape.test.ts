@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { FanoutError, type StepErrorCode } from "../../../lib/base/errors";
-import type { BatchOutcome, StepResult } from "../../../lib/batch/scheduler";
+import type { StepResult } from "../../../lib/batch/scheduler";
 import type { CompositeDefinition, CompositeInputs, OutputSpec } from "../../../lib/composite/definition";
 import { requiredStepFailed, shapeBody, shapeDocument } from "../../../lib/composite/shape";
+import { outcomeOf } from "./outcome";
 
 /**
  * Shaping a finished batch into a composite's document, on hand-built outcomes: the rules (target,
@@ -17,19 +18,6 @@ const failed = (code: StepErrorCode, message = `${code} happened`): StepResult =
   startMs: 0,
   durationMs: 1,
 });
-
-function outcomeOf(results: Record<string, StepResult>): BatchOutcome {
-  const values = Object.values(results);
-  const okCount = values.filter((result) => result.ok).length;
-  return {
-    mode: "allSettled",
-    completed: okCount === values.length,
-    conditionMet: true,
-    durationMs: 1,
-    counts: { ok: okCount, failed: values.length - okCount, skipped: 0, cancelled: 0 },
-    results,
-  };
-}
 
 /** Steps as `[id, required]`; their kind does not matter to shaping. */
 function compositeOf(steps: Array<[string, boolean]>, output?: OutputSpec): CompositeDefinition {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { BatchOutcome, StepResult } from "../../../lib/batch/scheduler";
+import type { StepResult } from "../../../lib/batch/scheduler";
 import { loadComposites } from "../../../lib/composite/catalog";
 import type { CompositeDefinition } from "../../../lib/composite/definition";
 import { type DocumentSchema, documentSchemaOf } from "../../../lib/composite/document-schema";
 import { shapeDocument } from "../../../lib/composite/shape";
+import { outcomeOf } from "./outcome";
 
 /**
  * A composite's 200 schema, derived from its output declaration: what it says (the fields a client
@@ -51,15 +52,7 @@ const ok = (body: unknown): StepResult => ({ ok: true, status: 200, headers: {},
 const failed: StepResult = { ok: false, error: { code: "network", message: "down" }, startMs: 0, durationMs: 1 };
 
 function documentOf(definition: CompositeDefinition, results: Record<string, StepResult>): Record<string, unknown> {
-  const outcome: BatchOutcome = {
-    mode: "allSettled",
-    completed: true,
-    conditionMet: true,
-    durationMs: 1,
-    counts: { ok: 0, failed: 0, skipped: 0, cancelled: 0 },
-    results,
-  };
-  return shapeDocument(definition, outcome, { params: {}, query: {}, headers: {} }).document;
+  return shapeDocument(definition, outcomeOf(results), { params: {}, query: {}, headers: {} }).document;
 }
 
 describe("documentSchemaOf: what a client may read", () => {
